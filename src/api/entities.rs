@@ -1,0 +1,233 @@
+//! The JSON shapes the API returns (Barong's Grape entities), with Barong's key order.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::crypto::SecretBox;
+use crate::store::users::{self, DataStorageRow, LabelRow, PhoneRow, ProfileRow, UserRow};
+use crate::store::{Db, StoreError};
+
+/// ISO-8601 UTC with seconds: `2020-06-01T07:01:20Z`.
+pub fn iso(t: OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .expect("timestamp formats")
+}
+
+/// Sealing contexts of personal data (the field name binds the ciphertext to its column).
+pub mod contexts {
+    pub const FIRST_NAME: &str = "profile.first_name";
+    pub const LAST_NAME: &str = "profile.last_name";
+    pub const DOB: &str = "profile.dob";
+    pub const ADDRESS: &str = "profile.address";
+    pub const PHONE_NUMBER: &str = "phone.number";
+}
+
+#[derive(Debug, Serialize)]
+pub struct Label {
+    pub key: String,
+    pub value: String,
+    pub scope: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&LabelRow> for Label {
+    fn from(row: &LabelRow) -> Label {
+        Label {
+            key: row.key.clone(),
+            value: row.value.clone(),
+            scope: row.scope.clone(),
+            created_at: iso(row.created_at),
+            updated_at: iso(row.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Phone {
+    pub country: String,
+    pub number: String,
+    pub validated_at: Option<String>,
+}
+
+/// Keeps the first `keep_start` and last 4 digits: `380501234567` → `380*****4567`.
+pub fn mask_number(number: &str, keep_start: usize) -> String {
+    let chars: Vec<char> = number.chars().collect();
+    if chars.len() <= keep_start + 4 {
+        return number.to_string();
+    }
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i < keep_start || i >= chars.len() - 4 {
+                *c
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
+impl Phone {
+    fn from_row(row: &PhoneRow, secrets: &SecretBox) -> Phone {
+        let number = secrets
+            .open_string(contexts::PHONE_NUMBER, &row.number_encrypted)
+            .unwrap_or_default();
+        Phone {
+            country: row.country.clone(),
+            number: mask_number(&number, 3),
+            validated_at: row.validated_at.map(iso),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Profile {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub dob: Option<String>,
+    pub address: Option<String>,
+    pub postcode: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub state: String,
+    pub metadata: Option<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Profile {
+    /// `masked`: last name keeps its first character, date of birth its year and month.
+    pub fn from_row(row: &ProfileRow, secrets: &SecretBox, masked: bool) -> Profile {
+        let open = |context: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .and_then(|v| secrets.open_string(context, v).ok())
+        };
+        let mut last_name = open(contexts::LAST_NAME, &row.last_name_encrypted);
+        let mut dob = open(contexts::DOB, &row.dob_encrypted);
+        if masked {
+            last_name = last_name.map(|n| {
+                let mut chars = n.chars();
+                let first: String = chars.next().into_iter().collect();
+                first + &"*".repeat(chars.count())
+            });
+            dob = dob.map(|d| format!("{}**", d.chars().take(8).collect::<String>()));
+        }
+        Profile {
+            first_name: open(contexts::FIRST_NAME, &row.first_name_encrypted),
+            last_name,
+            dob,
+            address: open(contexts::ADDRESS, &row.address_encrypted),
+            postcode: row.postcode.clone(),
+            city: row.city.clone(),
+            country: row.country.clone(),
+            state: row.state.clone(),
+            metadata: row
+                .metadata
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok()),
+            created_at: iso(row.created_at),
+            updated_at: iso(row.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DataStorage {
+    pub title: String,
+    pub data: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&DataStorageRow> for DataStorage {
+    fn from(row: &DataStorageRow) -> DataStorage {
+        DataStorage {
+            title: row.title.clone(),
+            data: row.data.clone(),
+            created_at: iso(row.created_at),
+            updated_at: iso(row.updated_at),
+        }
+    }
+}
+
+/// `API_V2_Entities_UserWithFullInfo`; `csrf_token` only right after a session opens.
+#[derive(Debug, Serialize)]
+pub struct UserWithFullInfo {
+    pub email: String,
+    pub uid: String,
+    pub role: String,
+    pub level: i32,
+    pub otp: bool,
+    pub state: String,
+    pub referral_uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
+    pub data: Option<String>,
+    pub labels: Vec<Label>,
+    pub phones: Vec<Phone>,
+    pub profiles: Vec<Profile>,
+    pub data_storages: Vec<DataStorage>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub username: Option<String>,
+}
+
+impl UserWithFullInfo {
+    pub async fn load<C: Db>(
+        c: &C,
+        secrets: &SecretBox,
+        user: &UserRow,
+        csrf_token: Option<String>,
+    ) -> Result<UserWithFullInfo, StoreError> {
+        let referral_uid = match user.referral_id {
+            Some(id) => users::uid_by_id(c, id).await?,
+            None => None,
+        };
+        let labels = users::labels(c, user.id).await?;
+        let phones = users::phones(c, user.id).await?;
+        let profiles = users::profiles(c, user.id).await?;
+        let storages = users::data_storages(c, user.id).await?;
+        Ok(UserWithFullInfo {
+            email: user.email.clone(),
+            uid: user.uid.clone(),
+            role: user.role.clone(),
+            level: user.level,
+            otp: user.otp,
+            state: user.state.clone(),
+            referral_uid,
+            csrf_token,
+            data: user.data.clone(),
+            labels: labels.iter().map(Label::from).collect(),
+            phones: phones.iter().map(|p| Phone::from_row(p, secrets)).collect(),
+            profiles: profiles
+                .iter()
+                .map(|p| Profile::from_row(p, secrets, true))
+                .collect(),
+            data_storages: storages.iter().map(DataStorage::from).collect(),
+            created_at: iso(user.created_at),
+            updated_at: iso(user.updated_at),
+            username: user.username.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_and_masks() {
+        assert_eq!(
+            iso(time::macros::datetime!(2020-06-01 07:01:20.123 UTC)),
+            "2020-06-01T07:01:20Z"
+        );
+        assert_eq!(mask_number("380501234567", 3), "380*****4567");
+        assert_eq!(mask_number("1234", 3), "1234");
+    }
+}

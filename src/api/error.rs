@@ -1,0 +1,106 @@
+//! The API's one error type, rendered as Barong renders errors: `{"errors":["<code>", ...]}`.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode};
+
+use crate::kv::KvError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub codes: Vec<String>,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            codes: vec![code.into()],
+            retry_after: None,
+        }
+    }
+
+    pub fn many(status: StatusCode, codes: Vec<String>) -> ApiError {
+        ApiError {
+            status,
+            codes,
+            retry_after: None,
+        }
+    }
+
+    pub fn unprocessable(code: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code)
+    }
+
+    pub fn unauthorized(code: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, code)
+    }
+
+    pub fn not_found(code: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code)
+    }
+
+    pub fn bad_request(code: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code)
+    }
+
+    pub fn too_many(code: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            codes: vec![code.into()],
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// A dependency could not answer: the request fails closed.
+    pub fn unavailable() -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "server.unavailable")
+    }
+
+    pub fn internal() -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server.internal_error")
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        match err {
+            StoreError::Unavailable(e) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::unavailable()
+            }
+            other => {
+                tracing::error!(error = %other, "database error");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<KvError> for ApiError {
+    fn from(err: KvError) -> ApiError {
+        tracing::warn!(error = %err, "redis unavailable");
+        ApiError::unavailable()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(serde_json::json!({ "errors": self.codes })),
+        )
+            .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,140 @@
+//! Request parameters as Grape sees them: the query string, merged with a form-encoded or
+//! JSON body, into one map. Rack-style `a[b]=c` keys become nested objects.
+
+use axum::extract::{FromRequest, Request};
+use http::header::CONTENT_TYPE;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use crate::net::form::form_pairs;
+
+#[derive(Debug, Default, Clone)]
+pub struct Params(pub Map<String, Value>);
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    /// The parameter as text: strings as they are, numbers and booleans as they print.
+    pub fn text(&self, name: &str) -> Option<String> {
+        match self.0.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name) && !self.0[name].is_null()
+    }
+
+    /// Present and not blank (Grape's `allow_blank: false`).
+    pub fn filled(&self, name: &str) -> Option<String> {
+        self.text(name).filter(|s| !s.trim().is_empty())
+    }
+
+    pub fn from_query(query: Option<&str>) -> Params {
+        let mut params = Params::default();
+        if let Some(q) = query {
+            params.merge_form(q);
+        }
+        params
+    }
+
+    fn merge_form(&mut self, body: &str) {
+        for (key, value) in form_pairs(body) {
+            insert_nested(&mut self.0, &key, Value::String(value));
+        }
+    }
+}
+
+/// `captcha_response[geetest_challenge]` → `{"captcha_response":{"geetest_challenge":...}}`.
+fn insert_nested(map: &mut Map<String, Value>, key: &str, value: Value) {
+    if let Some(open) = key.find('[')
+        && key.ends_with(']')
+        && open > 0
+    {
+        let outer = &key[..open];
+        let inner = &key[open + 1..key.len() - 1];
+        if !inner.is_empty() && !inner.contains('[') {
+            let entry = map
+                .entry(outer.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(nested) = entry {
+                nested.insert(inner.to_string(), value);
+            }
+            return;
+        }
+    }
+    map.insert(key.to_string(), value);
+}
+
+impl<S: Send + Sync> FromRequest<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Params, ApiError> {
+        let mut params = Params::from_query(req.uri().query());
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "request.body_too_large",
+                )
+            })?;
+        if body.is_empty() {
+            return Ok(params);
+        }
+        if content_type.starts_with("application/json") {
+            match serde_json::from_slice::<Value>(&body) {
+                Ok(Value::Object(map)) => params.0.extend(map),
+                Ok(Value::Null) => {}
+                _ => return Err(ApiError::bad_request("request.invalid_json")),
+            }
+        } else if content_type.starts_with("application/x-www-form-urlencoded")
+            || content_type.is_empty()
+        {
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| ApiError::bad_request("request.invalid_encoding"))?;
+            params.merge_form(text);
+        } else {
+            return Err(ApiError::new(
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "request.unsupported_media_type",
+            ));
+        }
+        Ok(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_decode_and_nest() {
+        let p = Params::from_query(Some(
+            "email=a%40b.c&password=p+w&captcha_response[geetest_seccode]=x",
+        ));
+        assert_eq!(p.text("email").as_deref(), Some("a@b.c"));
+        assert_eq!(p.text("password").as_deref(), Some("p w"));
+        assert_eq!(p.get("captcha_response").unwrap()["geetest_seccode"], "x");
+        assert!(p.filled("missing").is_none());
+    }
+
+    #[test]
+    fn blank_is_not_filled() {
+        let p = Params::from_query(Some("a=&b=%20"));
+        assert!(p.has("a"));
+        assert!(p.filled("a").is_none());
+        assert!(p.filled("b").is_none());
+    }
+}

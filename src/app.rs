@@ -1,0 +1,271 @@
+//! Application state: everything a request handler may need, built once at start, and the
+//! background tasks that keep the per-node caches true (change notices, audit writer).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use tokio::sync::mpsc;
+
+use crate::audit::{self, AuditSink};
+use crate::authn::api_keys::{ApiKeyCache, ReplayGuard};
+use crate::authn::passwords::Hasher;
+use crate::authn::rate_limit::RateLimiter;
+use crate::authn::sessions::Sessions;
+use crate::config::Settings;
+use crate::crypto::SecretBox;
+use crate::domain::subject::SubjectKind;
+use crate::fronts::proxy::Upstreams;
+use crate::gate::geoip::GeoIp;
+use crate::gate::policy::PolicyHandle;
+use crate::gate::subjects::{Subjects, TokenReuse};
+use crate::gate::{Gate, GateSettings};
+use crate::jwt::keys::{KeySource, SigningKey};
+use crate::jwt::{self, Issuer};
+use crate::kv::Kv;
+use crate::net::client_ip::ClientIpResolver;
+use crate::net::path::rule_path;
+use crate::store::notify::{self, Notice};
+use crate::store::{self, Store};
+
+/// Shared by every handler. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct App(pub Arc<AppInner>);
+
+impl std::ops::Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+pub struct AppInner {
+    pub settings: Settings,
+    pub store: Store,
+    pub kv: Kv,
+    pub gate: Gate,
+    pub hasher: Hasher,
+    pub rate_limiter: RateLimiter,
+    pub client_ip: ClientIpResolver,
+    pub upstreams: Upstreams,
+    pub password_regexp: fancy_regex::Regex,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub started_at: time::OffsetDateTime,
+}
+
+impl AppInner {
+    pub fn issuer(&self) -> &Issuer {
+        &self.gate.issuer
+    }
+
+    pub fn secrets(&self) -> &SecretBox {
+        &self.gate.secrets
+    }
+
+    pub fn sessions(&self) -> &Sessions {
+        &self.gate.sessions
+    }
+
+    /// The public path (as rules see it) of a request to our own API at `request_path`.
+    pub fn public_path_of(&self, request_path: &str) -> String {
+        let rest = request_path
+            .strip_prefix(self.settings.api.mount.as_str())
+            .unwrap_or(request_path);
+        rule_path(&format!("{}{}", self.settings.api.public_prefix, rest))
+    }
+}
+
+/// The AEAD key for secrets at rest: configured, or a development key kept on disk.
+pub fn load_encryption_key(settings: &Settings) -> anyhow::Result<[u8; 32]> {
+    let engine = &base64::engine::general_purpose::STANDARD;
+    let encoded = if !settings.encryption.key.is_empty() {
+        settings.encryption.key.trim().to_string()
+    } else {
+        let path = &settings.encryption.dev_key_path;
+        if !path.exists() {
+            let key = crate::crypto::random_bytes::<32>();
+            jwt::keys::write_private_file(path, engine.encode(key).as_bytes())?;
+            tracing::warn!(path = %path.display(),
+                "generated a DEVELOPMENT encryption key for secrets at rest; set encryption.key in production");
+        }
+        std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("encryption.dev_key_path {}: {e}", path.display()))?
+            .trim()
+            .to_string()
+    };
+    let bytes = engine
+        .decode(&encoded)
+        .map_err(|_| anyhow::anyhow!("encryption key is not base64"))?;
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("encryption key must be 32 bytes"))
+}
+
+/// The token issuer with its key (configured, or a development key kept on disk).
+pub fn load_issuer(settings: &Settings) -> anyhow::Result<Issuer> {
+    let (key, source) =
+        SigningKey::load_or_generate(&settings.jwt.private_key_path, &settings.jwt.dev_key_path)?;
+    match source {
+        KeySource::File => tracing::info!(kid = %key.kid, "signing key loaded"),
+        KeySource::DevelopmentExisting | KeySource::DevelopmentGenerated => tracing::warn!(
+            kid = %key.kid,
+            path = %settings.jwt.dev_key_path.display(),
+            generated = source == KeySource::DevelopmentGenerated,
+            "using a DEVELOPMENT signing key; set jwt.private_key_path (JWT_PRIVATE_KEY_PATH) in production"
+        ),
+    }
+    Ok(Issuer::new(
+        key,
+        settings.jwt.algorithm,
+        settings.jwt.expire_time,
+        settings.jwt.kid_header,
+    ))
+}
+
+impl App {
+    /// Connects to Postgres and Redis and assembles the state. Does not migrate or listen;
+    /// see [`App::start_background`].
+    pub async fn build(
+        settings: Settings,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> anyhow::Result<App> {
+        let store = Store::new(&settings.database)?;
+        let kv = Kv::connect(
+            &settings.redis.url,
+            &settings.redis.key_prefix,
+            settings.redis.timeout_ms,
+        )
+        .await?;
+        let secrets = Arc::new(SecretBox::new(&load_encryption_key(&settings)?));
+        let issuer = Arc::new(load_issuer(&settings)?);
+        let geoip = if settings.geoip.database_path.is_empty() {
+            None
+        } else {
+            Some(Arc::new(GeoIp::open(
+                Path::new(&settings.geoip.database_path),
+                &settings.geoip.language,
+            )?))
+        };
+        let ttl = Duration::from_secs(settings.cache.subject_ttl);
+        let (audit, audit_rx) = AuditSink::new();
+        tokio::spawn(audit::run_writer(store.clone(), audit_rx, geoip.clone()));
+        let public_prefix = settings.api.public_prefix.clone();
+        let gate = Gate {
+            policy: Arc::new(PolicyHandle::new()),
+            sessions: Sessions::new(kv.clone(), settings.session.clone()),
+            subjects: Arc::new(Subjects::new(ttl)),
+            api_keys: Arc::new(ApiKeyCache::new(ttl)),
+            replay: settings
+                .api_keys
+                .replay_guard
+                .then(|| ReplayGuard::new(kv.clone(), settings.api_keys.nonce_lifetime_ms)),
+            store: store.clone(),
+            secrets,
+            geoip,
+            issuer,
+            audit,
+            settings: GateSettings {
+                csrf_protection: settings.session.csrf_protection,
+                nonce_lifetime_ms: settings.api_keys.nonce_lifetime_ms,
+                issue_for_pending: settings.jwt.issue_for_pending,
+                login_path: rule_path(&format!("{public_prefix}/identity/sessions")),
+                whitelink_path: rule_path(&format!("{public_prefix}/identity/users/access")),
+                token_reuse: TokenReuse {
+                    enabled: settings.jwt.cache_tokens,
+                    fraction: settings.jwt.reuse_fraction,
+                },
+            },
+        };
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(App(Arc::new(AppInner {
+            client_ip: ClientIpResolver::new(&settings.network),
+            upstreams: Upstreams::new(&settings.routes),
+            password_regexp: fancy_regex::Regex::new(&settings.password.regexp)?,
+            hasher: Hasher::new(cores),
+            rate_limiter: RateLimiter::new(kv.clone()),
+            store,
+            kv,
+            gate,
+            metrics,
+            started_at: time::OffsetDateTime::now_utc(),
+            settings,
+        })))
+    }
+
+    /// Loads the policy snapshot and starts listening for changes. Returns once the first
+    /// snapshot is in place (so the node never serves with an empty policy).
+    pub async fn start_background(&self) -> anyhow::Result<()> {
+        self.gate.policy.reload(&self.store).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(notify::listen(self.store.config().clone(), tx));
+        tokio::spawn(self.clone().apply_notices(rx));
+        Ok(())
+    }
+
+    /// Applies change notices: policy rebuilds (debounced), subject and key invalidation.
+    async fn apply_notices(self, mut rx: mpsc::UnboundedReceiver<Notice>) {
+        let debounce = Duration::from_millis(self.settings.cache.policy_debounce_ms);
+        while let Some(notice) = rx.recv().await {
+            let mut reload = false;
+            let mut pending = vec![notice];
+            // Coalesce a burst (a bulk edit fires one notice per statement or row).
+            tokio::time::sleep(debounce).await;
+            while let Ok(more) = rx.try_recv() {
+                pending.push(more);
+            }
+            for notice in pending {
+                match notice {
+                    Notice::Policy => reload = true,
+                    Notice::Resync => {
+                        reload = true;
+                        self.gate.subjects.clear();
+                        self.gate.api_keys.clear();
+                    }
+                    Notice::Subject { table, key } => match table.as_str() {
+                        "users" => self.gate.subjects.invalidate(SubjectKind::User, &key),
+                        "service_accounts" => self
+                            .gate
+                            .subjects
+                            .invalidate(SubjectKind::ServiceAccount, &key),
+                        "api_keys" => self.gate.api_keys.invalidate(&key),
+                        _ => {}
+                    },
+                }
+            }
+            if reload {
+                // Keep trying: a node must not keep an old policy because one read failed.
+                let mut delay = Duration::from_millis(100);
+                while let Err(err) = self.gate.policy.reload(&self.store).await {
+                    tracing::warn!(error = %err, "policy reload failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+/// Creates the database if asked, applies migrations, loads default policies into an empty
+/// permissions table. What `serve` does before it listens.
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<()> {
+    if settings.database.auto_create
+        && store::create_database_if_missing(&settings.database.url).await?
+    {
+        tracing::info!("database created");
+    }
+    let store = Store::new(&settings.database)?;
+    if settings.database.auto_migrate {
+        store::migrations::run(&store).await?;
+    }
+    if settings.database.load_default_policies {
+        let client = store.client().await?;
+        if store::permissions::count(&client).await? == 0 {
+            let report =
+                crate::policies::apply(&store, &settings.policies.dir, &settings.api.public_prefix)
+                    .await?;
+            tracing::info!(?report, dir = %settings.policies.dir.display(), "default policies loaded into an empty database");
+        }
+    }
+    Ok(())
+}

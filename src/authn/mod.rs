@@ -1,0 +1,8 @@
+//! Credentials: sessions and CSRF, API keys and their HMAC signatures, passwords, TOTP codes,
+//! and the rate limits that keep guessing expensive.
+
+pub mod api_keys;
+pub mod passwords;
+pub mod rate_limit;
+pub mod sessions;
+pub mod totp;

@@ -1,0 +1,358 @@
+//! Browser sessions in Redis, the cookie that names them, and CSRF tokens.
+//!
+//! Keys: `session:<sha256(id)>` holds the session as JSON (so a Redis dump never reveals a
+//! usable cookie); `user_sessions:<uid>` is the set of a user's session hashes, for "log out
+//! everywhere". Both live as long as the sessions in them (decisions.md #11).
+
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use crate::config;
+use crate::crypto;
+use crate::kv::{Kv, KvError};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionData {
+    pub uid: String,
+    pub user_ip: String,
+    pub user_agent: String,
+    /// Unix seconds after which the session is refused (sliding, see `renew_if_due`).
+    pub expire_time: i64,
+    pub csrf_token: String,
+    /// Unix seconds of the last write-back of `expire_time`.
+    pub renewed_at: i64,
+}
+
+/// What a new session hands to the client.
+#[derive(Debug, Clone)]
+pub struct OpenedSession {
+    pub id: String,
+    pub csrf_token: String,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    kv: Kv,
+    settings: config::Session,
+}
+
+fn session_key_suffix(hash: &str) -> String {
+    format!("session:{hash}")
+}
+
+fn index_key_suffix(uid: &str) -> String {
+    format!("user_sessions:{uid}")
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl Sessions {
+    pub fn new(kv: Kv, settings: config::Session) -> Sessions {
+        Sessions { kv, settings }
+    }
+
+    pub fn settings(&self) -> &config::Session {
+        &self.settings
+    }
+
+    fn hash(id: &str) -> String {
+        crypto::sha256_hex(id.as_bytes())
+    }
+
+    /// Opens a new session with a fresh id and CSRF token.
+    pub async fn open(
+        &self,
+        uid: &str,
+        ip: IpAddr,
+        user_agent: &str,
+    ) -> Result<OpenedSession, KvError> {
+        let id = crypto::random_token::<32>();
+        let csrf_token = crypto::random_hex::<16>();
+        let now = now();
+        let data = SessionData {
+            uid: uid.to_string(),
+            user_ip: ip.to_string(),
+            user_agent: user_agent.to_string(),
+            expire_time: now + self.settings.expire_time as i64,
+            csrf_token: csrf_token.clone(),
+            renewed_at: now,
+        };
+        let hash = Self::hash(&id);
+        let json = serde_json::to_string(&data).expect("session serializes");
+        self.kv
+            .set_ex(
+                &self.kv.key(&session_key_suffix(&hash)),
+                &json,
+                self.settings.lifetime,
+            )
+            .await?;
+        self.kv
+            .sadd_expire(
+                &self.kv.key(&index_key_suffix(uid)),
+                &hash,
+                self.settings.lifetime,
+            )
+            .await?;
+        Ok(OpenedSession { id, csrf_token })
+    }
+
+    pub async fn load(&self, id: &str) -> Result<Option<SessionData>, KvError> {
+        if id.is_empty() || id.len() > 256 {
+            return Ok(None);
+        }
+        let key = self.kv.key(&session_key_suffix(&Self::hash(id)));
+        Ok(self
+            .kv
+            .get(&key)
+            .await?
+            .and_then(|json| serde_json::from_str(&json).ok()))
+    }
+
+    /// Slides the expiry forward. Written back at most every `renew_interval` seconds, so a
+    /// busy session costs one Redis read per request, not a read and a write.
+    pub async fn renew_if_due(
+        &self,
+        id: &str,
+        data: &SessionData,
+        now: i64,
+    ) -> Result<(), KvError> {
+        if now - data.renewed_at < self.settings.renew_interval as i64 {
+            return Ok(());
+        }
+        let mut renewed = data.clone();
+        renewed.expire_time = now + self.settings.expire_time as i64;
+        renewed.renewed_at = now;
+        let hash = Self::hash(id);
+        let json = serde_json::to_string(&renewed).expect("session serializes");
+        // XX: a session destroyed meanwhile (logout, mismatch) must stay destroyed.
+        if self
+            .kv
+            .set_xx_ex(
+                &self.kv.key(&session_key_suffix(&hash)),
+                &json,
+                self.settings.lifetime,
+            )
+            .await?
+        {
+            self.kv
+                .sadd_expire(
+                    &self.kv.key(&index_key_suffix(&data.uid)),
+                    &hash,
+                    self.settings.lifetime,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn destroy(&self, id: &str, uid: &str) -> Result<(), KvError> {
+        let hash = Self::hash(id);
+        self.kv
+            .del(&[self.kv.key(&session_key_suffix(&hash))])
+            .await?;
+        self.kv
+            .srem(&self.kv.key(&index_key_suffix(uid)), &hash)
+            .await
+    }
+
+    /// Ends every session of `uid`, except the one whose id is `keep` (if given).
+    pub async fn destroy_all_for(&self, uid: &str, keep: Option<&str>) -> Result<usize, KvError> {
+        let index = self.kv.key(&index_key_suffix(uid));
+        let keep_hash = keep.map(Self::hash);
+        let hashes = self.kv.smembers(&index).await?;
+        let mut doomed = Vec::new();
+        for hash in &hashes {
+            if Some(hash) != keep_hash.as_ref() {
+                doomed.push(self.kv.key(&session_key_suffix(hash)));
+            }
+        }
+        let count = doomed.len();
+        self.kv.del(&doomed).await?;
+        match keep_hash {
+            Some(hash) => {
+                for other in hashes.iter().filter(|h| **h != hash) {
+                    self.kv.srem(&index, other).await?;
+                }
+            }
+            None => {
+                self.kv.del(&[index]).await?;
+            }
+        }
+        Ok(count)
+    }
+
+    /// Ends every session of every user (a blocklogin restriction was enabled).
+    pub async fn destroy_everyone(&self) -> Result<usize, KvError> {
+        let mut keys = self.kv.scan("session:*").await?;
+        keys.extend(self.kv.scan("user_sessions:*").await?);
+        let count = keys.len();
+        for chunk in keys.chunks(500) {
+            self.kv.del(chunk).await?;
+        }
+        Ok(count)
+    }
+
+    /// `Set-Cookie` value that hands `id` to the browser.
+    pub fn cookie(&self, id: &str) -> String {
+        let expires = time::OffsetDateTime::now_utc()
+            + time::Duration::seconds(self.settings.lifetime as i64);
+        let mut cookie = format!(
+            "{}={}; Path=/; Expires={}; Max-Age={}; HttpOnly; SameSite=Lax",
+            self.settings.cookie_name,
+            id,
+            http_date(expires),
+            self.settings.lifetime
+        );
+        if self.settings.secure_cookie {
+            cookie.push_str("; Secure");
+        }
+        cookie
+    }
+
+    /// `Set-Cookie` value that removes the cookie.
+    pub fn clear_cookie(&self) -> String {
+        let mut cookie = format!(
+            "{}=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; SameSite=Lax",
+            self.settings.cookie_name
+        );
+        if self.settings.secure_cookie {
+            cookie.push_str("; Secure");
+        }
+        cookie
+    }
+
+    /// The session id the request carries, if any.
+    pub fn id_from<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        cookie_value(headers, &self.settings.cookie_name)
+    }
+}
+
+/// The value of cookie `name` among the request's `Cookie` headers.
+pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
+}
+
+/// The `Cookie` header without cookie `name` (what an upstream may see); `None` when empty.
+pub fn strip_cookie(value: &str, name: &str) -> Option<String> {
+    let kept: Vec<&str> = value
+        .split(';')
+        .map(str::trim)
+        .filter(|pair| {
+            !pair.is_empty() && pair.split_once('=').map(|(k, _)| k.trim()) != Some(name)
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
+}
+
+/// A session is bound to its User-Agent, to the /16 (IPv4) or /96 (IPv6) of the login
+/// address, and to its sliding expiry (Barong §6.3).
+pub fn binding_holds(data: &SessionData, user_agent: &str, ip: IpAddr, now: i64) -> bool {
+    if now >= data.expire_time || data.user_agent != user_agent {
+        return false;
+    }
+    let Ok(origin) = data.user_ip.parse::<IpAddr>() else {
+        return false;
+    };
+    match (origin, ip) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a.octets()[..2] == b.octets()[..2],
+        (IpAddr::V6(a), IpAddr::V6(b)) => a.octets()[..12] == b.octets()[..12],
+        _ => false,
+    }
+}
+
+fn http_date(t: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .expect("date formats")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn data(ip: &str) -> SessionData {
+        SessionData {
+            uid: "ID1".into(),
+            user_ip: ip.into(),
+            user_agent: "UA".into(),
+            expire_time: 1000,
+            csrf_token: "c".into(),
+            renewed_at: 0,
+        }
+    }
+
+    #[test]
+    fn binding_checks_agent_network_and_expiry() {
+        let d = data("10.20.30.40");
+        assert!(binding_holds(&d, "UA", "10.20.99.1".parse().unwrap(), 999));
+        assert!(!binding_holds(
+            &d,
+            "UA",
+            "10.21.30.40".parse().unwrap(),
+            999
+        ));
+        assert!(!binding_holds(
+            &d,
+            "UA2",
+            "10.20.30.40".parse().unwrap(),
+            999
+        ));
+        assert!(!binding_holds(
+            &d,
+            "UA",
+            "10.20.30.40".parse().unwrap(),
+            1000
+        ));
+        assert!(!binding_holds(&d, "UA", "::1".parse().unwrap(), 999));
+        let d6 = data("2001:db8:1:2:3:4:5:6");
+        assert!(binding_holds(
+            &d6,
+            "UA",
+            "2001:db8:1:2:3:4:ffff:1".parse().unwrap(),
+            1
+        ));
+        assert!(!binding_holds(
+            &d6,
+            "UA",
+            "2001:db8:1:2:3:5:5:6".parse().unwrap(),
+            1
+        ));
+    }
+
+    #[test]
+    fn cookies_are_found_and_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "cookie",
+            HeaderValue::from_static("a=1; _barong_session=xyz; b=2"),
+        );
+        assert_eq!(cookie_value(&h, "_barong_session"), Some("xyz"));
+        assert_eq!(cookie_value(&h, "c"), None);
+        assert_eq!(
+            strip_cookie("a=1; _barong_session=xyz; b=2", "_barong_session").as_deref(),
+            Some("a=1; b=2")
+        );
+        assert_eq!(strip_cookie("_barong_session=xyz", "_barong_session"), None);
+    }
+
+    #[test]
+    fn http_dates_look_like_rfc_7231() {
+        let t = time::macros::datetime!(2020-06-01 07:01:20 UTC);
+        assert_eq!(http_date(t), "Mon, 01 Jun 2020 07:01:20 GMT");
+    }
+}

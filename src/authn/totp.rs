@@ -1,0 +1,98 @@
+//! TOTP (RFC 6238): 6 digits, 30-second steps, HMAC-SHA1, one step of skew either way —
+//! what Vault's TOTP engine does for Barong, so existing authenticator apps keep working.
+//! A code is accepted once: the step it matched is remembered until it can no longer match.
+
+use aws_lc_rs::hmac;
+
+pub const DIGITS: u32 = 6;
+pub const STEP: i64 = 30;
+pub const SKEW: i64 = 1;
+
+/// The code for `secret` at time step `counter`.
+pub fn code_at(secret: &[u8], counter: u64) -> u32 {
+    let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, secret);
+    let tag = hmac::sign(&key, &counter.to_be_bytes());
+    let digest = tag.as_ref();
+    let offset = (digest[digest.len() - 1] & 0x0f) as usize;
+    let binary = u32::from_be_bytes([
+        digest[offset] & 0x7f,
+        digest[offset + 1],
+        digest[offset + 2],
+        digest[offset + 3],
+    ]);
+    binary % 10u32.pow(DIGITS)
+}
+
+/// The time step within the skew window whose code equals `code`, if any.
+pub fn matching_step(secret: &[u8], code: &str, unix_time: i64) -> Option<i64> {
+    let code = code.trim();
+    if code.len() != DIGITS as usize || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let wanted: u32 = code.parse().ok()?;
+    let current = unix_time.div_euclid(STEP);
+    let mut found = None;
+    // Compare every candidate so the time taken does not depend on which one matched.
+    for step in (current - SKEW)..=(current + SKEW) {
+        if step >= 0 && code_at(secret, step as u64) == wanted {
+            found.get_or_insert(step);
+        }
+    }
+    found
+}
+
+/// RFC 4648 base32 without padding (authenticator apps' secret format).
+pub fn base32(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(data.len().div_ceil(5) * 8);
+    let mut buffer: u64 = 0;
+    let mut bits = 0;
+    for &byte in data {
+        buffer = (buffer << 8) | byte as u64;
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 6238 appendix B, SHA-1 seed, truncated to 6 digits.
+    const SEED: &[u8] = b"12345678901234567890";
+
+    #[test]
+    fn rfc_6238_vectors() {
+        assert_eq!(code_at(SEED, 59 / 30), 287082);
+        assert_eq!(code_at(SEED, 1111111109 / 30), 81804);
+        assert_eq!(code_at(SEED, 1234567890 / 30), 5924);
+        assert_eq!(code_at(SEED, 2000000000 / 30), 279037);
+    }
+
+    #[test]
+    fn skew_of_one_step() {
+        let t = 1_234_567_890;
+        let now = format!("{:06}", code_at(SEED, (t / 30) as u64));
+        let prev = format!("{:06}", code_at(SEED, (t / 30 - 1) as u64));
+        let old = format!("{:06}", code_at(SEED, (t / 30 - 2) as u64));
+        assert_eq!(matching_step(SEED, &now, t), Some(t / 30));
+        assert_eq!(matching_step(SEED, &prev, t), Some(t / 30 - 1));
+        assert_eq!(matching_step(SEED, &old, t), None);
+        assert_eq!(matching_step(SEED, "12345", t), None);
+        assert_eq!(matching_step(SEED, "abcdef", t), None);
+    }
+
+    #[test]
+    fn base32_matches_rfc_4648() {
+        assert_eq!(base32(b""), "");
+        assert_eq!(base32(b"f"), "MY");
+        assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
+    }
+}

@@ -1,0 +1,582 @@
+//! The command line: `serve`, and the operator's tools (migrations, policies, users, API keys,
+//! permissions, restrictions, pass/block rules, keys, the OpenAPI document).
+//!
+//! Every change an operator makes here goes through the same store functions as the admin
+//! API, and every node learns of it through the database's change notices.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::app::{self, App};
+use crate::config::Settings;
+use crate::domain::{self, password_policy, state, subject::SubjectKind, validation};
+use crate::gate::permissions::{ACTIONS, VERBS};
+use crate::gate::restrictions::{self, CATEGORIES, SCOPES};
+use crate::store::api_keys::NewApiKey;
+use crate::store::permissions::NewPermission;
+use crate::store::restrictions::NewRestriction;
+use crate::store::users::NewUser;
+use crate::store::{self, Store, StoreError};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Authentication and authorization gateway (Barong compatible)"
+)]
+pub struct Cli {
+    /// Configuration file merged over the defaults (also PORTCULLIS_CONFIG).
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the gateway: create and migrate the database, load default policies, listen.
+    Serve,
+    /// Create the database if missing and apply pending migrations.
+    Migrate,
+    /// Default rule set: apply the files of policies/ or lint the permissions table.
+    #[command(subcommand)]
+    Policies(PoliciesCommand),
+    /// Users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// API keys.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
+    /// The permissions table.
+    #[command(subcommand)]
+    Permissions(PermissionsCommand),
+    /// Restrictions.
+    #[command(subcommand)]
+    Restrictions(RestrictionsCommand),
+    /// Pass and block rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// The signing key.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PoliciesCommand {
+    /// Insert the rows of the policy files that the database lacks.
+    Apply {
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Report permission rows that can never take effect; exits 1 when there are any.
+    Check,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCommand {
+    /// Create a user; prints its uid.
+    Create(CreateUser),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateUser {
+    #[arg(long)]
+    pub email: String,
+    #[arg(long)]
+    pub password: String,
+    #[arg(long, default_value = "member")]
+    pub role: String,
+    #[arg(long, default_value = "active")]
+    pub state: String,
+    /// Also creates the labels of levels 1..=level.
+    #[arg(long, default_value_t = 0)]
+    pub level: i32,
+    #[arg(long)]
+    pub username: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiKeysCommand {
+    /// Create an HMAC key for a user or service account; prints kid and secret once.
+    Create {
+        #[arg(long)]
+        uid: String,
+        #[arg(long, default_value = "HS256")]
+        algorithm: String,
+        /// Comma-separated scopes.
+        #[arg(long, default_value = "")]
+        scope: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PermissionsCommand {
+    List,
+    Add {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        verb: String,
+        #[arg(long)]
+        path: String,
+        #[arg(long)]
+        action: String,
+        #[arg(long)]
+        topic: Option<String>,
+    },
+    Delete {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RestrictionsCommand {
+    List,
+    Add {
+        #[arg(long)]
+        category: String,
+        #[arg(long)]
+        scope: String,
+        #[arg(long)]
+        value: String,
+        #[arg(long)]
+        code: Option<i32>,
+        #[arg(long, default_value = "enabled")]
+        state: String,
+    },
+    /// Change a restriction's state (enabled or disabled).
+    Update {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        state: String,
+    },
+    Delete {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    List,
+    Add {
+        /// pass or block
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        path: String,
+    },
+    Delete {
+        #[arg(long)]
+        id: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// The public key as PEM (what upstreams verify with).
+    Public {
+        /// Print it as Peatio's JWT_PUBLIC_KEY wants it (URL-safe base64 of the PEM).
+        #[arg(long)]
+        peatio: bool,
+    },
+    /// The JWKS document.
+    Jwks,
+}
+
+/// Runs a command other than `serve`.
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => unreachable!("serve is run by main"),
+        Command::Migrate => {
+            store::create_database_if_missing(&settings.database.url).await?;
+            let applied = store::migrations::run(&Store::new(&settings.database)?).await?;
+            println!("{}", json!({ "applied": applied }));
+        }
+        Command::Policies(cmd) => policies(cmd, &settings).await?,
+        Command::Users(UsersCommand::Create(args)) => {
+            let uid = create_user(&Store::new(&settings.database)?, &settings, &args).await?;
+            println!("{uid}");
+        }
+        Command::ApiKeys(ApiKeysCommand::Create {
+            uid,
+            algorithm,
+            scope,
+        }) => {
+            let store = Store::new(&settings.database)?;
+            let secrets = crate::crypto::SecretBox::new(&app::load_encryption_key(&settings)?);
+            let (kid, secret) = create_api_key(&store, &secrets, &uid, &algorithm, &scope).await?;
+            println!(
+                "{}",
+                json!({ "kid": kid, "secret": secret, "algorithm": algorithm.to_ascii_uppercase() })
+            );
+        }
+        Command::Permissions(cmd) => permissions(cmd, &settings).await?,
+        Command::Restrictions(cmd) => restrictions_cmd(cmd, &settings).await?,
+        Command::Rules(cmd) => rules(cmd, &settings).await?,
+        Command::Keys(cmd) => {
+            let issuer = app::load_issuer(&settings)?;
+            match cmd {
+                KeysCommand::Public { peatio: false } => print!("{}", issuer.key().public_pem()),
+                KeysCommand::Public { peatio: true } => {
+                    use base64::Engine;
+                    println!(
+                        "{}",
+                        base64::engine::general_purpose::URL_SAFE.encode(issuer.key().public_pem())
+                    );
+                }
+                KeysCommand::Jwks => println!("{}", serde_json::to_string_pretty(&issuer.jwks())?),
+            }
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::api::openapi::document(&settings, None))?
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn policies(cmd: PoliciesCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = Store::new(&settings.database)?;
+    match cmd {
+        PoliciesCommand::Apply { dir } => {
+            let dir = dir.unwrap_or_else(|| settings.policies.dir.clone());
+            let report = crate::policies::apply(&store, &dir, &settings.api.public_prefix).await?;
+            println!(
+                "{}",
+                json!({
+                    "permissions": report.permissions, "rules": report.rules,
+                    "restrictions": report.restrictions, "levels": report.levels,
+                    "abilities": report.abilities,
+                })
+            );
+        }
+        PoliciesCommand::Check => {
+            let client = store.client().await?;
+            let findings = crate::policies::lint(&store::permissions::all(&client).await?);
+            for finding in &findings {
+                println!("permission #{}: {}", finding.id, finding.message);
+            }
+            if !findings.is_empty() {
+                std::process::exit(1);
+            }
+            println!("no findings");
+        }
+    }
+    Ok(())
+}
+
+/// Creates a user after the checks signup applies; returns the uid.
+pub async fn create_user(
+    store: &Store,
+    settings: &Settings,
+    args: &CreateUser,
+) -> anyhow::Result<String> {
+    let email = args.email.trim();
+    if !validation::email_valid(email) {
+        anyhow::bail!("email.invalid");
+    }
+    let regexp = fancy_regex::Regex::new(&settings.password.regexp)?;
+    password_policy::check(
+        &args.password,
+        &regexp,
+        settings.password.min_entropy,
+        settings.password.use_dictionary,
+    )
+    .map_err(|code| anyhow::anyhow!("{code}"))?;
+    if !["pending", "active", "banned", "deleted", "locked"].contains(&args.state.as_str()) {
+        anyhow::bail!("state.invalid: one of pending, active, banned, deleted, locked");
+    }
+    if let Some(username) = &args.username {
+        let errors = validation::username_errors(username);
+        if !errors.is_empty() {
+            anyhow::bail!("{}", errors.join(", "));
+        }
+    }
+    let digest = tokio::task::spawn_blocking({
+        let password = args.password.clone();
+        move || crate::authn::passwords::hash_blocking(&password)
+    })
+    .await?;
+    let mut client = store.client().await?;
+    if !store::permissions::role_exists(&client, &args.role).await? {
+        anyhow::bail!(
+            "role.doesnt_exist: no permission row names role {:?}",
+            args.role
+        );
+    }
+    let tx = client.transaction().await.map_err(StoreError::from)?;
+    let uid = domain::new_uid(&settings.users.uid_prefix);
+    let username = args.username.as_ref().map(|u| u.to_lowercase());
+    let user = store::users::insert(
+        &tx,
+        &NewUser {
+            uid: &uid,
+            username: username.as_deref(),
+            email,
+            password_digest: &digest,
+            role: &args.role,
+            data: None,
+            level: args.level,
+            state: &args.state,
+            referral_id: None,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        StoreError::Conflict(c) if c.contains("email") => anyhow::anyhow!("email.taken"),
+        StoreError::Conflict(c) if c.contains("username") => anyhow::anyhow!("username.taken"),
+        other => other.into(),
+    })?;
+    let levels = store::query(
+        &tx,
+        "SELECT key, value FROM levels WHERE id <= $1 ORDER BY id",
+        &[&args.level],
+    )
+    .await?;
+    for level in levels {
+        let (key, value): (String, String) = (level.get(0), level.get(1));
+        store::users::upsert_label(&tx, user.id, &key, &value, "private").await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(uid)
+}
+
+/// Creates an API key for the active user or service account `uid`; returns (kid, secret).
+pub async fn create_api_key(
+    store: &Store,
+    secrets: &crate::crypto::SecretBox,
+    uid: &str,
+    algorithm: &str,
+    scope: &str,
+) -> anyhow::Result<(String, String)> {
+    let algorithm = algorithm.to_ascii_uppercase();
+    if algorithm != "HS256" {
+        anyhow::bail!("algorithm.inclusion: only HS256 is supported");
+    }
+    let client = store.client().await?;
+    let (kind, holder_id, holder_state) = match store::users::find_by_uid(&client, uid).await? {
+        Some(user) => (SubjectKind::User, user.id, user.state),
+        None => match store::service_accounts::subject_by_uid(&client, uid).await? {
+            Some(sa) => (SubjectKind::ServiceAccount, sa.id, sa.state),
+            None => anyhow::bail!("no user or service account with uid {uid}"),
+        },
+    };
+    if holder_state != state::ACTIVE {
+        anyhow::bail!("key_holder_account.invalid: the holder is {holder_state}, not active");
+    }
+    let kid = crate::crypto::random_hex::<8>();
+    let secret = crate::crypto::random_hex::<16>();
+    let scope: Vec<String> = scope
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    store::api_keys::insert(
+        &client,
+        &NewApiKey {
+            holder_kind: kind,
+            holder_id,
+            kid: &kid,
+            algorithm: &algorithm,
+            scope: &scope,
+            secret_encrypted: &secrets
+                .seal(&store::api_keys::secret_context(&kid), secret.as_bytes()),
+        },
+    )
+    .await?;
+    Ok((kid, secret))
+}
+
+async fn permissions(cmd: PermissionsCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = Store::new(&settings.database)?;
+    let client = store.client().await?;
+    match cmd {
+        PermissionsCommand::List => {
+            for p in store::permissions::all(&client).await? {
+                println!(
+                    "{}",
+                    json!({"id": p.id, "role": p.role, "verb": p.verb, "path": p.path, "action": p.action, "topic": p.topic})
+                );
+            }
+        }
+        PermissionsCommand::Add {
+            role,
+            verb,
+            path,
+            action,
+            topic,
+        } => {
+            let (verb, action) = (verb.to_ascii_uppercase(), action.to_ascii_uppercase());
+            if !VERBS.contains(&verb.as_str()) {
+                anyhow::bail!("admin.permissions.invalid_verb: one of {VERBS:?}");
+            }
+            if !ACTIONS.contains(&action.as_str()) {
+                anyhow::bail!("admin.permissions.invalid_action: one of {ACTIONS:?}");
+            }
+            let row = store::permissions::insert(
+                &client,
+                &NewPermission {
+                    action: &action,
+                    role: &role,
+                    verb: &verb,
+                    path: &path,
+                    topic: topic.as_deref(),
+                },
+            )
+            .await?;
+            println!("{}", json!({ "id": row.id }));
+        }
+        PermissionsCommand::Delete { id } => {
+            if !store::permissions::delete(&client, id).await? {
+                anyhow::bail!("admin.permission.doesnt_exist");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn restrictions_cmd(cmd: RestrictionsCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = Store::new(&settings.database)?;
+    let client = store.client().await?;
+    let enabled_blocklogin = match cmd {
+        RestrictionsCommand::List => {
+            for r in store::restrictions::all(&client).await? {
+                println!(
+                    "{}",
+                    json!({"id": r.id, "category": r.category, "scope": r.scope, "value": r.value, "code": r.code, "state": r.state})
+                );
+            }
+            false
+        }
+        RestrictionsCommand::Add {
+            category,
+            scope,
+            value,
+            code,
+            state,
+        } => {
+            validate_restriction(&category, &scope, &value, code, &state)?;
+            let row = store::restrictions::insert(
+                &client,
+                &NewRestriction {
+                    category: &category,
+                    scope: &scope,
+                    value: value.trim(),
+                    code: restrictions::effective_code(&category, &scope, code) as i32,
+                    state: &state,
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => anyhow::anyhow!("value.taken"),
+                other => other.into(),
+            })?;
+            println!("{}", json!({ "id": row.id }));
+            category == "blocklogin" && state == "enabled"
+        }
+        RestrictionsCommand::Update { id, state } => {
+            let current = store::restrictions::find(&client, id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("admin.restriction.doesnt_exist"))?;
+            validate_restriction(
+                &current.category,
+                &current.scope,
+                &current.value,
+                current.code,
+                &state,
+            )?;
+            let changed = current.state != state;
+            store::restrictions::update(
+                &client,
+                id,
+                &NewRestriction {
+                    category: &current.category,
+                    scope: &current.scope,
+                    value: &current.value,
+                    code: restrictions::effective_code(
+                        &current.category,
+                        &current.scope,
+                        current.code,
+                    ) as i32,
+                    state: &state,
+                },
+            )
+            .await?;
+            changed && current.category == "blocklogin" && state == "enabled"
+        }
+        RestrictionsCommand::Delete { id } => {
+            if !store::restrictions::delete(&client, id).await? {
+                anyhow::bail!("admin.restriction.doesnt_exist");
+            }
+            false
+        }
+    };
+    if enabled_blocklogin {
+        // Barong ends every session when a blocklogin restriction is enabled (decisions.md #10).
+        let app = App::build(settings.clone(), None).await?;
+        let ended = app.sessions().destroy_everyone().await?;
+        println!("{}", json!({ "sessions_ended": ended }));
+    }
+    Ok(())
+}
+
+fn validate_restriction(
+    category: &str,
+    scope: &str,
+    value: &str,
+    code: Option<i32>,
+    state: &str,
+) -> anyhow::Result<()> {
+    if !CATEGORIES.contains(&category) {
+        anyhow::bail!("admin.restriction.invalid_category: one of {CATEGORIES:?}");
+    }
+    if !SCOPES.contains(&scope) {
+        anyhow::bail!("admin.restriction.invalid_scope: one of {SCOPES:?}");
+    }
+    if !["enabled", "disabled"].contains(&state) {
+        anyhow::bail!("admin.restriction.invalid_state: enabled or disabled");
+    }
+    if let Some(code) = code
+        && !(400..=599).contains(&code)
+    {
+        anyhow::bail!("code.invalid: 400-599");
+    }
+    restrictions::validate_value(scope, value).map_err(|code| anyhow::anyhow!("{code}"))
+}
+
+async fn rules(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = Store::new(&settings.database)?;
+    let client = store.client().await?;
+    match cmd {
+        RulesCommand::List => {
+            for r in store::authz_rules::all(&client).await? {
+                println!("{}", json!({"id": r.id, "kind": r.kind, "path": r.path}));
+            }
+        }
+        RulesCommand::Add { kind, path } => {
+            if kind != "pass" && kind != "block" {
+                anyhow::bail!("kind must be pass or block");
+            }
+            if path.starts_with('/') {
+                anyhow::bail!("path must not start with '/': rules match the path without it");
+            }
+            store::authz_rules::insert_if_missing(&client, &kind, &path).await?;
+        }
+        RulesCommand::Delete { id } => {
+            if !store::authz_rules::delete(&client, id).await? {
+                anyhow::bail!("no rule #{id}");
+            }
+        }
+    }
+    Ok(())
+}

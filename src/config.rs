@@ -1,0 +1,505 @@
+//! Typed settings: `config/default.toml` (compiled in) < the operator's file < environment.
+//!
+//! This module owns every knob Portcullis has. Values are validated once at start, so the
+//! rest of the code can trust them; a bad value fails the start with the key and the reason.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// The defaults, embedded so that the file and the binary can never disagree.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Barong's environment variable names, mapped onto our keys, so a `barong.env` keeps working.
+const BARONG_ENV: &[(&str, &str)] = &[
+    ("BARONG_APP_NAME", "app.name"),
+    ("BARONG_DOMAIN", "app.domain"),
+    ("BARONG_GATEWAY", "network.gateway"),
+    ("DATABASE_URL", "database.url"),
+    ("REDIS_URL", "redis.url"),
+    ("BARONG_REDIS_URL", "redis.url"),
+    ("BARONG_SESSION_NAME", "session.cookie_name"),
+    ("BARONG_SESSION_EXPIRE_TIME", "session.expire_time"),
+    ("BARONG_CSRF_PROTECTION", "session.csrf_protection"),
+    ("BARONG_JWT_EXPIRE_TIME", "jwt.expire_time"),
+    ("JWT_PRIVATE_KEY_PATH", "jwt.private_key_path"),
+    ("BARONG_APIKEY_NONCE_LIFETIME", "api_keys.nonce_lifetime_ms"),
+    ("BARONG_MAXMINDDB_PATH", "geoip.database_path"),
+    ("BARONG_GEOIP_LANG", "geoip.language"),
+    ("BARONG_UID_PREFIX", "users.uid_prefix"),
+    (
+        "BARONG_FIRST_REGISTRATION_SUPERADMIN",
+        "users.first_registration_superadmin",
+    ),
+    ("BARONG_PASSWORD_REGEXP", "password.regexp"),
+    ("BARONG_PASSWORD_MIN_ENTROPY", "password.min_entropy"),
+    ("BARONG_PASSWORD_USE_DICTIONARY", "password.use_dictionary"),
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub app: App,
+    pub server: Server,
+    pub api: Api,
+    pub decision: Decision,
+    pub network: Network,
+    pub database: Database,
+    pub redis: Redis,
+    pub session: Session,
+    pub jwt: Jwt,
+    pub api_keys: ApiKeys,
+    pub geoip: GeoIp,
+    pub users: Users,
+    pub password: Password,
+    pub encryption: Encryption,
+    pub rate_limits: RateLimits,
+    pub cache: Cache,
+    pub telemetry: Telemetry,
+    pub policies: Policies,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub name: String,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub shutdown_grace: u64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    pub mount: String,
+    pub public_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    pub prefix: String,
+    pub envoy_status_for_5xx: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gateway {
+    Cloudflare,
+    Akamai,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub trusted_proxies: Vec<IpNet>,
+    pub gateway: Gateway,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    pub url: String,
+    pub pool_size: usize,
+    pub timeout_ms: u64,
+    pub auto_create: bool,
+    pub auto_migrate: bool,
+    pub load_default_policies: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    pub url: String,
+    pub key_prefix: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    pub cookie_name: String,
+    pub expire_time: u64,
+    pub lifetime: u64,
+    pub secure_cookie: bool,
+    pub csrf_protection: bool,
+    pub renew_interval: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    RS256,
+    RS384,
+    RS512,
+}
+
+impl JwtAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            JwtAlgorithm::RS256 => "RS256",
+            JwtAlgorithm::RS384 => "RS384",
+            JwtAlgorithm::RS512 => "RS512",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jwt {
+    pub algorithm: JwtAlgorithm,
+    pub expire_time: u64,
+    pub private_key_path: String,
+    pub dev_key_path: PathBuf,
+    pub kid_header: bool,
+    pub cache_tokens: bool,
+    pub reuse_fraction: f64,
+    pub issue_for_pending: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeys {
+    pub nonce_lifetime_ms: u64,
+    pub replay_guard: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIp {
+    pub database_path: String,
+    pub language: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Users {
+    pub uid_prefix: String,
+    pub first_registration_superadmin: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Password {
+    pub regexp: String,
+    pub min_entropy: f64,
+    pub use_dictionary: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encryption {
+    pub key: String,
+    pub dev_key_path: PathBuf,
+}
+
+/// At most `max` events per `window` seconds.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub max: u32,
+    pub window: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    pub login_per_ip: Limit,
+    pub login_per_account: Limit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    pub subject_ttl: u64,
+    pub policy_debounce_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub metrics_path: String,
+    pub metrics_allow: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policies {
+    pub dir: PathBuf,
+}
+
+/// One upstream service of the built-in proxy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub prefix: String,
+    pub upstream: Upstreams,
+    #[serde(default)]
+    pub rewrite: Option<String>,
+    #[serde(default = "default_route_timeout")]
+    pub timeout: u64,
+}
+
+fn default_route_timeout() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Upstreams {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Upstreams {
+    pub fn list(&self) -> Vec<&str> {
+        match self {
+            Upstreams::One(u) => vec![u.as_str()],
+            Upstreams::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// Why the settings could not be used; printed as is at start.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "config file {}: does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment
+            .merge(barong_env())
+            .merge(Env::prefixed("PORTCULLIS_").ignore(&["CONFIG"]).split("__"));
+        Self::from_figment(figment)
+    }
+
+    /// Defaults with `overrides` (TOML text) merged on top; no environment. For tests and tools.
+    pub fn from_toml(overrides: &str) -> Result<Settings, ConfigError> {
+        let figment = Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(overrides));
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|err| {
+            let reasons: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
+            ConfigError(format!("invalid configuration: {}", reasons.join("; ")))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("{key}: {why}")));
+        for (key, prefix) in [
+            ("api.mount", &self.api.mount),
+            ("api.public_prefix", &self.api.public_prefix),
+            ("decision.prefix", &self.decision.prefix),
+        ] {
+            if !prefix.starts_with('/') || (prefix.len() > 1 && prefix.ends_with('/')) {
+                return fail(key, "must start with '/' and not end with '/'");
+            }
+        }
+        if !(400..=499).contains(&self.decision.envoy_status_for_5xx) {
+            return fail("decision.envoy_status_for_5xx", "must be a 4xx status");
+        }
+        if self.session.cookie_name.is_empty()
+            || !self
+                .session
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
+            return fail(
+                "session.cookie_name",
+                "must be non-empty letters, digits, '_', '-', '.'",
+            );
+        }
+        if self.session.expire_time == 0 || self.session.lifetime < self.session.expire_time {
+            return fail(
+                "session.lifetime",
+                "must be at least session.expire_time, which must be positive",
+            );
+        }
+        if self.jwt.expire_time == 0 {
+            return fail("jwt.expire_time", "must be positive");
+        }
+        if !(self.jwt.reuse_fraction > 0.0 && self.jwt.reuse_fraction <= 1.0) {
+            return fail("jwt.reuse_fraction", "must be in (0, 1]");
+        }
+        let prefix = &self.users.uid_prefix;
+        if !(2..=6).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return fail("users.uid_prefix", "must be 2 to 6 letters");
+        }
+        if let Err(err) = fancy_regex::Regex::new(&self.password.regexp) {
+            return fail("password.regexp", &format!("does not compile: {err}"));
+        }
+        if !self.encryption.key.is_empty() {
+            use base64::Engine;
+            match base64::engine::general_purpose::STANDARD.decode(self.encryption.key.trim()) {
+                Ok(bytes) if bytes.len() == 32 => {}
+                _ => return fail("encryption.key", "must be the base64 of exactly 32 bytes"),
+            }
+        }
+        for (key, limit) in [
+            ("rate_limits.login_per_ip", self.rate_limits.login_per_ip),
+            (
+                "rate_limits.login_per_account",
+                self.rate_limits.login_per_account,
+            ),
+        ] {
+            if limit.max == 0 || limit.window == 0 {
+                return fail(key, "max and window must be positive");
+            }
+        }
+        if !self.telemetry.metrics_path.is_empty() && !self.telemetry.metrics_path.starts_with('/')
+        {
+            return fail("telemetry.metrics_path", "must start with '/' or be empty");
+        }
+        for (i, route) in self.routes.iter().enumerate() {
+            let key = format!("routes[{i}]");
+            if !route.prefix.starts_with('/')
+                || route.prefix.len() < 2
+                || route.prefix.ends_with('/')
+            {
+                return fail(
+                    &format!("{key}.prefix"),
+                    "must start with '/', not end with '/', and not be '/' alone",
+                );
+            }
+            let upstreams = route.upstream.list();
+            if upstreams.is_empty() {
+                return fail(&format!("{key}.upstream"), "needs at least one upstream");
+            }
+            for upstream in upstreams {
+                match upstream.parse::<http::Uri>() {
+                    Ok(uri)
+                        if uri.scheme_str() == Some("http")
+                            && uri.authority().is_some()
+                            && (uri.path() == "/" || uri.path().is_empty()) => {}
+                    _ => {
+                        return fail(
+                            &format!("{key}.upstream"),
+                            &format!("{upstream:?} must look like http://host:port"),
+                        );
+                    }
+                }
+            }
+            if let Some(rewrite) = &route.rewrite
+                && !rewrite.starts_with('/')
+            {
+                return fail(&format!("{key}.rewrite"), "must start with '/'");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads Barong's variable names (and the usual DATABASE_URL, REDIS_URL) into our keys.
+fn barong_env() -> Env {
+    Env::raw().filter_map(|name| {
+        BARONG_ENV
+            .iter()
+            .find(|(env, _)| name == *env)
+            .map(|(_, key)| (*key).into())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_validate() {
+        let s = Settings::from_toml("").expect("defaults are valid");
+        assert_eq!(s.session.cookie_name, "_barong_session");
+        assert_eq!(s.session.expire_time, 1800);
+        assert_eq!(s.api_keys.nonce_lifetime_ms, 5000);
+        assert_eq!(s.jwt.algorithm, JwtAlgorithm::RS256);
+        assert!(s.routes.is_empty());
+    }
+
+    #[test]
+    fn routes_accept_one_or_many_upstreams() {
+        let s = Settings::from_toml(
+            r#"
+            [[routes]]
+            prefix = "/api/v2/peatio"
+            upstream = "http://127.0.0.1:9000"
+            rewrite = "/api/v2"
+            [[routes]]
+            prefix = "/api/v2/finex"
+            upstream = ["http://127.0.0.1:9001", "http://127.0.0.1:9002"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.routes[0].upstream.list(), vec!["http://127.0.0.1:9000"]);
+        assert_eq!(s.routes[1].upstream.list().len(), 2);
+        assert_eq!(s.routes[0].timeout, 60);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = Settings::from_toml("[session]\nexpire_time = \"soon\"").unwrap_err();
+        assert!(err.0.contains("session.expire_time"), "{err}");
+        let err = Settings::from_toml("[users]\nuid_prefix = \"X1\"").unwrap_err();
+        assert!(err.0.contains("users.uid_prefix"), "{err}");
+        let err = Settings::from_toml("[session]\nnot_a_key = 1").unwrap_err();
+        assert!(err.0.contains("not_a_key"), "{err}");
+        let err =
+            Settings::from_toml("[[routes]]\nprefix = \"/x\"\nupstream = \"ftp://h\"").unwrap_err();
+        assert!(err.0.contains("routes[0].upstream"), "{err}");
+    }
+
+    #[test]
+    fn barong_env_names_override() {
+        // Figment's Jail isolates the environment for the closure.
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BARONG_SESSION_EXPIRE_TIME", "900");
+            jail.set_env("BARONG_CSRF_PROTECTION", "false");
+            jail.set_env("PORTCULLIS_REDIS__KEY_PREFIX", "x:");
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.session.expire_time, 900);
+            assert!(!s.session.csrf_protection);
+            assert_eq!(s.redis.key_prefix, "x:");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,56 @@
+//! Barong's decision endpoint, exactly as Envoy's ext_authz calls it in OpenDAX:
+//! `<METHOD> <prefix>/<original path and query>` → 200, empty body, `Authorization: Bearer`;
+//! or the denial's status and `{"errors":["authz.…"]}`.
+//!
+//! Envoy treats a 5xx from the authorization service as an error (and with
+//! `failure_mode_allow` lets the request through), so a 5xx denial is answered with
+//! `decision.envoy_status_for_5xx` instead; the real status is in `X-Authz-Status`.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::Response;
+use http::{HeaderValue, StatusCode};
+
+use super::{X_AUTHZ_STATUS, allow_response, decide, denial_response};
+use crate::app::App;
+
+pub async fn handle(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
+    let prefix = &app.settings.decision.prefix;
+    let original = request
+        .uri()
+        .path()
+        .strip_prefix(prefix.as_str())
+        .unwrap_or("");
+    let verb = request.method().as_str();
+    match decide(
+        &app,
+        "barong",
+        verb,
+        original,
+        request.uri().query(),
+        peer.ip(),
+        request.headers(),
+    )
+    .await
+    {
+        Ok(bearer) => allow_response(bearer.as_deref()),
+        Err(denial) => {
+            let real = denial.status;
+            let mut shown = denial;
+            if real.is_server_error() {
+                shown.status = StatusCode::from_u16(app.settings.decision.envoy_status_for_5xx)
+                    .unwrap_or(StatusCode::FORBIDDEN);
+            }
+            let mut response = denial_response(shown);
+            response
+                .headers_mut()
+                .insert(X_AUTHZ_STATUS, HeaderValue::from(real.as_u16()));
+            response
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The decision fronts: thin adapters that turn a host's request into gate facts and the
+//! gate's answer into what that host understands. No front re-implements a check.
+//!
+//! - `barong`: Envoy ext_authz as OpenDAX configures it for Barong (`ANY <prefix>/<path>`).
+//! - `nginx`: `auth_request` (only 200, 401 and 403 are understood by nginx).
+//! - `forward_auth`: Traefik's forwardAuth.
+//! - `proxy`: the built-in reverse proxy.
+
+pub mod barong;
+pub mod forward_auth;
+pub mod nginx;
+pub mod proxy;
+
+use std::net::IpAddr;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use crate::app::App;
+use crate::authn::api_keys::ApiKeyHeaders;
+use crate::gate::{Denial, Facts};
+
+pub const X_AUTHZ_STATUS: &str = "x-authz-status";
+pub const X_AUTHZ_ERROR: &str = "x-authz-error";
+
+/// The gate's facts from a request's method, public path, query, client IP and headers.
+pub fn facts<'a>(
+    app: &'a App,
+    verb: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    ip: IpAddr,
+    headers: &'a HeaderMap,
+) -> Facts<'a> {
+    Facts {
+        verb,
+        path,
+        query,
+        ip,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+        session_id: app.sessions().id_from(headers),
+        csrf_token: headers
+            .get("x-csrf-token")
+            .map(|v| v.to_str().unwrap_or("")),
+        api_key: ApiKeyHeaders::from_headers(headers),
+    }
+}
+
+/// `{"errors":["<code>"]}` with the denial's status, as JSON (decisions.md #21).
+pub fn denial_response(denial: Denial) -> Response {
+    error_response(denial.status, denial.code)
+}
+
+pub fn error_response(status: StatusCode, code: &str) -> Response {
+    let body = format!(r#"{{"errors":["{code}"]}}"#);
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// 200, empty body, and the bearer token (if the path was not a pass rule).
+pub fn allow_response(bearer: Option<&str>) -> Response {
+    let mut response = StatusCode::OK.into_response();
+    if let Some(bearer) = bearer
+        && let Ok(value) = HeaderValue::from_str(bearer)
+    {
+        response.headers_mut().insert(header::AUTHORIZATION, value);
+    }
+    response
+}
+
+/// The common path of every decision front: normalise the path, resolve the client, ask the
+/// gate, record the outcome. Returns the bearer to forward (`None` on a pass rule).
+pub async fn decide(
+    app: &App,
+    front: &'static str,
+    verb: &str,
+    raw_path: &str,
+    query: Option<&str>,
+    peer: IpAddr,
+    headers: &HeaderMap,
+) -> Result<Option<std::sync::Arc<str>>, Denial> {
+    let started = std::time::Instant::now();
+    let path = crate::net::path::rule_path(raw_path);
+    let ip = app.client_ip.resolve(peer, headers);
+    let facts = facts(app, verb, &path, query, ip, headers);
+    let result = app.gate.authorize(&facts).await.map(|grant| grant.bearer);
+    metrics::histogram!("portcullis_decision_seconds", "front" => front)
+        .record(started.elapsed().as_secs_f64());
+    let outcome = match &result {
+        Ok(_) => "allow",
+        Err(d) => d.code,
+    };
+    metrics::counter!("portcullis_decisions_total", "front" => front, "outcome" => outcome)
+        .increment(1);
+    result
+}
+
+use crate::api::{Base, Doc, Endpoint, Guard, In, param};
+use axum::routing::{any, get};
+
+const DECISION_RESPONSES: &[(u16, &str)] = &[
+    (
+        200,
+        "Allowed: empty body; Authorization: Bearer <JWT> unless the path passed anonymously",
+    ),
+    (401, "authz.* denial (see the error catalogue)"),
+    (
+        403,
+        "authz.* denial, or a 5xx denial shown as a 4xx (the real status is in X-Authz-Status)",
+    ),
+    (422, "authz.invalid_api_key_headers"),
+];
+
+/// The decision fronts' routes.
+pub fn endpoints() -> Vec<Endpoint> {
+    let key_headers: &'static [crate::api::Param] = const {
+        &[
+            param("Cookie", In::Header, false, "The session cookie"),
+            param(
+                "X-CSRF-Token",
+                In::Header,
+                false,
+                "CSRF token of the session, for POST, PUT, PATCH, DELETE",
+            ),
+            param("X-Auth-Apikey", In::Header, false, "API key id"),
+            param(
+                "X-Auth-Nonce",
+                In::Header,
+                false,
+                "Milliseconds since the epoch",
+            ),
+            param(
+                "X-Auth-Signature",
+                In::Header,
+                false,
+                "hex(HMAC-SHA256(secret, nonce + kid))",
+            ),
+        ]
+    };
+    vec![
+        Endpoint {
+            doc: Doc {
+                method: "GET",
+                base: Base::Decision,
+                path: "_/nginx",
+                tag: "decisions",
+                summary: "nginx auth_request: decides on X-Original-Method and X-Original-URI",
+                params: const {
+                    &[
+                        param(
+                            "X-Original-Method",
+                            In::Header,
+                            true,
+                            "Method of the original request",
+                        ),
+                        param(
+                            "X-Original-URI",
+                            In::Header,
+                            true,
+                            "Path and query of the original request",
+                        ),
+                    ]
+                },
+                responses: &[
+                    (
+                        200,
+                        "Allowed; Authorization: Bearer <JWT> unless passed anonymously",
+                    ),
+                    (401, "Denied with 401 (X-Authz-Status, X-Authz-Error)"),
+                    (
+                        403,
+                        "Denied otherwise; the real status and code are in X-Authz-Status and X-Authz-Error",
+                    ),
+                ],
+            },
+            guard: Guard::Open,
+            handler: get(nginx::handle),
+        },
+        Endpoint {
+            doc: Doc {
+                method: "GET",
+                base: Base::Decision,
+                path: "_/nginx/denied",
+                tag: "decisions",
+                summary: "Renders a denial nginx captured (X-Authz-Status, X-Authz-Error) for the client",
+                params: const {
+                    &[
+                        param(
+                            "X-Authz-Status",
+                            In::Header,
+                            true,
+                            "Real status of the denial (400-599)",
+                        ),
+                        param(
+                            "X-Authz-Error",
+                            In::Header,
+                            true,
+                            "authz.* code of the denial",
+                        ),
+                    ]
+                },
+                responses: &[(400, "The captured status and {\"errors\":[code]}")],
+            },
+            guard: Guard::Open,
+            handler: any(nginx::denied),
+        },
+        Endpoint {
+            doc: Doc {
+                method: "GET",
+                base: Base::Decision,
+                path: "_/forward-auth",
+                tag: "decisions",
+                summary: "Traefik forwardAuth: decides on X-Forwarded-Method and X-Forwarded-Uri",
+                params: const {
+                    &[
+                        param(
+                            "X-Forwarded-Method",
+                            In::Header,
+                            true,
+                            "Method of the original request",
+                        ),
+                        param(
+                            "X-Forwarded-Uri",
+                            In::Header,
+                            true,
+                            "Path and query of the original request",
+                        ),
+                    ]
+                },
+                responses: DECISION_RESPONSES,
+            },
+            guard: Guard::Open,
+            handler: any(forward_auth::handle),
+        },
+        Endpoint {
+            doc: Doc {
+                method: "GET",
+                base: Base::Decision,
+                path: "{*path}",
+                tag: "decisions",
+                summary: "Barong's decision endpoint (Envoy ext_authz): any method, the original path after the prefix",
+                params: key_headers,
+                responses: DECISION_RESPONSES,
+            },
+            guard: Guard::Open,
+            handler: any(barong::handle),
+        },
+    ]
+}

@@ -1,0 +1,369 @@
+//! The built-in reverse proxy: match a configured route on the public path, ask the gate,
+//! forward with a fresh `Authorization: Bearer <JWT>`, stream both bodies, and pass protocol
+//! upgrades (websockets) through.
+//!
+//! The upstream never sees our session cookie, the API-key headers, the CSRF header or the
+//! client's own Authorization header; it receives the normalised path the rules were checked
+//! against, so `..` or `//` tricks cannot reach a path the rules did not see.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::{decide, denial_response, error_response};
+use crate::app::App;
+use crate::authn::api_keys::{HEADER_KID, HEADER_NONCE, HEADER_SIGNATURE};
+use crate::authn::sessions::strip_cookie;
+use crate::config;
+use crate::net::path::forward_path;
+
+/// One configured route, ready to forward.
+pub struct Route {
+    prefix: String,
+    rewrite: Option<String>,
+    /// `http://host:port` of each upstream, in round-robin order.
+    targets: Vec<String>,
+    next: AtomicUsize,
+    timeout: Duration,
+}
+
+impl Route {
+    /// True when `path` is the prefix itself or continues it at a segment boundary.
+    fn matches(&self, path: &str) -> bool {
+        path.strip_prefix(self.prefix.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+
+    fn next_target(&self) -> &str {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.targets.len();
+        &self.targets[i]
+    }
+
+    /// The path the upstream receives.
+    fn upstream_path(&self, path: &str) -> String {
+        match &self.rewrite {
+            Some(rewrite) => {
+                let rest = &path[self.prefix.len()..];
+                let joined = format!("{}{}", rewrite.trim_end_matches('/'), rest);
+                if joined.is_empty() {
+                    "/".into()
+                } else {
+                    joined
+                }
+            }
+            None => path.to_string(),
+        }
+    }
+}
+
+/// The routes and the pooled HTTP client shared by every proxied request.
+pub struct Upstreams {
+    routes: Vec<Route>,
+    client: Client<HttpConnector, Body>,
+}
+
+impl Upstreams {
+    pub fn new(routes: &[config::Route]) -> Upstreams {
+        let mut compiled: Vec<Route> = routes
+            .iter()
+            .map(|r| Route {
+                prefix: r.prefix.clone(),
+                rewrite: r.rewrite.clone(),
+                targets: r
+                    .upstream
+                    .list()
+                    .iter()
+                    .map(|u| u.trim_end_matches('/').to_string())
+                    .collect(),
+                next: AtomicUsize::new(0),
+                timeout: Duration::from_secs(r.timeout),
+            })
+            .collect();
+        // Longest prefix first, so /api/v2/peatio/public can go elsewhere than /api/v2/peatio.
+        compiled.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Upstreams {
+            routes: compiled,
+            client,
+        }
+    }
+
+    pub fn find(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.matches(path))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+/// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+}
+
+/// The request headers as the upstream receives them.
+fn upstream_headers(
+    app: &App,
+    incoming: &HeaderMap,
+    bearer: Option<&str>,
+    peer: IpAddr,
+    client_ip: IpAddr,
+    authority: &str,
+    upgrade: bool,
+) -> HeaderMap {
+    let mut headers = incoming.clone();
+    let upgrade_value = headers.get(header::UPGRADE).cloned();
+    strip_hop_by_hop(&mut headers);
+    for name in [
+        HEADER_KID,
+        HEADER_NONCE,
+        HEADER_SIGNATURE,
+        "x-csrf-token",
+        "proxy-authorization",
+    ] {
+        headers.remove(name);
+    }
+    headers.remove(header::AUTHORIZATION);
+    if let Some(bearer) = bearer
+        && let Ok(value) = HeaderValue::from_str(bearer)
+    {
+        headers.insert(header::AUTHORIZATION, value);
+    }
+    let cookie_name = &app.settings.session.cookie_name;
+    let cookies: Vec<String> = incoming
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| strip_cookie(v, cookie_name))
+        .collect();
+    headers.remove(header::COOKIE);
+    if !cookies.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&cookies.join("; "))
+    {
+        headers.insert(header::COOKIE, value);
+    }
+    let forwarded_for = match incoming
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(previous) => format!("{previous}, {peer}"),
+        None => peer.to_string(),
+    };
+    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert("x-forwarded-for", value);
+    }
+    headers.insert(
+        "x-real-ip",
+        HeaderValue::from_str(&client_ip.to_string()).expect("an IP is a valid header"),
+    );
+    if !headers.contains_key("x-forwarded-proto") || !app.client_ip.is_trusted(peer) {
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    }
+    if let Some(host) = incoming.get(header::HOST) {
+        headers.insert("x-forwarded-host", host.clone());
+    }
+    if let Ok(value) = HeaderValue::from_str(authority) {
+        headers.insert(header::HOST, value);
+    }
+    if upgrade && let Some(value) = upgrade_value {
+        headers.insert(header::UPGRADE, value);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    headers
+}
+
+/// The fallback handler: routes to upstreams, or 404.
+pub async fn handle(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+) -> Response {
+    let path = forward_path(request.uri().path());
+    let Some(route) = app.upstreams.find(&path) else {
+        return error_response(StatusCode::NOT_FOUND, "gateway.route_not_found");
+    };
+    let query = request.uri().query().map(str::to_string);
+    let verb = request.method().as_str().to_string();
+    let bearer = match decide(
+        &app,
+        "proxy",
+        &verb,
+        &path,
+        query.as_deref(),
+        peer.ip(),
+        request.headers(),
+    )
+    .await
+    {
+        Ok(bearer) => bearer,
+        Err(denial) => return denial_response(denial),
+    };
+
+    let target = route.next_target();
+    let path_and_query = match &query {
+        Some(q) => format!("{}?{q}", route.upstream_path(&path)),
+        None => route.upstream_path(&path),
+    };
+    let Ok(uri) = format!("{target}{path_and_query}").parse::<Uri>() else {
+        return error_response(StatusCode::BAD_REQUEST, "gateway.invalid_path");
+    };
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .unwrap_or_default();
+    let upgrade = is_upgrade(request.headers());
+    let client_ip = app.client_ip.resolve(peer.ip(), request.headers());
+    let headers = upstream_headers(
+        &app,
+        request.headers(),
+        bearer.as_deref(),
+        peer.ip(),
+        client_ip,
+        &authority,
+        upgrade,
+    );
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+
+    let (parts, body) = request.into_parts();
+    let mut outgoing = http::Request::new(body);
+    *outgoing.method_mut() = parts.method;
+    *outgoing.uri_mut() = uri;
+    *outgoing.headers_mut() = headers;
+
+    let sent = tokio::time::timeout(route.timeout, app.upstreams.client.request(outgoing)).await;
+    let mut response = match sent {
+        Ok(Ok(response)) => response,
+        Ok(Err(err)) => {
+            tracing::warn!(upstream = %target, error = %err, "upstream unavailable");
+            metrics::counter!("portcullis_upstream_errors_total", "kind" => "unavailable")
+                .increment(1);
+            return error_response(StatusCode::BAD_GATEWAY, "gateway.upstream_unavailable");
+        }
+        Err(_) => {
+            tracing::warn!(upstream = %target, "upstream timed out");
+            metrics::counter!("portcullis_upstream_errors_total", "kind" => "timeout").increment(1);
+            return error_response(StatusCode::GATEWAY_TIMEOUT, "gateway.upstream_timeout");
+        }
+    };
+
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(client_upgrade) = client_upgrade
+    {
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        tokio::spawn(async move {
+            match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                Ok((client, upstream)) => {
+                    let mut client = TokioIo::new(client);
+                    let mut upstream = TokioIo::new(upstream);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+                Err(err) => tracing::debug!(error = %err, "upgrade failed"),
+            }
+        });
+        let (parts, _) = response.into_parts();
+        return Response::from_parts(parts, Body::empty());
+    }
+
+    let (mut parts, body) = response.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    Response::from_parts(parts, Body::new(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(prefix: &str, rewrite: Option<&str>) -> Route {
+        Route {
+            prefix: prefix.into(),
+            rewrite: rewrite.map(str::to_string),
+            targets: vec!["http://127.0.0.1:1".into()],
+            next: AtomicUsize::new(0),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn routes_match_at_segment_boundaries_and_rewrite() {
+        let r = route("/api/v2/peatio", Some("/api/v2"));
+        assert!(r.matches("/api/v2/peatio"));
+        assert!(r.matches("/api/v2/peatio/markets"));
+        assert!(!r.matches("/api/v2/peatiox"));
+        assert_eq!(r.upstream_path("/api/v2/peatio/markets"), "/api/v2/markets");
+        assert_eq!(r.upstream_path("/api/v2/peatio"), "/api/v2");
+        let plain = route("/api/v2/ranger", None);
+        assert_eq!(
+            plain.upstream_path("/api/v2/ranger/public"),
+            "/api/v2/ranger/public"
+        );
+        let root = route("/x", Some("/"));
+        assert_eq!(root.upstream_path("/x"), "/");
+        assert_eq!(root.upstream_path("/x/y"), "/y");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_go_including_those_listed_in_connection() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "connection",
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
+        h.insert("x-secret-hop", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-kept"));
+    }
+}

@@ -1,0 +1,229 @@
+//! The permissions table, compiled per role.
+//!
+//! Barong's semantics (§4.2), kept on purpose (decisions.md #2): candidate rows are those of the
+//! subject's role whose verb equals the request's (or is `ALL`) and whose path is a raw string
+//! prefix of the request path. Deny when there is no candidate, when any candidate is DROP, or
+//! when none is ACCEPT. AUDIT grants nothing but asks for an audit record.
+
+use std::collections::HashMap;
+
+use crate::store::permissions::PermissionRow;
+
+pub const VERBS: [&str; 7] = ["GET", "POST", "DELETE", "PUT", "HEAD", "PATCH", "ALL"];
+pub const ACTIONS: [&str; 3] = ["ACCEPT", "DROP", "AUDIT"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Accept,
+    Drop,
+    Audit,
+}
+
+impl Action {
+    pub fn parse(value: &str) -> Option<Action> {
+        match value.to_ascii_uppercase().as_str() {
+            "ACCEPT" => Some(Action::Accept),
+            "DROP" => Some(Action::Drop),
+            "AUDIT" => Some(Action::Audit),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    id: i64,
+    /// Upper-case verb, or `ALL`.
+    verb: String,
+    path: String,
+    action: Action,
+    topic: Option<String>,
+}
+
+/// What the permissions table says about (role, verb, path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow {
+        /// `Some(topic)` when an AUDIT row matched: the first AUDIT row's topic.
+        audit: Option<Option<String>>,
+    },
+    Deny,
+}
+
+/// Which rows decided, for `explain` and for the audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matched {
+    pub accept: Vec<i64>,
+    pub drop: Vec<i64>,
+    pub audit: Vec<i64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Permissions {
+    by_role: HashMap<String, Vec<Rule>>,
+}
+
+impl Permissions {
+    pub fn compile(rows: &[PermissionRow]) -> Permissions {
+        let mut by_role: HashMap<String, Vec<Rule>> = HashMap::new();
+        for row in rows {
+            // Rows with an unknown action (the admin update endpoint can store one) never match.
+            let Some(action) = Action::parse(&row.action) else {
+                continue;
+            };
+            by_role.entry(row.role.clone()).or_default().push(Rule {
+                id: row.id,
+                verb: row.verb.to_ascii_uppercase(),
+                path: row.path.clone(),
+                action,
+                topic: row.topic.clone(),
+            });
+        }
+        Permissions { by_role }
+    }
+
+    pub fn role_exists(&self, role: &str) -> bool {
+        self.by_role.contains_key(role)
+    }
+
+    pub fn roles(&self) -> impl Iterator<Item = &str> {
+        self.by_role.keys().map(String::as_str)
+    }
+
+    /// `verb` upper-case as received (HEAD stays HEAD); `path` without a leading slash.
+    pub fn check(&self, role: &str, verb: &str, path: &str) -> Verdict {
+        self.evaluate(role, verb, path).0
+    }
+
+    /// The verdict and the rows behind it.
+    pub fn evaluate(&self, role: &str, verb: &str, path: &str) -> (Verdict, Matched) {
+        let mut matched = Matched::default();
+        let mut audit_topic: Option<Option<String>> = None;
+        for rule in self.by_role.get(role).map(Vec::as_slice).unwrap_or(&[]) {
+            if !(rule.verb == verb || rule.verb == "ALL") || !path.starts_with(&rule.path) {
+                continue;
+            }
+            match rule.action {
+                Action::Accept => matched.accept.push(rule.id),
+                Action::Drop => matched.drop.push(rule.id),
+                Action::Audit => {
+                    matched.audit.push(rule.id);
+                    audit_topic.get_or_insert_with(|| rule.topic.clone());
+                }
+            }
+        }
+        let verdict = if matched.drop.is_empty() && !matched.accept.is_empty() {
+            Verdict::Allow { audit: audit_topic }
+        } else {
+            Verdict::Deny
+        };
+        (verdict, matched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::OffsetDateTime;
+
+    fn row(id: i64, role: &str, verb: &str, path: &str, action: &str) -> PermissionRow {
+        PermissionRow {
+            id,
+            action: action.into(),
+            role: role.into(),
+            verb: verb.into(),
+            path: path.into(),
+            topic: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn allow() -> Verdict {
+        Verdict::Allow { audit: None }
+    }
+
+    #[test]
+    fn accept_needs_matching_role_verb_and_prefix() {
+        let p = Permissions::compile(&[row(1, "member", "GET", "api/v2/peatio/account", "ACCEPT")]);
+        assert_eq!(
+            p.check("member", "GET", "api/v2/peatio/account/balances"),
+            allow()
+        );
+        assert_eq!(
+            p.check("member", "POST", "api/v2/peatio/account/balances"),
+            Verdict::Deny
+        );
+        assert_eq!(
+            p.check("admin", "GET", "api/v2/peatio/account/balances"),
+            Verdict::Deny
+        );
+        assert_eq!(
+            p.check("member", "GET", "api/v2/peatio/market"),
+            Verdict::Deny
+        );
+        // Raw string prefix: no segment boundary (Barong).
+        assert_eq!(p.check("member", "GET", "api/v2/peatio/accountX"), allow());
+    }
+
+    #[test]
+    fn all_matches_every_verb_but_head_needs_its_own_row() {
+        let p = Permissions::compile(&[row(1, "member", "ALL", "api/v2", "ACCEPT")]);
+        for verb in ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"] {
+            assert_eq!(p.check("member", verb, "api/v2/x"), allow(), "{verb}");
+        }
+        let p = Permissions::compile(&[row(1, "member", "GET", "api/v2", "ACCEPT")]);
+        assert_eq!(p.check("member", "HEAD", "api/v2/x"), Verdict::Deny);
+    }
+
+    #[test]
+    fn drop_beats_accept_whatever_the_specificity() {
+        let p = Permissions::compile(&[
+            row(
+                1,
+                "admin",
+                "ALL",
+                "api/v2/barong/admin/permissions",
+                "ACCEPT",
+            ),
+            row(2, "admin", "ALL", "api/v2", "DROP"),
+        ]);
+        assert_eq!(
+            p.check("admin", "GET", "api/v2/barong/admin/permissions"),
+            Verdict::Deny
+        );
+        let (_, matched) = p.evaluate("admin", "GET", "api/v2/barong/admin/permissions");
+        assert_eq!(matched.drop, vec![2]);
+        assert_eq!(matched.accept, vec![1]);
+    }
+
+    #[test]
+    fn audit_alone_grants_nothing_and_reports_its_topic() {
+        let mut audit = row(2, "admin", "POST", "api/v2/", "AUDIT");
+        audit.topic = Some("markets".into());
+        let p = Permissions::compile(&[audit.clone()]);
+        assert_eq!(p.check("admin", "POST", "api/v2/x"), Verdict::Deny);
+        let p = Permissions::compile(&[row(1, "admin", "ALL", "api/v2", "ACCEPT"), audit]);
+        assert_eq!(
+            p.check("admin", "POST", "api/v2/x"),
+            Verdict::Allow {
+                audit: Some(Some("markets".into()))
+            }
+        );
+        assert_eq!(p.check("admin", "GET", "api/v2/x"), allow());
+    }
+
+    #[test]
+    fn leading_slash_rows_never_match_and_unknown_actions_are_inert() {
+        let p = Permissions::compile(&[
+            row(1, "member", "GET", "/api/v2/resource", "ACCEPT"),
+            row(2, "member", "GET", "api/v2/x", "ALL"),
+        ]);
+        assert_eq!(
+            p.check("member", "GET", "api/v2/resource/users/me"),
+            Verdict::Deny
+        );
+        assert_eq!(p.check("member", "GET", "api/v2/x"), Verdict::Deny);
+        assert!(p.role_exists("member"));
+    }
+}

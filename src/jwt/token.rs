@@ -1,0 +1,435 @@
+//! Compact JWS tokens: Barong's session claims, signing with the parsed key, verification of
+//! our own tokens, and the JWKS document.
+
+use std::sync::Arc;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, RsaPublicKeyComponents};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::keys::SigningKey;
+use crate::config::JwtAlgorithm;
+use crate::crypto::{b64url, b64url_decode, random_hex};
+use crate::domain::subject::{ServiceAccountClaims, SubjectKind, SubjectRecord, UserClaims};
+
+pub const ISSUER: &str = "barong";
+pub const AUDIENCE: [&str; 2] = ["peatio", "barong"];
+
+/// A signed session token, shared by every request that reuses it.
+#[derive(Debug, Clone)]
+pub struct MintedToken {
+    /// `Bearer <jwt>`, ready for the Authorization header.
+    pub bearer: Arc<str>,
+    pub iat: i64,
+    pub exp: i64,
+    /// The signing key's kid: a token signed by a retired key is not reused.
+    pub kid: Arc<str>,
+}
+
+impl MintedToken {
+    pub fn jwt(&self) -> &str {
+        &self.bearer["Bearer ".len()..]
+    }
+}
+
+/// Why a token was refused. `word()` is the suffix Barong puts after
+/// `jwt.decode_and_verify.` (the last word of the Ruby jwt library's message).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    Segments,
+    Encoding,
+    Algorithm,
+    Signature,
+    Expired,
+    Immature,
+    IssuedAt,
+    Jti,
+    Issuer(String),
+    Audience,
+    Subject(String),
+}
+
+impl VerifyError {
+    pub fn word(&self) -> &str {
+        match self {
+            VerifyError::Segments => "segments",
+            VerifyError::Encoding => "encoding",
+            VerifyError::Algorithm => "algorithm",
+            VerifyError::Signature => "raised",
+            VerifyError::Expired => "expired",
+            VerifyError::Immature => "reached",
+            VerifyError::IssuedAt => "iat",
+            VerifyError::Jti => "jti",
+            VerifyError::Issuer(received) | VerifyError::Subject(received) => {
+                if received.is_empty() {
+                    "received"
+                } else {
+                    received
+                }
+            }
+            VerifyError::Audience => "audience",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, U: Serialize> {
+    iat: i64,
+    exp: i64,
+    sub: &'a str,
+    iss: &'static str,
+    aud: [&'static str; 2],
+    jti: String,
+    #[serde(flatten)]
+    user: U,
+}
+
+pub struct Issuer {
+    key: SigningKey,
+    algorithm: JwtAlgorithm,
+    header_b64: String,
+    lifetime: i64,
+    rng: SystemRandom,
+    kid: Arc<str>,
+}
+
+impl Issuer {
+    pub fn new(
+        key: SigningKey,
+        algorithm: JwtAlgorithm,
+        lifetime_secs: u64,
+        kid_header: bool,
+    ) -> Issuer {
+        let header = if kid_header {
+            format!(r#"{{"alg":"{}","kid":"{}"}}"#, algorithm.name(), key.kid)
+        } else {
+            // Exactly Barong's header.
+            format!(r#"{{"alg":"{}"}}"#, algorithm.name())
+        };
+        let kid: Arc<str> = key.kid.as_str().into();
+        Issuer {
+            key,
+            algorithm,
+            header_b64: b64url(header.as_bytes()),
+            lifetime: lifetime_secs as i64,
+            rng: SystemRandom::new(),
+            kid,
+        }
+    }
+
+    pub fn kid(&self) -> &Arc<str> {
+        &self.kid
+    }
+
+    pub fn lifetime(&self) -> i64 {
+        self.lifetime
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+
+    fn signing_alg(&self) -> &'static signature::RsaSignatureEncoding {
+        match self.algorithm {
+            JwtAlgorithm::RS256 => &signature::RSA_PKCS1_SHA256,
+            JwtAlgorithm::RS384 => &signature::RSA_PKCS1_SHA384,
+            JwtAlgorithm::RS512 => &signature::RSA_PKCS1_SHA512,
+        }
+    }
+
+    fn verify_alg(&self) -> &'static signature::RsaParameters {
+        match self.algorithm {
+            JwtAlgorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            JwtAlgorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            JwtAlgorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+        }
+    }
+
+    /// Signs any claims object as a compact JWS.
+    pub fn sign<T: Serialize>(&self, claims: &T) -> String {
+        let payload = serde_json::to_vec(claims).expect("claims serialize");
+        let mut token = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 350);
+        token.push_str(&self.header_b64);
+        token.push('.');
+        token.push_str(&b64url(&payload));
+        let mut sig = vec![0u8; self.key.pair.public_modulus_len()];
+        self.key
+            .pair
+            .sign(self.signing_alg(), &self.rng, token.as_bytes(), &mut sig)
+            .expect("RSA signing with a valid key");
+        token.push('.');
+        token.push_str(&b64url(&sig));
+        token
+    }
+
+    /// Signs `payload` bytes as given (for JWS envelopes whose payload is pre-serialized).
+    pub fn sign_raw(&self, signing_input: &[u8]) -> Vec<u8> {
+        let mut sig = vec![0u8; self.key.pair.public_modulus_len()];
+        self.key
+            .pair
+            .sign(self.signing_alg(), &self.rng, signing_input, &mut sig)
+            .expect("RSA signing with a valid key");
+        sig
+    }
+
+    /// A token with Barong's standard claims (`iat, exp, sub, iss, aud, jti`) plus `extra`.
+    pub fn sign_standard<U: Serialize>(&self, sub: &str, extra: U, now: i64) -> String {
+        self.sign(&Envelope {
+            iat: now,
+            exp: now + self.lifetime,
+            sub,
+            iss: ISSUER,
+            aud: AUDIENCE,
+            jti: random_hex::<10>(),
+            user: extra,
+        })
+    }
+
+    /// The session token for `subject`, as Barong's authz mints it (§2.1).
+    pub fn mint_session(&self, subject: &SubjectRecord, now: i64) -> MintedToken {
+        let jwt = match subject.kind {
+            SubjectKind::User => self.sign_standard(
+                "session",
+                UserClaims {
+                    uid: &subject.uid,
+                    username: subject.username.as_deref(),
+                    email: &subject.email,
+                    role: &subject.role,
+                    level: subject.level,
+                    state: &subject.state,
+                    referral_id: subject.referral_id,
+                },
+                now,
+            ),
+            SubjectKind::ServiceAccount => self.sign_standard(
+                "session",
+                ServiceAccountClaims {
+                    uid: &subject.uid,
+                    email: &subject.email,
+                    role: &subject.role,
+                    level: subject.level,
+                    state: &subject.state,
+                },
+                now,
+            ),
+        };
+        metrics::counter!("portcullis_jwt_minted_total").increment(1);
+        MintedToken {
+            bearer: format!("Bearer {jwt}").into(),
+            iat: now,
+            exp: now + self.lifetime,
+            kid: self.kid.clone(),
+        }
+    }
+
+    /// Verifies a token we signed: signature, `exp`, `nbf`, `iat`, `jti`, `iss`, `aud`, and
+    /// `sub` when `expected_sub` is given. Returns the claims.
+    pub fn verify(
+        &self,
+        token: &str,
+        expected_sub: Option<&str>,
+        now: i64,
+    ) -> Result<Map<String, Value>, VerifyError> {
+        let mut parts = token.trim().split('.');
+        let (Some(header), Some(payload), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Segments);
+        };
+        let header: Value = b64url_decode(header)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(VerifyError::Encoding)?;
+        if header.get("alg").and_then(Value::as_str) != Some(self.algorithm.name()) {
+            return Err(VerifyError::Algorithm);
+        }
+        let signature = b64url_decode(sig).ok_or(VerifyError::Encoding)?;
+        let signing_input = &token.trim()[..token.trim().len() - sig.len() - 1];
+        let public = RsaPublicKeyComponents {
+            n: self.key.modulus(),
+            e: self.key.exponent(),
+        };
+        public
+            .verify(self.verify_alg(), signing_input.as_bytes(), &signature)
+            .map_err(|_| VerifyError::Signature)?;
+        let claims: Map<String, Value> = b64url_decode(payload)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(VerifyError::Encoding)?;
+        let number = |name: &str| claims.get(name).and_then(Value::as_i64);
+        match number("exp") {
+            Some(exp) if now < exp => {}
+            _ => return Err(VerifyError::Expired),
+        }
+        if let Some(nbf) = number("nbf")
+            && now < nbf
+        {
+            return Err(VerifyError::Immature);
+        }
+        if claims.contains_key("iat") && number("iat").is_none_or(|iat| iat > now + 5) {
+            return Err(VerifyError::IssuedAt);
+        }
+        if claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(VerifyError::Jti);
+        }
+        let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+        if iss != ISSUER {
+            return Err(VerifyError::Issuer(iss.to_string()));
+        }
+        let audience_ok = match claims.get("aud") {
+            Some(Value::String(a)) => AUDIENCE.contains(&a.as_str()),
+            Some(Value::Array(list)) => list
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| AUDIENCE.contains(&a))),
+            _ => false,
+        };
+        if !audience_ok {
+            return Err(VerifyError::Audience);
+        }
+        if let Some(expected) = expected_sub {
+            let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
+            if sub != expected {
+                return Err(VerifyError::Subject(sub.to_string()));
+            }
+        }
+        Ok(claims)
+    }
+
+    /// `/.well-known/jwks.json`.
+    pub fn jwks(&self) -> Value {
+        serde_json::json!({
+            "keys": [{
+                "kty": "RSA",
+                "use": "sig",
+                "alg": self.algorithm.name(),
+                "kid": self.key.kid,
+                "n": self.key.n,
+                "e": self.key.e,
+            }]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issuer(kid_header: bool) -> Issuer {
+        Issuer::new(
+            SigningKey::generate(),
+            JwtAlgorithm::RS256,
+            3600,
+            kid_header,
+        )
+    }
+
+    fn user() -> SubjectRecord {
+        SubjectRecord {
+            kind: SubjectKind::User,
+            id: 7,
+            uid: "ID5FFA98DC27".into(),
+            username: None,
+            email: "admin@barong.io".into(),
+            role: "admin".into(),
+            level: 3,
+            state: "active".into(),
+            referral_id: None,
+            otp: false,
+        }
+    }
+
+    fn decode_part(token: &str, index: usize) -> String {
+        String::from_utf8(b64url_decode(token.split('.').nth(index).unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn session_claims_follow_barong_order() {
+        let issuer = issuer(false);
+        let token = issuer.mint_session(&user(), 1_606_895_430);
+        assert_eq!(decode_part(token.jwt(), 0), r#"{"alg":"RS256"}"#);
+        let payload = decode_part(token.jwt(), 1);
+        let jti_start = payload.find(r#""jti":""#).unwrap() + 7;
+        let jti = &payload[jti_start..jti_start + 20];
+        assert!(jti.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(
+            payload,
+            format!(
+                r#"{{"iat":1606895430,"exp":1606899030,"sub":"session","iss":"barong","aud":["peatio","barong"],"jti":"{jti}","uid":"ID5FFA98DC27","username":null,"email":"admin@barong.io","role":"admin","level":3,"state":"active","referral_id":null}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn service_accounts_carry_no_username_or_referral() {
+        let issuer = issuer(true);
+        let mut sa = user();
+        sa.kind = SubjectKind::ServiceAccount;
+        sa.uid = "SI0123456789".into();
+        let token = issuer.mint_session(&sa, 100);
+        let header = decode_part(token.jwt(), 0);
+        assert_eq!(
+            header,
+            format!(r#"{{"alg":"RS256","kid":"{}"}}"#, issuer.kid())
+        );
+        let payload = decode_part(token.jwt(), 1);
+        assert!(
+            !payload.contains("username") && !payload.contains("referral_id"),
+            "{payload}"
+        );
+        assert!(payload.ends_with(r#""uid":"SI0123456789","email":"admin@barong.io","role":"admin","level":3,"state":"active"}"#));
+    }
+
+    #[test]
+    fn verify_accepts_own_tokens_and_names_failures() {
+        let issuer = issuer(true);
+        let now = 1_700_000_000;
+        let token = issuer.mint_session(&user(), now);
+        let claims = issuer
+            .verify(token.jwt(), Some("session"), now + 10)
+            .unwrap();
+        assert_eq!(claims["uid"], "ID5FFA98DC27");
+        assert_eq!(
+            issuer.verify(token.jwt(), Some("session"), now + 3600),
+            Err(VerifyError::Expired)
+        );
+        assert_eq!(
+            issuer.verify(token.jwt(), Some("confirmation"), now),
+            Err(VerifyError::Subject("session".into()))
+        );
+        assert_eq!(issuer.verify("a.b", None, now), Err(VerifyError::Segments));
+        let mut tampered = token.jwt().to_string();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(
+            issuer.verify(&tampered, None, now),
+            Err(VerifyError::Signature)
+        );
+        let other = self::issuer(true).mint_session(&user(), now);
+        assert_eq!(
+            issuer.verify(other.jwt(), None, now),
+            Err(VerifyError::Signature)
+        );
+        let no_jti =
+            issuer.sign(&serde_json::json!({"exp": now + 10, "iss": "barong", "aud": "barong"}));
+        assert_eq!(issuer.verify(&no_jti, None, now), Err(VerifyError::Jti));
+        let wrong_iss = issuer.sign(
+            &serde_json::json!({"exp": now + 10, "jti": "x", "iss": "evil", "aud": "barong"}),
+        );
+        assert_eq!(
+            issuer.verify(&wrong_iss, None, now).unwrap_err().word(),
+            "evil"
+        );
+    }
+
+    #[test]
+    fn jwks_publishes_the_key() {
+        let issuer = issuer(true);
+        let jwks = issuer.jwks();
+        assert_eq!(jwks["keys"][0]["kid"], issuer.kid().as_ref());
+        assert_eq!(jwks["keys"][0]["e"], "AQAB");
+        assert_eq!(jwks["keys"][0]["alg"], "RS256");
+    }
+}

@@ -1,0 +1,205 @@
+//! Redis: the state every node shares for a short while — sessions, nonces, rate-limit
+//! counters, one-time markers. Every call is bounded by the configured timeout, and any
+//! failure is reported as [`KvError`] so that callers fail closed.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+#[derive(Debug)]
+pub struct KvError(pub String);
+
+impl std::fmt::Display for KvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "redis unavailable: {}", self.0)
+    }
+}
+
+impl std::error::Error for KvError {}
+
+/// A namespaced, time-bounded Redis handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Kv {
+    conn: ConnectionManager,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl Kv {
+    pub async fn connect(url: &str, prefix: &str, timeout_ms: u64) -> anyhow::Result<Kv> {
+        let timeout = Duration::from_millis(timeout_ms);
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout.max(Duration::from_secs(1))))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| anyhow::anyhow!("redis at {url}: no answer within 10 s"))?
+        .map_err(|e| anyhow::anyhow!("redis at {url}: {e}"))?;
+        Ok(Kv {
+            conn,
+            prefix: prefix.to_string(),
+            timeout,
+        })
+    }
+
+    /// The full key for `suffix`, inside this node's namespace.
+    pub fn key(&self, suffix: &str) -> String {
+        let mut key = String::with_capacity(self.prefix.len() + suffix.len());
+        key.push_str(&self.prefix);
+        key.push_str(suffix);
+        key
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    async fn bounded<T>(
+        &self,
+        fut: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, KvError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(err)) => {
+                metrics::counter!("portcullis_redis_errors_total").increment(1);
+                Err(KvError(err.to_string()))
+            }
+            Err(_) => {
+                metrics::counter!("portcullis_redis_errors_total").increment(1);
+                Err(KvError("timed out".into()))
+            }
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
+        let mut conn = self.conn.clone();
+        self.bounded(conn.get(key)).await
+    }
+
+    pub async fn set_ex(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), KvError> {
+        let mut conn = self.conn.clone();
+        self.bounded(conn.set_ex(key, value, ttl_secs.max(1))).await
+    }
+
+    /// Sets only when the key exists (never resurrects a deleted key); true when set.
+    pub async fn set_xx_ex(&self, key: &str, value: &str, ttl_secs: u64) -> Result<bool, KvError> {
+        let mut conn = self.conn.clone();
+        let reply: Option<String> = self
+            .bounded(
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("XX")
+                    .arg("EX")
+                    .arg(ttl_secs.max(1))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(reply.is_some())
+    }
+
+    /// Sets only when absent, with a TTL in milliseconds; true when this call set it.
+    pub async fn set_nx_px(&self, key: &str, value: &str, ttl_ms: u64) -> Result<bool, KvError> {
+        let mut conn = self.conn.clone();
+        let reply: Option<String> = self
+            .bounded(
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms.max(1))
+                    .query_async(&mut conn),
+            )
+            .await?;
+        Ok(reply.is_some())
+    }
+
+    pub async fn del(&self, keys: &[String]) -> Result<u64, KvError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        self.bounded(conn.del(keys)).await
+    }
+
+    /// Adds `member` to the set at `key` and (re)sets the set's TTL, atomically.
+    pub async fn sadd_expire(&self, key: &str, member: &str, ttl_secs: u64) -> Result<(), KvError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .sadd(key, member)
+            .ignore()
+            .expire(key, ttl_secs.max(1) as i64)
+            .ignore();
+        self.bounded(pipe.query_async(&mut conn)).await
+    }
+
+    pub async fn srem(&self, key: &str, member: &str) -> Result<(), KvError> {
+        let mut conn = self.conn.clone();
+        self.bounded(conn.srem(key, member)).await
+    }
+
+    pub async fn smembers(&self, key: &str) -> Result<Vec<String>, KvError> {
+        let mut conn = self.conn.clone();
+        self.bounded(conn.smembers(key)).await
+    }
+
+    /// Every key of this namespace that matches `pattern` (a suffix glob), by SCAN.
+    pub async fn scan(&self, pattern: &str) -> Result<Vec<String>, KvError> {
+        let mut conn = self.conn.clone();
+        let full = self.key(pattern);
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = self
+                .bounded(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&full)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            keys.extend(batch);
+            if next == 0 {
+                return Ok(keys);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Runs a Lua script (EVALSHA, loading it on first use).
+    pub async fn eval<T: redis::FromRedisValue>(
+        &self,
+        script: &redis::Script,
+        keys: &[&str],
+        args: &[i64],
+    ) -> Result<T, KvError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        self.bounded(invocation.invoke_async(&mut conn)).await
+    }
+
+    pub async fn ping(&self) -> bool {
+        let mut conn = self.conn.clone();
+        self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .is_ok()
+    }
+}

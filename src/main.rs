@@ -1,0 +1,54 @@
+//! `portcullis`: parses the command line, loads the settings, runs the command.
+
+use clap::Parser;
+use portcullis::app::{self, App};
+use portcullis::cli::{self, Cli, Command};
+use portcullis::config::Settings;
+use portcullis::{server, telemetry};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("portcullis: {err}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    telemetry::init_logging(&settings.telemetry);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve(settings).await,
+            other => cli::run(other, settings).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("portcullis: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let metrics = telemetry::init_metrics();
+    app::prepare_database(&settings).await?;
+    let listener = tokio::net::TcpListener::bind(settings.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("server.listen {}: {e}", settings.server.listen))?;
+    let app = App::build(settings, metrics).await?;
+    app.start_background().await?;
+    tracing::info!(
+        listen = %app.settings.server.listen,
+        api = %app.settings.api.mount,
+        decisions = %app.settings.decision.prefix,
+        routes = app.settings.routes.len(),
+        "portcullis is serving"
+    );
+    server::serve(app, listener).await
+}

@@ -1,0 +1,6 @@
+//! What the network tells us about a request: the client's address and its path, both taken
+//! apart the same careful way for every front.
+
+pub mod client_ip;
+pub mod form;
+pub mod path;

@@ -1,0 +1,107 @@
+//! Request paths as rules see them, and as upstreams receive them.
+//!
+//! Rules match raw string prefixes (Barong), so the path they see must be the path the
+//! upstream will act on: percent-decoded, dot segments resolved, repeated slashes collapsed.
+//! Otherwise `/api/v2/public/../admin` or `/api/v2//admin` would slip past a DROP on
+//! `api/v2/admin` and still reach the admin handler behind a normalising upstream.
+
+use percent_encoding::percent_decode_str;
+
+/// The public path rules match: no leading or trailing slash, decoded, normalised.
+/// `/api/v2/peatio//public/./x/../markets/` → `api/v2/peatio/public/markets`.
+pub fn rule_path(raw_path: &str) -> String {
+    let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    segments.join("/")
+}
+
+/// The raw (still encoded) path with dot segments resolved and empty segments dropped,
+/// keeping a trailing slash; what the built-in proxy forwards.
+pub fn forward_path(raw_path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in raw_path.split('/') {
+        let decoded = percent_decode_str(segment).decode_utf8_lossy();
+        match decoded.as_ref() {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let mut out = String::with_capacity(raw_path.len() + 1);
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if out.is_empty() || (raw_path.ends_with('/') && !segments.is_empty()) {
+        out.push('/');
+    }
+    out
+}
+
+/// Splits `path?query` into its two parts.
+pub fn split_query(uri: &str) -> (&str, Option<&str>) {
+    match uri.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (uri, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_paths_are_decoded_and_normalised() {
+        assert_eq!(rule_path("/api/v2/peatio/markets"), "api/v2/peatio/markets");
+        assert_eq!(
+            rule_path("/api/v2/peatio/markets/"),
+            "api/v2/peatio/markets"
+        );
+        assert_eq!(rule_path("/api/v2//peatio///admin"), "api/v2/peatio/admin");
+        assert_eq!(
+            rule_path("/api/v2/peatio/public/../admin"),
+            "api/v2/peatio/admin"
+        );
+        assert_eq!(
+            rule_path("/api/v2/peatio/public/%2e%2e/admin"),
+            "api/v2/peatio/admin"
+        );
+        assert_eq!(
+            rule_path("/api/v2/peatio/public%2F..%2Fadmin"),
+            "api/v2/peatio/admin"
+        );
+        assert_eq!(rule_path("/../../etc"), "etc");
+        assert_eq!(rule_path("/a/./b"), "a/b");
+        assert_eq!(rule_path("/caf%C3%A9"), "café");
+        assert_eq!(rule_path("/"), "");
+        assert_eq!(rule_path(""), "");
+    }
+
+    #[test]
+    fn forward_paths_stay_encoded_but_normalised() {
+        assert_eq!(forward_path("/api/v2/x"), "/api/v2/x");
+        assert_eq!(forward_path("/api/v2/x/"), "/api/v2/x/");
+        assert_eq!(forward_path("/api//v2/./x/../y"), "/api/v2/y");
+        assert_eq!(forward_path("/a/%2e%2e/b"), "/b");
+        assert_eq!(forward_path("/a%20b"), "/a%20b");
+        assert_eq!(forward_path("/"), "/");
+        assert_eq!(forward_path("/.."), "/");
+    }
+
+    #[test]
+    fn query_is_split_off() {
+        assert_eq!(split_query("/a?b=1"), ("/a", Some("b=1")));
+        assert_eq!(split_query("/a"), ("/a", None));
+    }
+}

@@ -1,0 +1,392 @@
+//! The default rule set as files (`policies/*.toml`): reading, validating, applying to the
+//! database (rows that already exist are left alone, as Barong's seeding does), and the
+//! linter behind `portcullis policies check` (decisions.md #2).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::gate::permissions::{ACTIONS, VERBS};
+use crate::gate::restrictions::{self, CATEGORIES, SCOPES};
+use crate::store::permissions::{NewPermission, PermissionRow};
+use crate::store::restrictions::NewRestriction;
+use crate::store::{self, Store, execute};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionsFile {
+    permissions: Vec<PermissionEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PermissionEntry {
+    role: String,
+    verb: String,
+    path: String,
+    action: String,
+    #[serde(default)]
+    topic: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    pass: Vec<String>,
+    #[serde(default)]
+    block: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestrictionsFile {
+    restrictions: Vec<RestrictionEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestrictionEntry {
+    category: String,
+    scope: String,
+    value: String,
+    #[serde(default)]
+    code: Option<i32>,
+    #[serde(default = "enabled")]
+    state: String,
+}
+
+fn enabled() -> String {
+    "enabled".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LevelsFile {
+    levels: Vec<LevelEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LevelEntry {
+    id: i32,
+    key: String,
+    value: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AbilitiesFile {
+    abilities: Vec<AbilityEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AbilityEntry {
+    role: String,
+    #[serde(default)]
+    read: Vec<String>,
+    #[serde(default)]
+    manage: Vec<String>,
+}
+
+/// The files of a policy directory, parsed and validated, `{auth}` expanded.
+#[derive(Debug)]
+pub struct PolicySet {
+    permissions: Vec<PermissionEntry>,
+    rules: RulesFile,
+    restrictions: Vec<RestrictionEntry>,
+    levels: Vec<LevelEntry>,
+    abilities: Vec<AbilityEntry>,
+}
+
+/// How many rows an `apply` added.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub permissions: usize,
+    pub rules: usize,
+    pub restrictions: usize,
+    pub levels: usize,
+    pub abilities: usize,
+}
+
+fn read<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> anyhow::Result<Option<T>> {
+    let path = dir.join(name);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    toml::from_str(&text)
+        .map(Some)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+impl PolicySet {
+    /// Reads `dir`; `public_prefix` (e.g. `/api/v2/auth`) replaces `{auth}` in paths.
+    pub fn read(dir: &Path, public_prefix: &str) -> anyhow::Result<PolicySet> {
+        if !dir.is_dir() {
+            anyhow::bail!("policies directory {} does not exist", dir.display());
+        }
+        let auth = public_prefix.trim_start_matches('/');
+        let expand = |path: &str| path.replace("{auth}", auth);
+        let mut permissions = read::<PermissionsFile>(dir, "permissions.toml")?
+            .map(|f| f.permissions)
+            .unwrap_or_default();
+        for (i, p) in permissions.iter_mut().enumerate() {
+            p.path = expand(&p.path);
+            p.verb = p.verb.to_ascii_uppercase();
+            p.action = p.action.to_ascii_uppercase();
+            if !VERBS.contains(&p.verb.as_str()) {
+                anyhow::bail!(
+                    "permissions.toml entry {i}: verb {:?} is not one of {VERBS:?}",
+                    p.verb
+                );
+            }
+            if !ACTIONS.contains(&p.action.as_str()) {
+                anyhow::bail!(
+                    "permissions.toml entry {i}: action {:?} is not one of {ACTIONS:?}",
+                    p.action
+                );
+            }
+            if p.role.trim().is_empty() || p.path.is_empty() {
+                anyhow::bail!("permissions.toml entry {i}: role and path must not be empty");
+            }
+        }
+        let mut rules = read::<RulesFile>(dir, "authz_rules.toml")?.unwrap_or(RulesFile {
+            pass: vec![],
+            block: vec![],
+        });
+        rules.pass = rules.pass.iter().map(|p| expand(p)).collect();
+        rules.block = rules.block.iter().map(|p| expand(p)).collect();
+        let restrictions = read::<RestrictionsFile>(dir, "restrictions.toml")?
+            .map(|f| f.restrictions)
+            .unwrap_or_default();
+        for (i, r) in restrictions.iter().enumerate() {
+            if !CATEGORIES.contains(&r.category.as_str()) {
+                anyhow::bail!(
+                    "restrictions.toml entry {i}: category {:?} is not one of {CATEGORIES:?}",
+                    r.category
+                );
+            }
+            if !SCOPES.contains(&r.scope.as_str()) {
+                anyhow::bail!(
+                    "restrictions.toml entry {i}: scope {:?} is not one of {SCOPES:?}",
+                    r.scope
+                );
+            }
+            if !["enabled", "disabled"].contains(&r.state.as_str()) {
+                anyhow::bail!("restrictions.toml entry {i}: state must be enabled or disabled");
+            }
+            restrictions::validate_value(&r.scope, &r.value)
+                .map_err(|code| anyhow::anyhow!("restrictions.toml entry {i}: {code}"))?;
+            if let Some(code) = r.code
+                && !(400..=599).contains(&code)
+            {
+                anyhow::bail!("restrictions.toml entry {i}: code must be 400-599");
+            }
+        }
+        let levels = read::<LevelsFile>(dir, "levels.toml")?
+            .map(|f| f.levels)
+            .unwrap_or_default();
+        let abilities = read::<AbilitiesFile>(dir, "abilities.toml")?
+            .map(|f| f.abilities)
+            .unwrap_or_default();
+        Ok(PolicySet {
+            permissions,
+            rules,
+            restrictions,
+            levels,
+            abilities,
+        })
+    }
+
+    /// Inserts what is missing, in one transaction.
+    pub async fn apply(&self, store: &Store) -> anyhow::Result<ApplyReport> {
+        let mut client = store.client().await?;
+        let tx = client.transaction().await?;
+        let mut report = ApplyReport::default();
+        for p in &self.permissions {
+            let new = NewPermission {
+                action: &p.action,
+                role: &p.role,
+                verb: &p.verb,
+                path: &p.path,
+                topic: p.topic.as_deref(),
+            };
+            report.permissions += store::permissions::insert_if_missing(&tx, &new).await? as usize;
+        }
+        for (kind, paths) in [("pass", &self.rules.pass), ("block", &self.rules.block)] {
+            for path in paths {
+                report.rules +=
+                    store::authz_rules::insert_if_missing(&tx, kind, path).await? as usize;
+            }
+        }
+        for r in &self.restrictions {
+            let new = NewRestriction {
+                category: &r.category,
+                scope: &r.scope,
+                value: r.value.trim(),
+                code: restrictions::effective_code(&r.category, &r.scope, r.code) as i32,
+                state: &r.state,
+            };
+            report.restrictions +=
+                store::restrictions::insert_if_missing(&tx, &new).await? as usize;
+        }
+        for l in &self.levels {
+            report.levels += execute(
+                &tx,
+                "INSERT INTO levels (id, key, value, description) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO NOTHING",
+                &[&l.id, &l.key, &l.value, &l.description],
+            )
+            .await? as usize;
+        }
+        for a in &self.abilities {
+            for (action, subjects) in [("read", &a.read), ("manage", &a.manage)] {
+                for subject in subjects {
+                    report.abilities += execute(
+                        &tx,
+                        "INSERT INTO admin_abilities (role, action, subject) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING",
+                        &[&a.role, &action, subject],
+                    )
+                    .await? as usize;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+/// Reads `dir` and applies it.
+pub async fn apply(store: &Store, dir: &Path, public_prefix: &str) -> anyhow::Result<ApplyReport> {
+    PolicySet::read(dir, public_prefix)?.apply(store).await
+}
+
+/// A finding of the linter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub id: i64,
+    pub message: String,
+}
+
+/// Rows that can never take effect: paths starting with `/` (rule paths never do), unknown
+/// verbs or actions, and ACCEPT rows that a DROP of the same role always overrides.
+pub fn lint(rows: &[PermissionRow]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for row in rows {
+        let verb = row.verb.to_ascii_uppercase();
+        let action = row.action.to_ascii_uppercase();
+        if row.path.starts_with('/') {
+            findings.push(Finding {
+                id: row.id,
+                message: format!("path {:?} starts with '/': it can never match", row.path),
+            });
+        }
+        if !VERBS.contains(&verb.as_str()) {
+            findings.push(Finding {
+                id: row.id,
+                message: format!(
+                    "verb {:?} is not one of {VERBS:?}: the row never matches",
+                    row.verb
+                ),
+            });
+        }
+        if !ACTIONS.contains(&action.as_str()) {
+            findings.push(Finding {
+                id: row.id,
+                message: format!(
+                    "action {:?} is not one of {ACTIONS:?}: the row is ignored",
+                    row.action
+                ),
+            });
+        }
+        if action == "ACCEPT" {
+            let shadow = rows.iter().find(|d| {
+                d.role == row.role
+                    && d.action.eq_ignore_ascii_case("DROP")
+                    && (d.verb.eq_ignore_ascii_case("ALL") || d.verb.eq_ignore_ascii_case(&verb))
+                    && row.path.starts_with(d.path.as_str())
+            });
+            if let Some(drop) = shadow {
+                findings.push(Finding {
+                    id: row.id,
+                    message: format!(
+                        "ACCEPT {} {:?} for {} is always overridden by DROP #{} ({} {:?})",
+                        verb, row.path, row.role, drop.id, drop.verb, drop.path
+                    ),
+                });
+            }
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::OffsetDateTime;
+
+    fn row(id: i64, role: &str, verb: &str, path: &str, action: &str) -> PermissionRow {
+        PermissionRow {
+            id,
+            action: action.into(),
+            role: role.into(),
+            verb: verb.into(),
+            path: path.into(),
+            topic: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn default_policy_files_are_valid_and_expand_the_auth_prefix() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let set = PolicySet::read(&dir, "/api/v2/barong").unwrap();
+        assert!(
+            set.permissions
+                .iter()
+                .any(|p| p.role == "member" && p.path == "api/v2/barong/resource")
+        );
+        assert!(
+            set.rules
+                .pass
+                .contains(&"api/v2/barong/identity".to_string())
+        );
+        assert!(set.permissions.iter().all(|p| !p.path.contains('{')));
+        assert_eq!(set.restrictions.len(), 6);
+        assert_eq!(set.levels.len(), 3);
+        // The shipped rules have no dead rows, except ACCEPTs Barong itself shadows on purpose.
+        let rows: Vec<PermissionRow> = set
+            .permissions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| row(i as i64, &p.role, &p.verb, &p.path, &p.action))
+            .collect();
+        assert!(
+            lint(&rows)
+                .iter()
+                .all(|f| !f.message.contains("can never match"))
+        );
+    }
+
+    #[test]
+    fn lint_reports_dead_and_shadowed_rows() {
+        let rows = vec![
+            row(1, "member", "GET", "/api/v2/resource", "ACCEPT"),
+            row(2, "admin", "ALL", "api/v2/admin", "DROP"),
+            row(3, "admin", "GET", "api/v2/admin/users", "ACCEPT"),
+            row(4, "admin", "GET", "api/v2/other", "ACCEPT"),
+            row(5, "admin", "GET", "api/v2/x", "ALL"),
+        ];
+        let findings = lint(&rows);
+        let ids: Vec<i64> = findings.iter().map(|f| f.id).collect();
+        assert_eq!(ids, vec![1, 3, 5]);
+        assert!(findings[1].message.contains("DROP #2"));
+    }
+}

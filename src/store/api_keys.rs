@@ -1,0 +1,155 @@
+//! The `api_keys` table. Secrets are stored sealed (see `crypto::SecretBox`), bound to their kid.
+
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+
+use super::{Db, StoreError, execute, query, query_one, query_opt};
+use crate::domain::subject::SubjectKind;
+
+#[derive(Debug, Clone)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub holder_kind: SubjectKind,
+    pub holder_id: i64,
+    pub kid: String,
+    pub algorithm: String,
+    /// JSON array of scope strings.
+    pub scope: Vec<String>,
+    pub secret_encrypted: String,
+    pub state: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, key_holder_account_type, key_holder_account_id, kid, algorithm, scope, \
+                       secret_encrypted, state, created_at, updated_at";
+
+fn from_row(row: &Row) -> Result<ApiKeyRow, StoreError> {
+    let holder_type: String = row.get(1);
+    let holder_kind = SubjectKind::from_holder_type(&holder_type)
+        .ok_or_else(|| StoreError::Other(format!("unknown key holder type {holder_type:?}")))?;
+    let scope: String = row.get(5);
+    Ok(ApiKeyRow {
+        id: row.get(0),
+        holder_kind,
+        holder_id: row.get(2),
+        kid: row.get(3),
+        algorithm: row.get(4),
+        scope: serde_json::from_str(&scope).unwrap_or_default(),
+        secret_encrypted: row.get(6),
+        state: row.get(7),
+        created_at: row.get(8),
+        updated_at: row.get(9),
+    })
+}
+
+/// The secret's sealing context: a sealed secret only opens for its own kid.
+pub fn secret_context(kid: &str) -> String {
+    format!("api_key:{kid}")
+}
+
+pub async fn find_by_kid<C: Db>(c: &C, kid: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE kid = $1");
+    query_opt(c, &sql, &[&kid])
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn list_for_holder<C: Db>(
+    c: &C,
+    kind: SubjectKind,
+    holder_id: i64,
+) -> Result<Vec<ApiKeyRow>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM api_keys WHERE key_holder_account_type = $1 AND key_holder_account_id = $2 ORDER BY id"
+    );
+    query(c, &sql, &[&kind.holder_type(), &holder_id])
+        .await?
+        .iter()
+        .map(from_row)
+        .collect()
+}
+
+pub struct NewApiKey<'a> {
+    pub holder_kind: SubjectKind,
+    pub holder_id: i64,
+    pub kid: &'a str,
+    pub algorithm: &'a str,
+    pub scope: &'a [String],
+    pub secret_encrypted: &'a str,
+}
+
+pub async fn insert<C: Db>(c: &C, new: &NewApiKey<'_>) -> Result<ApiKeyRow, StoreError> {
+    let sql = format!(
+        "INSERT INTO api_keys (key_holder_account_type, key_holder_account_id, kid, algorithm, scope, secret_encrypted)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+    );
+    let scope = serde_json::to_string(new.scope).expect("strings serialize");
+    let row = query_one(
+        c,
+        &sql,
+        &[
+            &new.holder_kind.holder_type(),
+            &new.holder_id,
+            &new.kid,
+            &new.algorithm,
+            &scope,
+            &new.secret_encrypted,
+        ],
+    )
+    .await?;
+    from_row(&row)
+}
+
+pub async fn set_state<C: Db>(c: &C, kid: &str, state: &str) -> Result<u64, StoreError> {
+    execute(
+        c,
+        "UPDATE api_keys SET state = $2, updated_at = now() WHERE kid = $1",
+        &[&kid, &state],
+    )
+    .await
+}
+
+/// A key with its holder's uid, for authentication.
+pub struct KeyForAuth {
+    pub kid: String,
+    pub algorithm: String,
+    pub secret_encrypted: String,
+    pub state: String,
+    pub holder_kind: SubjectKind,
+    pub holder_uid: String,
+}
+
+pub async fn find_for_auth<C: Db>(c: &C, kid: &str) -> Result<Option<KeyForAuth>, StoreError> {
+    let row = query_opt(
+        c,
+        "SELECT k.kid, k.algorithm, k.secret_encrypted, k.state, k.key_holder_account_type,
+                COALESCE(u.uid, s.uid)
+         FROM api_keys k
+         LEFT JOIN users u ON k.key_holder_account_type = 'User' AND u.id = k.key_holder_account_id
+         LEFT JOIN service_accounts s
+                ON k.key_holder_account_type = 'ServiceAccount' AND s.id = k.key_holder_account_id
+         WHERE k.kid = $1",
+        &[&kid],
+    )
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let holder_type: String = row.get(4);
+    let holder_uid: Option<String> = row.get(5);
+    // A key whose holder is gone authenticates nobody.
+    let (Some(holder_kind), Some(holder_uid)) =
+        (SubjectKind::from_holder_type(&holder_type), holder_uid)
+    else {
+        return Ok(None);
+    };
+    Ok(Some(KeyForAuth {
+        kid: row.get(0),
+        algorithm: row.get(1),
+        secret_encrypted: row.get(2),
+        state: row.get(3),
+        holder_kind,
+        holder_uid,
+    }))
+}

@@ -1,0 +1,72 @@
+//! Embedded SQL migrations, applied in order, once, under an advisory lock so that several
+//! nodes starting together do not race.
+
+use super::{Store, StoreError};
+
+/// (version, name, sql). Append new files here; never edit an applied one.
+const MIGRATIONS: &[(i32, &str, &str)] = &[(
+    1,
+    "schema",
+    include_str!("../../migrations/0001_schema.sql"),
+)];
+
+/// Arbitrary but fixed: the advisory lock that serialises migration runs.
+const LOCK_KEY: i64 = 0x706f_7274_6375_6c6c; // "portcull"
+
+/// Applies pending migrations; returns the versions applied now.
+pub async fn run(store: &Store) -> Result<Vec<i32>, StoreError> {
+    let mut client = store.client().await?;
+    client
+        .batch_execute(
+            "SET statement_timeout = 0;
+             CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version    INTEGER     PRIMARY KEY,
+                 name       TEXT        NOT NULL,
+                 checksum   TEXT        NOT NULL,
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
+        .await?;
+    let result = apply_pending(&mut client).await;
+    // Release even when a migration failed; the pooled connection stays usable.
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await;
+    let timeout_reset = client.batch_execute("RESET statement_timeout").await;
+    let applied = result?;
+    unlock?;
+    timeout_reset?;
+    Ok(applied)
+}
+
+async fn apply_pending(client: &mut super::Client) -> Result<Vec<i32>, StoreError> {
+    let rows = client
+        .query("SELECT version, checksum FROM schema_migrations", &[])
+        .await?;
+    let done: Vec<(i32, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut applied = Vec::new();
+    for (version, name, sql) in MIGRATIONS {
+        let checksum = crate::crypto::sha256_hex(sql.as_bytes());
+        if let Some((_, recorded)) = done.iter().find(|(v, _)| v == version) {
+            if *recorded != checksum {
+                return Err(StoreError::Other(format!(
+                    "migration {version} ({name}) changed after it was applied"
+                )));
+            }
+            continue;
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+            &[version, name, &checksum],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version, name, "migration applied");
+        applied.push(*version);
+    }
+    Ok(applied)
+}

@@ -1,0 +1,104 @@
+//! Change notices from Postgres (`LISTEN`), fed by the triggers of the schema.
+//!
+//! One dedicated connection per node. When it drops, the listener reconnects and reports
+//! [`Notice::Resync`]: notices may have been missed, so every cache must be rebuilt.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+pub const POLICY_CHANNEL: &str = "portcullis_policy";
+pub const SUBJECT_CHANNEL: &str = "portcullis_subject";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// Permissions, restrictions or pass/block rules changed.
+    Policy,
+    /// A user (`users:<uid>`), service account (`service_accounts:<uid>`) or API key
+    /// (`api_keys:<kid>`) changed.
+    Subject { table: String, key: String },
+    /// The listener (re)connected; anything cached may be stale.
+    Resync,
+}
+
+/// Runs forever: connects, listens, forwards notices; reconnects with backoff.
+pub async fn listen(config: tokio_postgres::Config, notices: mpsc::UnboundedSender<Notice>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match listen_once(&config, &notices).await {
+            Ok(()) => backoff = Duration::from_millis(200),
+            Err(err) => {
+                tracing::warn!(error = %err, "change listener lost its connection; retrying");
+            }
+        }
+        if notices.is_closed() {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    notices: &mpsc::UnboundedSender<Notice>,
+) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = config.connect(NoTls).await?;
+    let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(m) => {
+                    if msg_tx.send(m).is_err() {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "change listener connection ended");
+                    break;
+                }
+            }
+        }
+    });
+    client
+        .batch_execute(&format!(
+            "LISTEN {POLICY_CHANNEL}; LISTEN {SUBJECT_CHANNEL}"
+        ))
+        .await?;
+    // Listening from here on: whatever changed before is picked up by a full resync.
+    if notices.send(Notice::Resync).is_err() {
+        return Ok(());
+    }
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(15));
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            message = msg_rx.recv() => {
+                let Some(message) = message else { break };
+                if let AsyncMessage::Notification(n) = message {
+                    let notice = match n.channel() {
+                        POLICY_CHANNEL => Notice::Policy,
+                        _ => match n.payload().split_once(':') {
+                            Some((table, key)) => Notice::Subject { table: table.into(), key: key.into() },
+                            None => continue,
+                        },
+                    };
+                    if notices.send(notice).is_err() {
+                        break;
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                // A half-open TCP connection would otherwise go unnoticed forever.
+                if tokio::time::timeout(Duration::from_secs(5), client.simple_query("SELECT 1")).await.map_or(true, |r| r.is_err()) {
+                    break;
+                }
+            }
+        }
+    }
+    driver.abort();
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The `permissions` table: (role, verb, path prefix) → ACCEPT | DROP | AUDIT.
+
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+
+use super::{Db, StoreError, execute, query, query_one};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PermissionRow {
+    pub id: i64,
+    pub action: String,
+    pub role: String,
+    pub verb: String,
+    pub path: String,
+    pub topic: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, action, role, verb, path, topic, created_at, updated_at";
+
+fn from_row(row: &Row) -> PermissionRow {
+    PermissionRow {
+        id: row.get(0),
+        action: row.get(1),
+        role: row.get(2),
+        verb: row.get(3),
+        path: row.get(4),
+        topic: row.get(5),
+        created_at: row.get(6),
+        updated_at: row.get(7),
+    }
+}
+
+pub async fn all<C: Db>(c: &C) -> Result<Vec<PermissionRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM permissions ORDER BY id");
+    Ok(query(c, &sql, &[]).await?.iter().map(from_row).collect())
+}
+
+pub async fn count<C: Db>(c: &C) -> Result<i64, StoreError> {
+    Ok(query_one(c, "SELECT count(*) FROM permissions", &[])
+        .await?
+        .get(0))
+}
+
+pub async fn role_exists<C: Db>(c: &C, role: &str) -> Result<bool, StoreError> {
+    Ok(query_one(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM permissions WHERE role = $1)",
+        &[&role],
+    )
+    .await?
+    .get(0))
+}
+
+pub struct NewPermission<'a> {
+    pub action: &'a str,
+    pub role: &'a str,
+    pub verb: &'a str,
+    pub path: &'a str,
+    pub topic: Option<&'a str>,
+}
+
+/// Inserts a row; `action` and `verb` are stored upper-cased as Barong does.
+pub async fn insert<C: Db>(c: &C, new: &NewPermission<'_>) -> Result<PermissionRow, StoreError> {
+    let sql = format!(
+        "INSERT INTO permissions (action, role, verb, path, topic)
+         VALUES (upper($1), $2, upper($3), $4, $5) RETURNING {COLUMNS}"
+    );
+    let row = query_one(
+        c,
+        &sql,
+        &[&new.action, &new.role, &new.verb, &new.path, &new.topic],
+    )
+    .await?;
+    Ok(from_row(&row))
+}
+
+/// Inserts unless an identical (role, verb, path, action) row exists; true when inserted.
+pub async fn insert_if_missing<C: Db>(c: &C, new: &NewPermission<'_>) -> Result<bool, StoreError> {
+    let n = execute(
+        c,
+        "INSERT INTO permissions (action, role, verb, path, topic)
+         SELECT upper($1), $2, upper($3), $4, $5
+         WHERE NOT EXISTS (SELECT 1 FROM permissions
+                           WHERE role = $2 AND verb = upper($3) AND path = $4 AND action = upper($1))",
+        &[&new.action, &new.role, &new.verb, &new.path, &new.topic],
+    )
+    .await?;
+    Ok(n == 1)
+}
+
+pub async fn delete<C: Db>(c: &C, id: i64) -> Result<bool, StoreError> {
+    Ok(execute(c, "DELETE FROM permissions WHERE id = $1", &[&id]).await? == 1)
+}

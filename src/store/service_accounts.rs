@@ -1,0 +1,64 @@
+//! The `service_accounts` table: machine identities owned by users, authenticated by API keys.
+
+use super::{Db, StoreError, query_one, query_opt};
+use crate::domain::subject::{SubjectKind, SubjectRecord};
+
+const COLUMNS: &str = "id, uid, email, role, level, state";
+
+fn subject(row: &tokio_postgres::Row) -> SubjectRecord {
+    SubjectRecord {
+        kind: SubjectKind::ServiceAccount,
+        id: row.get(0),
+        uid: row.get(1),
+        username: None,
+        email: row.get(2),
+        role: row.get(3),
+        level: row.get(4),
+        state: row.get(5),
+        referral_id: None,
+        otp: false,
+    }
+}
+
+pub async fn subject_by_uid<C: Db>(c: &C, uid: &str) -> Result<Option<SubjectRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM service_accounts WHERE uid = $1");
+    Ok(query_opt(c, &sql, &[&uid]).await?.as_ref().map(subject))
+}
+
+pub async fn subject_by_id<C: Db>(c: &C, id: i64) -> Result<Option<SubjectRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM service_accounts WHERE id = $1");
+    Ok(query_opt(c, &sql, &[&id]).await?.as_ref().map(subject))
+}
+
+pub struct NewServiceAccount<'a> {
+    pub uid: &'a str,
+    pub owner_id: Option<i64>,
+    pub email: &'a str,
+    pub role: &'a str,
+    pub level: i32,
+    pub state: &'a str,
+}
+
+pub async fn insert<C: Db>(
+    c: &C,
+    new: &NewServiceAccount<'_>,
+) -> Result<SubjectRecord, StoreError> {
+    let sql = format!(
+        "INSERT INTO service_accounts (uid, owner_id, email, role, level, state)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}"
+    );
+    let row = query_one(
+        c,
+        &sql,
+        &[
+            &new.uid,
+            &new.owner_id,
+            &new.email,
+            &new.role,
+            &new.level,
+            &new.state,
+        ],
+    )
+    .await?;
+    Ok(subject(&row))
+}

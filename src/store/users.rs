@@ -1,0 +1,316 @@
+//! The `users` table and what hangs directly off a user for the API entities.
+
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+
+use super::{Db, StoreError, execute, query_one, query_opt};
+use crate::domain::subject::{SubjectKind, SubjectRecord};
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub uid: String,
+    pub username: Option<String>,
+    pub email: String,
+    pub password_digest: String,
+    pub role: String,
+    pub data: Option<String>,
+    pub level: i32,
+    pub otp: bool,
+    pub otp_secret_encrypted: Option<String>,
+    pub state: String,
+    pub referral_id: Option<i64>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "id, uid, username, email, password_digest, role, data, level, otp, \
+                       otp_secret_encrypted, state, referral_id, created_at, updated_at";
+
+impl UserRow {
+    fn from_row(row: &Row) -> UserRow {
+        UserRow {
+            id: row.get(0),
+            uid: row.get(1),
+            username: row.get(2),
+            email: row.get(3),
+            password_digest: row.get(4),
+            role: row.get(5),
+            data: row.get(6),
+            level: row.get(7),
+            otp: row.get(8),
+            otp_secret_encrypted: row.get(9),
+            state: row.get(10),
+            referral_id: row.get(11),
+            created_at: row.get(12),
+            updated_at: row.get(13),
+        }
+    }
+
+    pub fn subject(&self) -> SubjectRecord {
+        SubjectRecord {
+            kind: SubjectKind::User,
+            id: self.id,
+            uid: self.uid.clone(),
+            username: self.username.clone(),
+            email: self.email.clone(),
+            role: self.role.clone(),
+            level: self.level,
+            state: self.state.clone(),
+            referral_id: self.referral_id,
+            otp: self.otp,
+        }
+    }
+}
+
+pub struct NewUser<'a> {
+    pub uid: &'a str,
+    pub username: Option<&'a str>,
+    pub email: &'a str,
+    pub password_digest: &'a str,
+    pub role: &'a str,
+    pub data: Option<&'a str>,
+    pub level: i32,
+    pub state: &'a str,
+    pub referral_id: Option<i64>,
+}
+
+pub async fn insert<C: Db>(c: &C, new: &NewUser<'_>) -> Result<UserRow, StoreError> {
+    let sql = format!(
+        "INSERT INTO users (uid, username, email, password_digest, role, data, level, state, referral_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
+    );
+    let row = query_one(
+        c,
+        &sql,
+        &[
+            &new.uid,
+            &new.username,
+            &new.email,
+            &new.password_digest,
+            &new.role,
+            &new.data,
+            &new.level,
+            &new.state,
+            &new.referral_id,
+        ],
+    )
+    .await?;
+    Ok(UserRow::from_row(&row))
+}
+
+pub async fn find_by_email<C: Db>(c: &C, email: &str) -> Result<Option<UserRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1)");
+    Ok(query_opt(c, &sql, &[&email])
+        .await?
+        .as_ref()
+        .map(UserRow::from_row))
+}
+
+pub async fn find_by_uid<C: Db>(c: &C, uid: &str) -> Result<Option<UserRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE uid = $1");
+    Ok(query_opt(c, &sql, &[&uid])
+        .await?
+        .as_ref()
+        .map(UserRow::from_row))
+}
+
+pub async fn find_by_id<C: Db>(c: &C, id: i64) -> Result<Option<UserRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    Ok(query_opt(c, &sql, &[&id])
+        .await?
+        .as_ref()
+        .map(UserRow::from_row))
+}
+
+/// The uid of a user by id (for `referral_uid`).
+pub async fn uid_by_id<C: Db>(c: &C, id: i64) -> Result<Option<String>, StoreError> {
+    Ok(query_opt(c, "SELECT uid FROM users WHERE id = $1", &[&id])
+        .await?
+        .map(|r| r.get(0)))
+}
+
+pub async fn set_password_digest<C: Db>(c: &C, id: i64, digest: &str) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE users SET password_digest = $2, updated_at = now() WHERE id = $1",
+        &[&id, &digest],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn set_otp<C: Db>(
+    c: &C,
+    id: i64,
+    enabled: bool,
+    secret_encrypted: Option<&str>,
+) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE users SET otp = $2, otp_secret_encrypted = $3, updated_at = now() WHERE id = $1",
+        &[&id, &enabled, &secret_encrypted],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn set_state<C: Db>(c: &C, id: i64, state: &str) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE users SET state = $2, updated_at = now() WHERE id = $1",
+        &[&id, &state],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn count<C: Db>(c: &C) -> Result<i64, StoreError> {
+    Ok(query_one(c, "SELECT count(*) FROM users", &[])
+        .await?
+        .get(0))
+}
+
+/// A user's label as the API shows it.
+#[derive(Debug, Clone)]
+pub struct LabelRow {
+    pub key: String,
+    pub value: String,
+    pub scope: String,
+    pub description: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+pub async fn labels<C: Db>(c: &C, user_id: i64) -> Result<Vec<LabelRow>, StoreError> {
+    let rows = super::query(
+        c,
+        "SELECT key, value, scope, description, created_at, updated_at FROM labels
+         WHERE user_id = $1 ORDER BY id",
+        &[&user_id],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| LabelRow {
+            key: r.get(0),
+            value: r.get(1),
+            scope: r.get(2),
+            description: r.get(3),
+            created_at: r.get(4),
+            updated_at: r.get(5),
+        })
+        .collect())
+}
+
+/// Creates or updates a label by (user, key, scope).
+pub async fn upsert_label<C: Db>(
+    c: &C,
+    user_id: i64,
+    key: &str,
+    value: &str,
+    scope: &str,
+) -> Result<(), StoreError> {
+    execute(
+        c,
+        "INSERT INTO labels (user_id, key, value, scope) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, key, scope) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
+        &[&user_id, &key, &value, &scope],
+    )
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct PhoneRow {
+    pub country: String,
+    pub number_encrypted: String,
+    pub validated_at: Option<OffsetDateTime>,
+}
+
+pub async fn phones<C: Db>(c: &C, user_id: i64) -> Result<Vec<PhoneRow>, StoreError> {
+    let rows = super::query(
+        c,
+        "SELECT country, number_encrypted, validated_at FROM phones WHERE user_id = $1 ORDER BY id",
+        &[&user_id],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| PhoneRow {
+            country: r.get(0),
+            number_encrypted: r.get(1),
+            validated_at: r.get(2),
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone)]
+pub struct ProfileRow {
+    pub id: i64,
+    pub first_name_encrypted: Option<String>,
+    pub last_name_encrypted: Option<String>,
+    pub dob_encrypted: Option<String>,
+    pub address_encrypted: Option<String>,
+    pub postcode: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub state: String,
+    pub metadata: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+pub async fn profiles<C: Db>(c: &C, user_id: i64) -> Result<Vec<ProfileRow>, StoreError> {
+    let rows = super::query(
+        c,
+        "SELECT id, first_name_encrypted, last_name_encrypted, dob_encrypted, address_encrypted,
+                postcode, city, country, state, metadata, created_at, updated_at
+         FROM profiles WHERE user_id = $1 ORDER BY id",
+        &[&user_id],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ProfileRow {
+            id: r.get(0),
+            first_name_encrypted: r.get(1),
+            last_name_encrypted: r.get(2),
+            dob_encrypted: r.get(3),
+            address_encrypted: r.get(4),
+            postcode: r.get(5),
+            city: r.get(6),
+            country: r.get(7),
+            state: r.get(8),
+            metadata: r.get(9),
+            created_at: r.get(10),
+            updated_at: r.get(11),
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone)]
+pub struct DataStorageRow {
+    pub title: String,
+    pub data: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+pub async fn data_storages<C: Db>(c: &C, user_id: i64) -> Result<Vec<DataStorageRow>, StoreError> {
+    let rows = super::query(
+        c,
+        "SELECT title, data, created_at, updated_at FROM data_storages WHERE user_id = $1 ORDER BY id",
+        &[&user_id],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| DataStorageRow {
+            title: r.get(0),
+            data: r.get(1),
+            created_at: r.get(2),
+            updated_at: r.get(3),
+        })
+        .collect())
+}
