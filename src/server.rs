@@ -145,11 +145,20 @@ pub fn router(app: App) -> Router {
 
 /// Serves until SIGINT or SIGTERM, then drains for `server.shutdown_grace` seconds.
 pub async fn serve(app: App, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    serve_until(app, listener, shutdown_signal()).await
+}
+
+/// Serves until `stop` completes, then drains for `server.shutdown_grace` seconds.
+pub async fn serve_until(
+    app: App,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let grace = Duration::from_secs(app.settings.server.shutdown_grace);
     let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown_signal().await;
+        stop.await;
         let _ = stop_tx.send(());
     });
     let server = tokio::spawn(async move { server.await });

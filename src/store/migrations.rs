@@ -19,6 +19,7 @@ pub async fn run(store: &Store) -> Result<Vec<i32>, StoreError> {
     client
         .batch_execute(
             "SET statement_timeout = 0;
+             SET client_min_messages = warning;
              CREATE TABLE IF NOT EXISTS schema_migrations (
                  version    INTEGER     PRIMARY KEY,
                  name       TEXT        NOT NULL,
@@ -34,7 +35,9 @@ pub async fn run(store: &Store) -> Result<Vec<i32>, StoreError> {
     let unlock = client
         .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
         .await;
-    let timeout_reset = client.batch_execute("RESET statement_timeout").await;
+    let timeout_reset = client
+        .batch_execute("RESET statement_timeout; RESET client_min_messages")
+        .await;
     let applied = result?;
     unlock?;
     timeout_reset?;

@@ -81,9 +81,10 @@ pub async fn insert_if_missing<C: Db>(c: &C, new: &NewPermission<'_>) -> Result<
     let n = execute(
         c,
         "INSERT INTO permissions (action, role, verb, path, topic)
-         SELECT upper($1), $2, upper($3), $4, $5
+         SELECT upper($1::varchar), $2::varchar, upper($3::varchar), $4::varchar, $5::varchar
          WHERE NOT EXISTS (SELECT 1 FROM permissions
-                           WHERE role = $2 AND verb = upper($3) AND path = $4 AND action = upper($1))",
+                           WHERE role = $2::varchar AND verb = upper($3::varchar)
+                             AND path = $4::varchar AND action = upper($1::varchar))",
         &[&new.action, &new.role, &new.verb, &new.path, &new.topic],
     )
     .await?;
