@@ -319,7 +319,7 @@ impl Settings {
 
     fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
         let settings: Settings = figment.extract().map_err(|err| {
-            let reasons: Vec<String> = err.into_iter().map(|e| e.to_string()).collect();
+            let reasons: Vec<String> = err.into_iter().map(|e| describe(&e)).collect();
             ConfigError(format!("invalid configuration: {}", reasons.join("; ")))
         })?;
         settings.validate()?;
@@ -430,6 +430,34 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// `key: reason (from SOURCE)`, naming the environment variable when one set the value.
+fn describe(err: &figment::Error) -> String {
+    let key = err
+        .path
+        .iter()
+        .map(|p| p.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(".");
+    let source = match err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
+        Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+        _ if err.metadata.as_ref().is_some_and(|m| m.name.contains("environment")) => {
+            let mut names: Vec<String> = BARONG_ENV
+                .iter()
+                .filter(|(env, k)| *k == key && std::env::var_os(env).is_some())
+                .map(|(env, _)| env.to_string())
+                .collect();
+            let ours = format!("PORTCULLIS_{}", key.to_uppercase().replace('.', "__"));
+            if std::env::var_os(&ours).is_some() {
+                names.push(ours);
+            }
+            format!(" (from {})", names.join(", "))
+        }
+        _ => String::new(),
+    };
+    let key = if key.is_empty() { "configuration".into() } else { key };
+    format!("{key}: {}{source}", err.kind)
 }
 
 /// Reads Barong's variable names (and the usual DATABASE_URL, REDIS_URL) into our keys.

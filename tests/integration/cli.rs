@@ -1,0 +1,111 @@
+//! The `portcullis` binary as an operator runs it.
+
+use std::process::Command;
+
+use crate::support::{Client, TestEnv};
+
+fn portcullis(env: &TestEnv) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.env("DATABASE_URL", &env.db_url)
+        .env("PORTCULLIS_REDIS__URL", crate::support::redis_url())
+        .env("PORTCULLIS_REDIS__KEY_PREFIX", &env.redis_prefix)
+        .env("PORTCULLIS_ENCRYPTION__KEY", &env.encryption_key)
+        .env("PORTCULLIS_POLICIES__DIR", crate::support::repo_path("policies"))
+        .env("PORTCULLIS_JWT__DEV_KEY_PATH", std::env::temp_dir().join(format!("pc-cli-{}.pem", crate::support::random_suffix())))
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+#[tokio::test]
+async fn operators_create_admins_and_keys_from_the_command_line() {
+    let env = TestEnv::new().await;
+    let out = portcullis(&env)
+        .args(["users", "create", "--email", "root@example.com", "--password", "Iequ4geiEWQw!", "--role", "superadmin", "--level", "3"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let uid = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(uid.starts_with("ID") && uid.len() == 12, "{uid}");
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM users u JOIN labels l ON l.user_id = u.id
+             WHERE u.uid = '{uid}' AND u.role = 'superadmin' AND u.state = 'active' AND u.level = 3 AND l.scope = 'private'"
+        ))
+        .await,
+        3
+    );
+
+    for (password, code) in [("password", "password.requirements"), ("Password1", "password.weak")] {
+        let out = portcullis(&env)
+            .args(["users", "create", "--email", "weak@example.com", "--password", password])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(code), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = portcullis(&env)
+        .args(["users", "create", "--email", "x@example.com", "--password", "Iequ4geiEWQw!", "--role", "nosuchrole"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("role.doesnt_exist"));
+    let out = portcullis(&env)
+        .args(["users", "create", "--email", "ROOT@example.com", "--password", "Iequ4geiEWQw!"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("email.taken"));
+
+    // A key for the admin; its secret is stored sealed, never in clear.
+    env.sql(&format!("UPDATE users SET otp = true WHERE uid = '{uid}'")).await;
+    let out = portcullis(&env).args(["api-keys", "create", "--uid", &uid]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (kid, secret) = (key["kid"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    assert_eq!((kid.len(), secret.len()), (16, 32));
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM api_keys WHERE kid = '{kid}' AND secret_encrypted LIKE 'v1:%'
+             AND position('{secret}' in secret_encrypted) = 0"
+        ))
+        .await,
+        1
+    );
+    let server = env.start().await;
+    let key = crate::support::TestKey { kid: kid.into(), secret: secret.into() };
+    let ok = Client::new().get(server.decision("/api/v2/peatio/account/balances")).headers(&key.headers()).send().await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+}
+
+#[tokio::test]
+async fn policy_lint_reports_rows_that_never_take_effect() {
+    let env = TestEnv::new().await;
+    let out = portcullis(&env).args(["policies", "check"]).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    env.sql("INSERT INTO permissions (role, verb, path, action) VALUES ('member', 'GET', '/api/v2/x', 'ACCEPT')").await;
+    let out = portcullis(&env).args(["policies", "check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("can never match"));
+}
+
+#[test]
+fn a_bad_configuration_names_the_key_and_does_not_panic() {
+    let dir = std::env::temp_dir().join(format!("pc-conf-{}", crate::support::random_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "[session]\nexpire_time = \"half an hour\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["--config", file.to_str().unwrap(), "migrate"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("session.expire_time"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["migrate"])
+        .env("BARONG_SESSION_EXPIRE_TIME", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BARONG_SESSION_EXPIRE_TIME"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

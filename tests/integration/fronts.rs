@@ -1,0 +1,278 @@
+//! The decision fronts (Barong/Envoy, nginx, forward-auth) and the built-in proxy.
+
+use crate::support::upstream::Upstream;
+use crate::support::{Client, TestEnv, UA, verify_with_jwks};
+
+const BALANCES: &str = "/api/v2/peatio/account/balances";
+
+#[tokio::test]
+async fn nginx_front_speaks_only_200_401_403_and_carries_the_real_answer() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let client = Client::new();
+    let nginx = server.url("/api/v2/auth/_/nginx");
+
+    let ok = client
+        .get(&nginx)
+        .session(&session)
+        .header("x-original-method", "POST")
+        .header("x-original-uri", "/api/v2/peatio/market/orders?market=btcusd")
+        .header("x-csrf-token", &session.csrf)
+        .send()
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    verify_with_jwks(&server, ok.header("authorization").unwrap()).await;
+
+    // The original method counts: POST without the CSRF header.
+    let denied = client
+        .get(&nginx)
+        .session(&session)
+        .header("x-original-method", "POST")
+        .header("x-original-uri", BALANCES)
+        .send()
+        .await;
+    assert_eq!(denied.status, 401);
+    assert_eq!(denied.header("x-authz-status"), Some("401"));
+    assert_eq!(denied.header("x-authz-error"), Some("authz.missing_csrf_token"));
+
+    // 422 and 471 become 403 for nginx, with the real status alongside.
+    let bad_headers = client
+        .get(&nginx)
+        .header("x-original-uri", BALANCES)
+        .header("x-auth-apikey", "abc")
+        .send()
+        .await;
+    assert_eq!(bad_headers.status, 403);
+    assert_eq!(bad_headers.header("x-authz-status"), Some("422"));
+    assert_eq!(bad_headers.header("x-authz-error"), Some("authz.invalid_api_key_headers"));
+
+    let missing = client.get(&nginx).send().await;
+    assert_eq!(missing.status, 403);
+    assert_eq!(missing.header("x-authz-status"), Some("400"));
+
+    // The renderer the example config uses for denials.
+    let rendered = client
+        .get(server.url("/api/v2/auth/_/nginx/denied"))
+        .header("x-authz-status", "471")
+        .header("x-authz-error", "authz.restrict.maintenance")
+        .send()
+        .await;
+    rendered.assert_error(471, "authz.restrict.maintenance");
+    assert_eq!(rendered.header("content-type"), Some("application/json"));
+    let forged = client
+        .get(server.url("/api/v2/auth/_/nginx/denied"))
+        .header("x-authz-status", "200")
+        .header("x-authz-error", "<script>")
+        .send()
+        .await;
+    forged.assert_error(403, "authz.invalid_request");
+}
+
+#[tokio::test]
+async fn forward_auth_front_reads_traefiks_headers_and_keeps_real_statuses() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let client = Client::new();
+    let url = server.url("/api/v2/auth/_/forward-auth");
+    let ok = client
+        .get(&url)
+        .session(&session)
+        .header("x-forwarded-method", "GET")
+        .header("x-forwarded-uri", BALANCES)
+        .send()
+        .await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.header("authorization").unwrap().starts_with("Bearer "));
+    client
+        .get(&url)
+        .header("x-forwarded-method", "GET")
+        .header("x-forwarded-uri", BALANCES)
+        .header("x-auth-apikey", "")
+        .send()
+        .await
+        .assert_error(422, "authz.invalid_api_key_headers");
+    client.get(&url).send().await.assert_error(400, "authz.invalid_request");
+}
+
+#[tokio::test]
+async fn barong_front_never_answers_5xx_to_envoy() {
+    let env = TestEnv::new().await;
+    env.sql("INSERT INTO restrictions (category, scope, value, code) VALUES ('blacklist', 'ip', '4.4.4.4', 503)")
+        .await;
+    let server = env.start().await;
+    let denied = Client::new()
+        .get(server.decision(BALANCES))
+        .header("x-forwarded-for", "4.4.4.4")
+        .send()
+        .await;
+    denied.assert_error(403, "authz.restrict.blacklist");
+    assert_eq!(denied.header("x-authz-status"), Some("503"));
+    assert_eq!(denied.header("content-type"), Some("application/json"));
+    // The built-in proxy has no such constraint: it answers the real status.
+    let upstream = Upstream::start().await;
+    let proxy = env
+        .start_with(&format!("[[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = \"{}\"", upstream.url()))
+        .await;
+    Client::new()
+        .get(proxy.url(BALANCES))
+        .header("x-forwarded-for", "4.4.4.4")
+        .send()
+        .await
+        .assert_error(503, "authz.restrict.blacklist");
+}
+
+#[tokio::test]
+async fn proxy_forwards_with_a_bearer_and_strips_client_credentials() {
+    let env = TestEnv::new().await;
+    let upstream = Upstream::start().await;
+    let server = env
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = \"{}\"\nrewrite = \"/api/v2\"",
+            upstream.url()
+        ))
+        .await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let client = Client::new();
+
+    let body = vec![b'x'; 3 * 1024 * 1024];
+    let response = client
+        .post(server.url("/api/v2/peatio/account/withdraws?currency=btc&amount=1"))
+        .header("cookie", &format!("theme=dark; {}; lang=en", session.cookie_header()))
+        .header("user-agent", UA)
+        .header("x-csrf-token", &session.csrf)
+        .header("authorization", "Bearer forged")
+        .header("x-forwarded-for", "127.0.0.9")
+        .body(body.clone())
+        .send()
+        .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(response.header("x-upstream"), Some("echo"));
+    let seen = response.json();
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["path"], "/api/v2/account/withdraws");
+    assert_eq!(seen["query"], "currency=btc&amount=1");
+    assert_eq!(seen["body_length"], body.len());
+    assert_eq!(seen["body_sha256"], portcullis::crypto::sha256_hex(&body));
+    let headers = &seen["headers"];
+    let bearer = headers["authorization"].as_str().unwrap();
+    assert_ne!(bearer, "Bearer forged");
+    let claims = verify_with_jwks(&server, bearer).await;
+    assert_eq!(claims["uid"], user.uid.as_str());
+    assert_eq!(headers["cookie"], "theme=dark; lang=en");
+    assert!(headers.get("x-csrf-token").is_none());
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.9, 127.0.0.1");
+    assert_eq!(headers["x-real-ip"], "127.0.0.9");
+    assert_eq!(headers["host"], upstream.addr.to_string());
+
+    // API-key headers never reach the upstream either.
+    let bot = env.user_with("member", "active", true).await;
+    let key = env.api_key(&bot.uid).await;
+    let seen = client
+        .get(server.url("/api/v2/peatio/account/balances"))
+        .headers(&key.headers())
+        .send()
+        .await
+        .json();
+    for name in ["x-auth-apikey", "x-auth-nonce", "x-auth-signature"] {
+        assert!(seen["headers"].get(name).is_none(), "{name} leaked");
+    }
+    assert_eq!(
+        crate::support::jwt_claims(&seen["headers"]["authorization"].as_str().unwrap()[7..])["uid"],
+        bot.uid.as_str()
+    );
+
+    // Public paths pass without a token; denials never reach the upstream.
+    let public = client.get(server.url("/api/v2/peatio/public/markets")).send().await.json();
+    assert!(public["headers"].get("authorization").is_none());
+    client
+        .get(server.url("/api/v2/peatio/account/balances"))
+        .send()
+        .await
+        .assert_error(401, "authz.invalid_session");
+    // The upstream receives the normalised path the rules saw.
+    let seen = client
+        .get(server.url("/api/v2/peatio/public/../public/./markets"))
+        .send()
+        .await
+        .json();
+    assert_eq!(seen["path"], "/api/v2/public/markets");
+    client
+        .get(server.url("/api/v2/unrouted"))
+        .send()
+        .await
+        .assert_error(404, "gateway.route_not_found");
+}
+
+#[tokio::test]
+async fn proxy_reports_unavailable_and_slow_upstreams() {
+    let env = TestEnv::new().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let upstream = Upstream::start().await;
+    let server = env
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/down\"\nupstream = \"http://{closed}\"\n\
+             [[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = \"{}\"\ntimeout = 1",
+            upstream.url()
+        ))
+        .await;
+    env.sql("INSERT INTO authz_rules (kind, path) VALUES ('pass', 'down')").await;
+    TestEnv::eventually(2000, || async {
+        Client::new().get(server.url("/down/x")).send().await.status == 502
+    })
+    .await;
+    Client::new()
+        .get(server.url("/down/x"))
+        .send()
+        .await
+        .assert_error(502, "gateway.upstream_unavailable");
+    Client::new()
+        .get(server.url("/api/v2/peatio/public/slow"))
+        .send()
+        .await
+        .assert_error(504, "gateway.upstream_timeout");
+}
+
+#[tokio::test]
+async fn proxy_passes_protocol_upgrades_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let upstream = Upstream::start().await;
+    let server = env
+        .start_with(&format!("[[routes]]\nprefix = \"/api/v2/ranger\"\nupstream = \"{}\"", upstream.url()))
+        .await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/v2/ranger/public/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream.write_all(b"ping over the tunnel").await.unwrap();
+    let mut echoed = [0u8; 20];
+    stream.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping over the tunnel");
+}
+
+#[tokio::test]
+async fn health_and_jwks_are_served() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let health = Client::new().get(server.url("/health")).send().await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["postgres"], true);
+    assert_eq!(health.json()["redis"], true);
+    let jwks = Client::new().get(server.url("/.well-known/jwks.json")).send().await.json();
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    assert_eq!(jwks["keys"][0]["kid"], server.app.issuer().kid().as_ref());
+}

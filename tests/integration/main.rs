@@ -1,0 +1,12 @@
+//! Integration tests: Portcullis against real Postgres, Redis and nginx. Each test makes its
+//! own database and Redis namespace (see `support`).
+
+mod support;
+
+mod api_keys;
+mod cli;
+mod failures;
+mod fronts;
+mod nginx;
+mod policy;
+mod sessions;
