@@ -442,7 +442,11 @@ fn describe(err: &figment::Error) -> String {
         .join(".");
     let source = match err.metadata.as_ref().and_then(|m| m.source.as_ref()) {
         Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
-        _ if err.metadata.as_ref().is_some_and(|m| m.name.contains("environment")) => {
+        _ if err
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.name.contains("environment")) =>
+        {
             let mut names: Vec<String> = BARONG_ENV
                 .iter()
                 .filter(|(env, k)| *k == key && std::env::var_os(env).is_some())
@@ -456,7 +460,11 @@ fn describe(err: &figment::Error) -> String {
         }
         _ => String::new(),
     };
-    let key = if key.is_empty() { "configuration".into() } else { key };
+    let key = if key.is_empty() {
+        "configuration".into()
+    } else {
+        key
+    };
     format!("{key}: {}{source}", err.kind)
 }
 
@@ -517,6 +525,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
     fn barong_env_names_override() {
         // Figment's Jail isolates the environment for the closure.
         figment::Jail::expect_with(|jail| {

@@ -17,7 +17,11 @@ async fn a_signed_request_gets_a_token_once_per_nonce() {
     let key = env.api_key(&user.uid).await;
     let client = Client::new();
     let headers = key.headers();
-    let ok = client.post(server.decision(BALANCES)).headers(&headers).send().await;
+    let ok = client
+        .post(server.decision(BALANCES))
+        .headers(&headers)
+        .send()
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     let claims = verify_with_jwks(&server, ok.header("authorization").unwrap()).await;
     assert_eq!(claims["uid"], user.uid.as_str());
@@ -29,12 +33,28 @@ async fn a_signed_request_gets_a_token_once_per_nonce() {
         .send()
         .await
         .assert_error(401, "authz.nonce_expired");
-    assert_eq!(client.get(server.decision(BALANCES)).headers(&key.headers()).send().await.status, 200);
+    assert_eq!(
+        client
+            .get(server.decision(BALANCES))
+            .headers(&key.headers())
+            .send()
+            .await
+            .status,
+        200
+    );
     // With the guard off, Barong's behaviour: a nonce may be used again in its window.
     let lax = env.start_with("[api_keys]\nreplay_guard = false").await;
     let headers = key.headers();
     for _ in 0..2 {
-        assert_eq!(client.get(lax.decision(BALANCES)).headers(&headers).send().await.status, 200);
+        assert_eq!(
+            client
+                .get(lax.decision(BALANCES))
+                .headers(&headers)
+                .send()
+                .await
+                .status,
+            200
+        );
     }
 }
 
@@ -62,46 +82,89 @@ async fn every_api_key_error_in_order() {
     get(vec![("X-Auth-Apikey".into(), key.kid.clone())])
         .await
         .assert_error(422, "authz.invalid_api_key_headers");
-    get(h(&key.kid, "  ", "abc")).await.assert_error(422, "authz.invalid_api_key_headers");
-    get(h("", "1", "abc")).await.assert_error(422, "authz.invalid_api_key_headers");
+    get(h(&key.kid, "  ", "abc"))
+        .await
+        .assert_error(422, "authz.invalid_api_key_headers");
+    get(h("", "1", "abc"))
+        .await
+        .assert_error(422, "authz.invalid_api_key_headers");
 
     get(h("0000000000000000", &now_ms().to_string(), "abc"))
         .await
         .assert_error(401, "authz.unexistent_apikey");
-    get(h(&key.kid, "abc", "abc")).await.assert_error(401, "authz.nonce_not_valid_timestamp");
-    get(h(&key.kid, "-5", "abc")).await.assert_error(401, "authz.nonce_not_valid_timestamp");
+    get(h(&key.kid, "abc", "abc"))
+        .await
+        .assert_error(401, "authz.nonce_not_valid_timestamp");
+    get(h(&key.kid, "-5", "abc"))
+        .await
+        .assert_error(401, "authz.nonce_not_valid_timestamp");
     // A nonce in seconds, or too far in the past or future.
     let seconds = (now_ms() / 1000).to_string();
-    get(key.headers_with_nonce(&seconds)).await.assert_error(401, "authz.nonce_expired");
+    get(key.headers_with_nonce(&seconds))
+        .await
+        .assert_error(401, "authz.nonce_expired");
     let old = (now_ms() - 6_000).to_string();
-    get(key.headers_with_nonce(&old)).await.assert_error(401, "authz.nonce_expired");
+    get(key.headers_with_nonce(&old))
+        .await
+        .assert_error(401, "authz.nonce_expired");
     let future = (now_ms() + 6_000).to_string();
-    get(key.headers_with_nonce(&future)).await.assert_error(401, "authz.nonce_expired");
+    get(key.headers_with_nonce(&future))
+        .await
+        .assert_error(401, "authz.nonce_expired");
     get(h(&key.kid, &now_ms().to_string(), &"0".repeat(64)))
         .await
         .assert_error(401, "authz.invalid_signature");
     // "123abc" parses as 123 the Ruby way: a valid timestamp format, but expired.
-    get(key.headers_with_nonce("123abc")).await.assert_error(401, "authz.nonce_expired");
+    get(key.headers_with_nonce("123abc"))
+        .await
+        .assert_error(401, "authz.nonce_expired");
 
     // Disabled key.
-    env.sql(&format!("UPDATE api_keys SET state = 'inactive' WHERE kid = '{}'", key.kid)).await;
+    env.sql(&format!(
+        "UPDATE api_keys SET state = 'inactive' WHERE kid = '{}'",
+        key.kid
+    ))
+    .await;
     TestEnv::eventually(2000, || async { get(key.headers()).await.status == 401 }).await;
-    get(key.headers()).await.assert_error(401, "authz.apikey_not_active");
-    env.sql(&format!("UPDATE api_keys SET state = 'active' WHERE kid = '{}'", key.kid)).await;
+    get(key.headers())
+        .await
+        .assert_error(401, "authz.apikey_not_active");
+    env.sql(&format!(
+        "UPDATE api_keys SET state = 'active' WHERE kid = '{}'",
+        key.kid
+    ))
+    .await;
     TestEnv::eventually(2000, || async { get(key.headers()).await.status == 200 }).await;
 
     // Holder without 2FA, then banned holder.
-    env.sql(&format!("UPDATE users SET otp = false WHERE id = {}", user.id)).await;
+    env.sql(&format!(
+        "UPDATE users SET otp = false WHERE id = {}",
+        user.id
+    ))
+    .await;
     TestEnv::eventually(2000, || async { get(key.headers()).await.status == 401 }).await;
-    get(key.headers()).await.assert_error(401, "authz.disabled_2fa");
-    env.sql(&format!("UPDATE users SET otp = true, state = 'banned' WHERE id = {}", user.id)).await;
+    get(key.headers())
+        .await
+        .assert_error(401, "authz.disabled_2fa");
+    env.sql(&format!(
+        "UPDATE users SET otp = true, state = 'banned' WHERE id = {}",
+        user.id
+    ))
+    .await;
     TestEnv::eventually(2000, || async {
-        get(key.headers()).await.text().contains("authz.invalid_session")
+        get(key.headers())
+            .await
+            .text()
+            .contains("authz.invalid_session")
     })
     .await;
 
     // Permissions apply to key holders too.
-    env.sql(&format!("UPDATE users SET state = 'active' WHERE id = {}", user.id)).await;
+    env.sql(&format!(
+        "UPDATE users SET state = 'active' WHERE id = {}",
+        user.id
+    ))
+    .await;
     TestEnv::eventually(2000, || async { get(key.headers()).await.status == 200 }).await;
     client
         .get(server.decision("/api/v2/peatio/admin/members"))
@@ -118,7 +181,11 @@ async fn service_accounts_get_their_own_claims_and_no_audit() {
     let sa = env.service_account("sa_maker").await;
     let key = env.api_key(&sa).await;
     let client = Client::new();
-    let ok = client.get(server.decision(BALANCES)).headers(&key.headers()).send().await;
+    let ok = client
+        .get(server.decision(BALANCES))
+        .headers(&key.headers())
+        .send()
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     let token = ok.header("authorization").unwrap();
     let claims = jwt_claims(&token[7..]);
@@ -133,5 +200,9 @@ async fn service_accounts_get_their_own_claims_and_no_audit() {
         .await
         .assert_error(401, "authz.invalid_permission");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(env.count("SELECT count(*) FROM activities WHERE category = 'admin'").await, 0);
+    assert_eq!(
+        env.count("SELECT count(*) FROM activities WHERE category = 'admin'")
+            .await,
+        0
+    );
 }

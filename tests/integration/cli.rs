@@ -10,8 +10,14 @@ fn portcullis(env: &TestEnv) -> Command {
         .env("PORTCULLIS_REDIS__URL", crate::support::redis_url())
         .env("PORTCULLIS_REDIS__KEY_PREFIX", &env.redis_prefix)
         .env("PORTCULLIS_ENCRYPTION__KEY", &env.encryption_key)
-        .env("PORTCULLIS_POLICIES__DIR", crate::support::repo_path("policies"))
-        .env("PORTCULLIS_JWT__DEV_KEY_PATH", std::env::temp_dir().join(format!("pc-cli-{}.pem", crate::support::random_suffix())))
+        .env(
+            "PORTCULLIS_POLICIES__DIR",
+            crate::support::repo_path("policies"),
+        )
+        .env(
+            "PORTCULLIS_JWT__DEV_KEY_PATH",
+            std::env::temp_dir().join(format!("pc-cli-{}.pem", crate::support::random_suffix())),
+        )
         .env("RUST_LOG", "warn");
     cmd
 }
@@ -20,10 +26,25 @@ fn portcullis(env: &TestEnv) -> Command {
 async fn operators_create_admins_and_keys_from_the_command_line() {
     let env = TestEnv::new().await;
     let out = portcullis(&env)
-        .args(["users", "create", "--email", "root@example.com", "--password", "Iequ4geiEWQw!", "--role", "superadmin", "--level", "3"])
+        .args([
+            "users",
+            "create",
+            "--email",
+            "root@example.com",
+            "--password",
+            "Iequ4geiEWQw!",
+            "--role",
+            "superadmin",
+            "--level",
+            "3",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let uid = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(uid.starts_with("ID") && uid.len() == 12, "{uid}");
     assert_eq!(
@@ -35,31 +56,72 @@ async fn operators_create_admins_and_keys_from_the_command_line() {
         3
     );
 
-    for (password, code) in [("password", "password.requirements"), ("Password1", "password.weak")] {
+    for (password, code) in [
+        ("password", "password.requirements"),
+        ("Password1", "password.weak"),
+    ] {
         let out = portcullis(&env)
-            .args(["users", "create", "--email", "weak@example.com", "--password", password])
+            .args([
+                "users",
+                "create",
+                "--email",
+                "weak@example.com",
+                "--password",
+                password,
+            ])
             .output()
             .unwrap();
         assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains(code), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let out = portcullis(&env)
-        .args(["users", "create", "--email", "x@example.com", "--password", "Iequ4geiEWQw!", "--role", "nosuchrole"])
+        .args([
+            "users",
+            "create",
+            "--email",
+            "x@example.com",
+            "--password",
+            "Iequ4geiEWQw!",
+            "--role",
+            "nosuchrole",
+        ])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("role.doesnt_exist"));
     let out = portcullis(&env)
-        .args(["users", "create", "--email", "ROOT@example.com", "--password", "Iequ4geiEWQw!"])
+        .args([
+            "users",
+            "create",
+            "--email",
+            "ROOT@example.com",
+            "--password",
+            "Iequ4geiEWQw!",
+        ])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("email.taken"));
 
     // A key for the admin; its secret is stored sealed, never in clear.
-    env.sql(&format!("UPDATE users SET otp = true WHERE uid = '{uid}'")).await;
-    let out = portcullis(&env).args(["api-keys", "create", "--uid", &uid]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    env.sql(&format!("UPDATE users SET otp = true WHERE uid = '{uid}'"))
+        .await;
+    let out = portcullis(&env)
+        .args(["api-keys", "create", "--uid", &uid])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let (kid, secret) = (key["kid"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    let (kid, secret) = (
+        key["kid"].as_str().unwrap(),
+        key["secret"].as_str().unwrap(),
+    );
     assert_eq!((kid.len(), secret.len()), (16, 32));
     assert_eq!(
         env.count(&format!(
@@ -70,18 +132,36 @@ async fn operators_create_admins_and_keys_from_the_command_line() {
         1
     );
     let server = env.start().await;
-    let key = crate::support::TestKey { kid: kid.into(), secret: secret.into() };
-    let ok = Client::new().get(server.decision("/api/v2/peatio/account/balances")).headers(&key.headers()).send().await;
+    let key = crate::support::TestKey {
+        kid: kid.into(),
+        secret: secret.into(),
+    };
+    let ok = Client::new()
+        .get(server.decision("/api/v2/peatio/account/balances"))
+        .headers(&key.headers())
+        .send()
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text());
 }
 
 #[tokio::test]
 async fn policy_lint_reports_rows_that_never_take_effect() {
     let env = TestEnv::new().await;
-    let out = portcullis(&env).args(["policies", "check"]).output().unwrap();
-    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = portcullis(&env)
+        .args(["policies", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     env.sql("INSERT INTO permissions (role, verb, path, action) VALUES ('member', 'GET', '/api/v2/x', 'ACCEPT')").await;
-    let out = portcullis(&env).args(["policies", "check"]).output().unwrap();
+    let out = portcullis(&env)
+        .args(["policies", "check"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("can never match"));
 }

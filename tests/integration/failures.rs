@@ -14,13 +14,31 @@ struct Redis {
 
 impl Redis {
     async fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server starts");
-        TestEnv::eventually(5000, || async { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() }).await;
+        TestEnv::eventually(5000, || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
         Redis { child, port }
     }
 
@@ -41,24 +59,44 @@ async fn redis_down_denies_with_503_within_the_timeout() {
     let mut redis = Redis::start().await;
     let env = TestEnv::new().await;
     let server = env
-        .start_with(&format!("[redis]\nurl = \"redis://127.0.0.1:{}/0\"\ntimeout_ms = 300", redis.port))
+        .start_with(&format!(
+            "[redis]\nurl = \"redis://127.0.0.1:{}/0\"\ntimeout_ms = 300",
+            redis.port
+        ))
         .await;
     let user = env.user("member").await;
     let session = server.login(&user).await;
     let client = Client::new();
-    assert_eq!(client.get(server.decision(BALANCES)).session(&session).send().await.status, 200);
+    assert_eq!(
+        client
+            .get(server.decision(BALANCES))
+            .session(&session)
+            .send()
+            .await
+            .status,
+        200
+    );
 
     redis.stop();
     let started = Instant::now();
-    let denied = client.get(server.url("/api/v2/auth/_/forward-auth"))
+    let denied = client
+        .get(server.url("/api/v2/auth/_/forward-auth"))
         .session(&session)
         .header("x-forwarded-uri", BALANCES)
         .send()
         .await;
     denied.assert_error(503, "authz.unavailable");
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     // Envoy must not see a 5xx (it could fail open): 403 with the real status alongside.
-    let envoy = client.get(server.decision(BALANCES)).session(&session).send().await;
+    let envoy = client
+        .get(server.decision(BALANCES))
+        .session(&session)
+        .send()
+        .await;
     envoy.assert_error(403, "authz.unavailable");
     assert_eq!(envoy.header("x-authz-status"), Some("503"));
     // API keys need Redis for the replay guard: denied as well.
@@ -95,9 +133,12 @@ async fn postgres_down_denies_subjects_it_has_not_cached() {
     let db = env.db_url.rsplit('/').next().unwrap().to_string();
 
     // Cut the node off its database: no new connections, existing ones terminated.
-    let admin = tokio_postgres::connect(&format!("{}/postgres", crate::support::database_base_url()), tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let admin = tokio_postgres::connect(
+        &format!("{}/postgres", crate::support::database_base_url()),
+        tokio_postgres::NoTls,
+    )
+    .await
+    .unwrap();
     tokio::spawn(admin.1);
     let admin = admin.0;
     admin
@@ -123,17 +164,36 @@ async fn postgres_down_denies_subjects_it_has_not_cached() {
         .send()
         .await
         .assert_error(503, "authz.unavailable");
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
     // Pass-rule paths need neither database: they keep working.
-    assert_eq!(client.get(server.decision("/api/v2/peatio/public/markets")).send().await.status, 200);
+    assert_eq!(
+        client
+            .get(server.decision("/api/v2/peatio/public/markets"))
+            .send()
+            .await
+            .status,
+        200
+    );
 
     admin
-        .batch_execute(&format!("ALTER DATABASE \"{db}\" WITH ALLOW_CONNECTIONS true"))
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{db}\" WITH ALLOW_CONNECTIONS true"
+        ))
         .await
         .unwrap();
     // Back: the same session is served again.
     TestEnv::eventually(5000, || async {
-        client.get(server.decision(BALANCES)).session(&session).send().await.status == 200
+        client
+            .get(server.decision(BALANCES))
+            .session(&session)
+            .send()
+            .await
+            .status
+            == 200
     })
     .await;
 }

@@ -18,7 +18,10 @@ async fn nginx_front_speaks_only_200_401_403_and_carries_the_real_answer() {
         .get(&nginx)
         .session(&session)
         .header("x-original-method", "POST")
-        .header("x-original-uri", "/api/v2/peatio/market/orders?market=btcusd")
+        .header(
+            "x-original-uri",
+            "/api/v2/peatio/market/orders?market=btcusd",
+        )
         .header("x-csrf-token", &session.csrf)
         .send()
         .await;
@@ -35,7 +38,10 @@ async fn nginx_front_speaks_only_200_401_403_and_carries_the_real_answer() {
         .await;
     assert_eq!(denied.status, 401);
     assert_eq!(denied.header("x-authz-status"), Some("401"));
-    assert_eq!(denied.header("x-authz-error"), Some("authz.missing_csrf_token"));
+    assert_eq!(
+        denied.header("x-authz-error"),
+        Some("authz.missing_csrf_token")
+    );
 
     // 422 and 471 become 403 for nginx, with the real status alongside.
     let bad_headers = client
@@ -46,7 +52,10 @@ async fn nginx_front_speaks_only_200_401_403_and_carries_the_real_answer() {
         .await;
     assert_eq!(bad_headers.status, 403);
     assert_eq!(bad_headers.header("x-authz-status"), Some("422"));
-    assert_eq!(bad_headers.header("x-authz-error"), Some("authz.invalid_api_key_headers"));
+    assert_eq!(
+        bad_headers.header("x-authz-error"),
+        Some("authz.invalid_api_key_headers")
+    );
 
     let missing = client.get(&nginx).send().await;
     assert_eq!(missing.status, 403);
@@ -95,7 +104,11 @@ async fn forward_auth_front_reads_traefiks_headers_and_keeps_real_statuses() {
         .send()
         .await
         .assert_error(422, "authz.invalid_api_key_headers");
-    client.get(&url).send().await.assert_error(400, "authz.invalid_request");
+    client
+        .get(&url)
+        .send()
+        .await
+        .assert_error(400, "authz.invalid_request");
 }
 
 #[tokio::test]
@@ -115,7 +128,10 @@ async fn barong_front_never_answers_5xx_to_envoy() {
     // The built-in proxy has no such constraint: it answers the real status.
     let upstream = Upstream::start().await;
     let proxy = env
-        .start_with(&format!("[[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = \"{}\"", upstream.url()))
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = \"{}\"",
+            upstream.url()
+        ))
         .await;
     Client::new()
         .get(proxy.url(BALANCES))
@@ -142,7 +158,10 @@ async fn proxy_forwards_with_a_bearer_and_strips_client_credentials() {
     let body = vec![b'x'; 3 * 1024 * 1024];
     let response = client
         .post(server.url("/api/v2/peatio/account/withdraws?currency=btc&amount=1"))
-        .header("cookie", &format!("theme=dark; {}; lang=en", session.cookie_header()))
+        .header(
+            "cookie",
+            &format!("theme=dark; {}; lang=en", session.cookie_header()),
+        )
         .header("user-agent", UA)
         .header("x-csrf-token", &session.csrf)
         .header("authorization", "Bearer forged")
@@ -187,7 +206,11 @@ async fn proxy_forwards_with_a_bearer_and_strips_client_credentials() {
     );
 
     // Public paths pass without a token; denials never reach the upstream.
-    let public = client.get(server.url("/api/v2/peatio/public/markets")).send().await.json();
+    let public = client
+        .get(server.url("/api/v2/peatio/public/markets"))
+        .send()
+        .await
+        .json();
     assert!(public["headers"].get("authorization").is_none());
     client
         .get(server.url("/api/v2/peatio/account/balances"))
@@ -211,7 +234,10 @@ async fn proxy_forwards_with_a_bearer_and_strips_client_credentials() {
 #[tokio::test]
 async fn proxy_reports_unavailable_and_slow_upstreams() {
     let env = TestEnv::new().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let upstream = Upstream::start().await;
     let server = env
         .start_with(&format!(
@@ -220,7 +246,8 @@ async fn proxy_reports_unavailable_and_slow_upstreams() {
             upstream.url()
         ))
         .await;
-    env.sql("INSERT INTO authz_rules (kind, path) VALUES ('pass', 'down')").await;
+    env.sql("INSERT INTO authz_rules (kind, path) VALUES ('pass', 'down')")
+        .await;
     TestEnv::eventually(2000, || async {
         Client::new().get(server.url("/down/x")).send().await.status == 502
     })
@@ -243,7 +270,10 @@ async fn proxy_passes_protocol_upgrades_through() {
     let env = TestEnv::new().await;
     let upstream = Upstream::start().await;
     let server = env
-        .start_with(&format!("[[routes]]\nprefix = \"/api/v2/ranger\"\nupstream = \"{}\"", upstream.url()))
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/api/v2/ranger\"\nupstream = \"{}\"",
+            upstream.url()
+        ))
         .await;
     let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     stream
@@ -272,7 +302,11 @@ async fn health_and_jwks_are_served() {
     assert_eq!(health.status, 200);
     assert_eq!(health.json()["postgres"], true);
     assert_eq!(health.json()["redis"], true);
-    let jwks = Client::new().get(server.url("/.well-known/jwks.json")).send().await.json();
+    let jwks = Client::new()
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .json();
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     assert_eq!(jwks["keys"][0]["kid"], server.app.issuer().kid().as_ref());
 }

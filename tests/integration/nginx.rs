@@ -21,16 +21,26 @@ impl Drop for Nginx {
 }
 
 fn nginx_binary() -> &'static str {
-    for candidate in ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"] {
+    for candidate in [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/nginx/sbin/nginx",
+    ] {
         if std::path::Path::new(candidate).exists() {
             return candidate;
         }
     }
-    panic!("nginx is not installed: the integration tests need it (apt-get install nginx; .ci/run does)");
+    panic!(
+        "nginx is not installed: the integration tests need it (apt-get install nginx; .ci/run does)"
+    );
 }
 
 async fn start_nginx(portcullis: &Server, backend: &Upstream) -> Nginx {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = std::env::temp_dir().join(format!("pc-nginx-{}", random_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     let example = std::fs::read_to_string(repo_path("config/nginx/portcullis.conf")).unwrap();
@@ -38,7 +48,10 @@ async fn start_nginx(portcullis: &Server, backend: &Upstream) -> Nginx {
         .replace("127.0.0.1:8080", &portcullis.addr.to_string())
         .replace("127.0.0.1:9000", &backend.addr.to_string())
         .replace("listen 8000;", &format!("listen 127.0.0.1:{port};"));
-    assert_ne!(site, example, "the example's addresses changed; update this test");
+    assert_ne!(
+        site, example,
+        "the example's addresses changed; update this test"
+    );
     std::fs::write(dir.join("site.conf"), site).unwrap();
     let d = dir.display();
     std::fs::write(
@@ -62,7 +75,12 @@ async fn start_nginx(portcullis: &Server, backend: &Upstream) -> Nginx {
         .spawn()
         .expect("nginx starts");
     let nginx = Nginx { child, port, dir };
-    TestEnv::eventually(5000, || async { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() }).await;
+    TestEnv::eventually(5000, || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
     nginx
 }
 
@@ -102,10 +120,17 @@ async fn nginx_example_config_guards_a_backend() {
     assert_eq!(seen["path"], "/api/v2/market/orders");
     assert_eq!(seen["query"], "market=btcusd");
     assert_eq!(seen["body_length"], 8);
-    let claims = verify_with_jwks(&portcullis, seen["headers"]["authorization"].as_str().unwrap()).await;
+    let claims = verify_with_jwks(
+        &portcullis,
+        seen["headers"]["authorization"].as_str().unwrap(),
+    )
+    .await;
     assert_eq!(claims["uid"], user.uid.as_str());
     for name in ["cookie", "x-csrf-token", "x-auth-apikey"] {
-        assert!(seen["headers"].get(name).is_none(), "{name} reached the backend");
+        assert!(
+            seen["headers"].get(name).is_none(),
+            "{name} reached the backend"
+        );
     }
 
     // Denied: the client gets Portcullis' real status and body through nginx.
@@ -141,9 +166,17 @@ async fn nginx_example_config_guards_a_backend() {
     // Maintenance: 471 reaches the client, not nginx's 403.
     env.sql("UPDATE restrictions SET state = 'enabled' WHERE category = 'maintenance' AND scope = 'all'").await;
     TestEnv::eventually(2000, || async {
-        client.get(format!("{base}/api/v2/peatio/public/markets")).send().await.status == 471
+        client
+            .get(format!("{base}/api/v2/peatio/public/markets"))
+            .send()
+            .await
+            .status
+            == 471
     })
     .await;
-    let maintenance = client.get(format!("{base}/api/v2/peatio/public/markets")).send().await;
+    let maintenance = client
+        .get(format!("{base}/api/v2/peatio/public/markets"))
+        .send()
+        .await;
     maintenance.assert_error(471, "authz.restrict.maintenance");
 }

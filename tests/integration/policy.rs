@@ -7,10 +7,16 @@ use crate::support::{Client, TestEnv};
 
 const PUBLIC: &str = "/api/v2/peatio/public/markets";
 
-async fn add_restriction(env: &TestEnv, category: &str, scope: &str, value: &str, code: Option<i32>) {
-    let code = code
-        .map(|c| c.to_string())
-        .unwrap_or_else(|| portcullis::gate::restrictions::effective_code(category, scope, None).to_string());
+async fn add_restriction(
+    env: &TestEnv,
+    category: &str,
+    scope: &str,
+    value: &str,
+    code: Option<i32>,
+) {
+    let code = code.map(|c| c.to_string()).unwrap_or_else(|| {
+        portcullis::gate::restrictions::effective_code(category, scope, None).to_string()
+    });
     env.sql(&format!(
         "INSERT INTO restrictions (category, scope, value, code) VALUES ('{category}', '{scope}', '{value}', {code})
          ON CONFLICT (category, scope, value) DO UPDATE SET state = 'enabled', code = EXCLUDED.code"
@@ -39,16 +45,35 @@ async fn restrictions_of_every_scope_deny_with_their_code() {
     add_restriction(&env, "blacklist", "country", "Philippines", None).await;
     add_restriction(&env, "blacklist", "country", "JP", None).await;
     // Seven statements, seven notices: wait for the last one to be in the snapshot.
-    TestEnv::eventually(2000, || async { public_from(&server, "2001:218::1").await.status == 423 }).await;
+    TestEnv::eventually(2000, || async {
+        public_from(&server, "2001:218::1").await.status == 423
+    })
+    .await;
 
-    public_from(&server, "203.0.113.7").await.assert_error(433, "authz.restrict.blacklist");
-    public_from(&server, "198.51.100.99").await.assert_error(403, "authz.restrict.blacklist");
-    public_from(&server, "89.160.20.112").await.assert_error(435, "authz.restrict.blacklist"); // SE
-    public_from(&server, "216.160.83.56").await.assert_error(436, "authz.restrict.blacklist"); // US
-    public_from(&server, "50.114.0.1").await.assert_error(436, "authz.restrict.blacklist"); // US
-    public_from(&server, "81.2.69.142").await.assert_error(423, "authz.restrict.blacklist"); // GB by alpha-3
-    public_from(&server, "202.196.224.1").await.assert_error(423, "authz.restrict.blacklist"); // PH by name
-    public_from(&server, "2001:218::1").await.assert_error(423, "authz.restrict.blacklist"); // JP, IPv6
+    public_from(&server, "203.0.113.7")
+        .await
+        .assert_error(433, "authz.restrict.blacklist");
+    public_from(&server, "198.51.100.99")
+        .await
+        .assert_error(403, "authz.restrict.blacklist");
+    public_from(&server, "89.160.20.112")
+        .await
+        .assert_error(435, "authz.restrict.blacklist"); // SE
+    public_from(&server, "216.160.83.56")
+        .await
+        .assert_error(436, "authz.restrict.blacklist"); // US
+    public_from(&server, "50.114.0.1")
+        .await
+        .assert_error(436, "authz.restrict.blacklist"); // US
+    public_from(&server, "81.2.69.142")
+        .await
+        .assert_error(423, "authz.restrict.blacklist"); // GB by alpha-3
+    public_from(&server, "202.196.224.1")
+        .await
+        .assert_error(423, "authz.restrict.blacklist"); // PH by name
+    public_from(&server, "2001:218::1")
+        .await
+        .assert_error(423, "authz.restrict.blacklist"); // JP, IPv6
     assert_eq!(public_from(&server, "67.43.156.1").await.status, 200); // BT: not listed
     assert_eq!(public_from(&server, "10.1.2.3").await.status, 200); // no geo record
 }
@@ -60,18 +85,34 @@ async fn categories_apply_in_order_and_blocklogin_only_blocks_login() {
     let user = env.user("member").await;
 
     add_restriction(&env, "maintenance", "all", "all", None).await;
-    TestEnv::eventually(2000, || async { public_from(&server, "1.1.1.1").await.status == 471 }).await;
-    public_from(&server, "1.1.1.1").await.assert_error(471, "authz.restrict.maintenance");
+    TestEnv::eventually(2000, || async {
+        public_from(&server, "1.1.1.1").await.status == 471
+    })
+    .await;
+    public_from(&server, "1.1.1.1")
+        .await
+        .assert_error(471, "authz.restrict.maintenance");
     // Whitelist beats maintenance.
     add_restriction(&env, "whitelist", "ip", "1.1.1.1", None).await;
-    TestEnv::eventually(2000, || async { public_from(&server, "1.1.1.1").await.status == 200 }).await;
-    public_from(&server, "1.1.1.2").await.assert_error(471, "authz.restrict.maintenance");
+    TestEnv::eventually(2000, || async {
+        public_from(&server, "1.1.1.1").await.status == 200
+    })
+    .await;
+    public_from(&server, "1.1.1.2")
+        .await
+        .assert_error(471, "authz.restrict.maintenance");
     // Maintenance beats blacklist.
     add_restriction(&env, "blacklist", "ip", "1.1.1.2", Some(499)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    public_from(&server, "1.1.1.2").await.assert_error(471, "authz.restrict.maintenance");
-    env.sql("DELETE FROM restrictions WHERE category = 'maintenance'").await;
-    TestEnv::eventually(2000, || async { public_from(&server, "1.1.1.2").await.status == 499 }).await;
+    public_from(&server, "1.1.1.2")
+        .await
+        .assert_error(471, "authz.restrict.maintenance");
+    env.sql("DELETE FROM restrictions WHERE category = 'maintenance'")
+        .await;
+    TestEnv::eventually(2000, || async {
+        public_from(&server, "1.1.1.2").await.status == 499
+    })
+    .await;
 
     // Restrictions guard our own API too: the whitelink path is exempt.
     let blocked = Client::new()
@@ -119,11 +160,22 @@ async fn pass_rules_skip_identity_and_block_rules_refuse_everyone() {
     let client = Client::new();
 
     // A pass-listed path answers 200 without a token even with a valid session.
-    let passed = client.get(server.decision(PUBLIC)).session(&session).send().await;
+    let passed = client
+        .get(server.decision(PUBLIC))
+        .session(&session)
+        .send()
+        .await;
     assert_eq!(passed.status, 200);
     assert!(passed.header("authorization").is_none());
     // Raw prefix: api/v2/peatio/publicity is passed too (Barong).
-    assert_eq!(client.get(server.decision("/api/v2/peatio/publicity")).send().await.status, 200);
+    assert_eq!(
+        client
+            .get(server.decision("/api/v2/peatio/publicity"))
+            .send()
+            .await
+            .status,
+        200
+    );
 
     // Blocked whoever asks, before identity.
     client
@@ -181,17 +233,28 @@ async fn permissions_drop_accept_audit_and_all() {
     };
 
     assert_eq!(call("GET", "/api/v2/qa/x").await.status, 200);
-    call("POST", "/api/v2/qa/x").await.assert_error(401, "authz.invalid_permission");
+    call("POST", "/api/v2/qa/x")
+        .await
+        .assert_error(401, "authz.invalid_permission");
     // HEAD needs a HEAD or ALL row (no body on HEAD answers: the status says it).
     assert_eq!(call("HEAD", "/api/v2/qa/x").await.status, 401);
     assert_eq!(call("DELETE", "/api/v2/qa/open/x").await.status, 200);
-    call("GET", "/api/v2/qa/open/closed/x").await.assert_error(401, "authz.invalid_permission");
-    call("PUT", "/api/v2/qa/audit-only").await.assert_error(401, "authz.invalid_permission");
+    call("GET", "/api/v2/qa/open/closed/x")
+        .await
+        .assert_error(401, "authz.invalid_permission");
+    call("PUT", "/api/v2/qa/audit-only")
+        .await
+        .assert_error(401, "authz.invalid_permission");
     // A leading slash row never matches: the path is covered by the GET api/v2/qa row only.
     assert_eq!(call("GET", "/api/v2/qa/slash").await.status, 200);
-    call("POST", "/api/v2/other").await.assert_error(401, "authz.invalid_permission");
+    call("POST", "/api/v2/other")
+        .await
+        .assert_error(401, "authz.invalid_permission");
 
-    assert_eq!(call("POST", "/api/v2/qa/open/watched?uid=ID1").await.status, 200);
+    assert_eq!(
+        call("POST", "/api/v2/qa/open/watched?uid=ID1").await.status,
+        200
+    );
     TestEnv::eventually(3000, || async {
         env.count(&format!(
             "SELECT count(*) FROM activities WHERE user_id = {} AND result = 'succeed' AND topic = 'watch'
@@ -237,11 +300,21 @@ async fn a_policy_change_reaches_every_node_within_a_second() {
     .unwrap();
     for (server, session) in [(&a, &sa), (&b, &sb)] {
         TestEnv::eventually(1000, || async {
-            client.get(server.decision(path)).session(session).send().await.status == 200
+            client
+                .get(server.decision(path))
+                .session(session)
+                .send()
+                .await
+                .status
+                == 200
         })
         .await;
     }
-    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
 
     // Restrictions too, and a blocklogin enabled by the command line ends every session.
     let settings = env.settings("");

@@ -36,27 +36,54 @@ async fn login_opens_a_session_and_the_decision_mints_barongs_token() {
     let cookie = login.header("set-cookie").unwrap();
     assert!(cookie.starts_with("_barong_session="), "{cookie}");
     for attribute in ["Path=/", "HttpOnly", "SameSite=Lax", "Max-Age=86400"] {
-        assert!(cookie.contains(attribute), "{attribute} missing in {cookie}");
+        assert!(
+            cookie.contains(attribute),
+            "{attribute} missing in {cookie}"
+        );
     }
     assert!(!cookie.contains("Secure"), "secure_cookie is off in tests");
     let body = login.json();
     // Barong's key order (UserWithFullInfo), as sent on the wire.
     let text = top_level(&login.text());
     let positions: Vec<usize> = [
-        "email", "uid", "role", "level", "otp", "state", "referral_uid", "csrf_token", "data", "labels", "phones",
-        "profiles", "data_storages", "created_at", "updated_at", "username",
+        "email",
+        "uid",
+        "role",
+        "level",
+        "otp",
+        "state",
+        "referral_uid",
+        "csrf_token",
+        "data",
+        "labels",
+        "phones",
+        "profiles",
+        "data_storages",
+        "created_at",
+        "updated_at",
+        "username",
     ]
     .iter()
-    .map(|key| text.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key} missing")))
+    .map(|key| {
+        text.find(&format!("\"{key}\":"))
+            .unwrap_or_else(|| panic!("{key} missing"))
+    })
     .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "key order differs: {text}");
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "key order differs: {text}"
+    );
     assert_eq!(body.as_object().unwrap().len(), 16);
     assert_eq!(body["uid"], user.uid.as_str());
     assert_eq!(body["labels"][0]["key"], "email");
     assert_eq!(body["csrf_token"].as_str().unwrap().len(), 32);
 
     let session = server.login(&user).await;
-    let decision = Client::new().get(server.decision(BALANCES)).session(&session).send().await;
+    let decision = Client::new()
+        .get(server.decision(BALANCES))
+        .session(&session)
+        .send()
+        .await;
     assert_eq!(decision.status, 200, "{}", decision.text());
     assert!(decision.body.is_empty());
     let bearer = decision.header("authorization").expect("bearer minted");
@@ -70,7 +97,10 @@ async fn login_opens_a_session_and_the_decision_mints_barongs_token() {
     assert_eq!(claims["level"], 1);
     assert_eq!(claims["state"], "active");
     assert!(claims["referral_id"].is_null());
-    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 3600);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        3600
+    );
     assert_eq!(claims["jti"].as_str().unwrap().len(), 20);
 
     // Activity and event were written with the login.
@@ -83,7 +113,8 @@ async fn login_opens_a_session_and_the_decision_mints_barongs_token() {
         2
     );
     assert_eq!(
-        env.count("SELECT count(*) FROM event_outbox WHERE name = 'system.session.create'").await,
+        env.count("SELECT count(*) FROM event_outbox WHERE name = 'system.session.create'")
+            .await,
         2
     );
 }
@@ -97,7 +128,13 @@ async fn login_errors_follow_barong_with_the_password_checked_first() {
 
     let missing = client.post(&url).json(&serde_json::json!({})).send().await;
     assert_eq!(missing.status, 422);
-    assert_eq!(missing.errors(), ["identity.session.missing_email", "identity.session.missing_password"]);
+    assert_eq!(
+        missing.errors(),
+        [
+            "identity.session.missing_email",
+            "identity.session.missing_password"
+        ]
+    );
 
     let unknown = client
         .post(&url)
@@ -154,7 +191,9 @@ async fn login_errors_follow_barong_with_the_password_checked_first() {
 
     let bad_captcha = client
         .post(&url)
-        .json(&serde_json::json!({ "email": pending.email, "password": "x", "captcha_response": 5 }))
+        .json(
+            &serde_json::json!({ "email": pending.email, "password": "x", "captcha_response": 5 }),
+        )
         .send()
         .await;
     bad_captcha.assert_error(422, "identity.session.invalid_captcha_format");
@@ -182,15 +221,40 @@ async fn two_factor_login_needs_a_fresh_code() {
         }
         b
     };
-    client.post(&url).json(&body(None)).send().await.assert_error(401, "identity.session.missing_otp");
-    client.post(&url).json(&body(Some(""))).send().await.assert_error(401, "identity.session.missing_otp");
-    client.post(&url).json(&body(Some("000000x"))).send().await.assert_error(403, "identity.session.invalid_otp");
+    client
+        .post(&url)
+        .json(&body(None))
+        .send()
+        .await
+        .assert_error(401, "identity.session.missing_otp");
+    client
+        .post(&url)
+        .json(&body(Some("")))
+        .send()
+        .await
+        .assert_error(401, "identity.session.missing_otp");
+    client
+        .post(&url)
+        .json(&body(Some("000000x")))
+        .send()
+        .await
+        .assert_error(403, "identity.session.invalid_otp");
     let code = user.otp_code();
-    let ok = client.post(&url).header("user-agent", UA).json(&body(Some(&code))).send().await;
+    let ok = client
+        .post(&url)
+        .header("user-agent", UA)
+        .json(&body(Some(&code)))
+        .send()
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_eq!(ok.json()["otp"], true);
     // The same code twice is a replay.
-    client.post(&url).json(&body(Some(&code))).send().await.assert_error(403, "identity.session.invalid_otp");
+    client
+        .post(&url)
+        .json(&body(Some(&code)))
+        .send()
+        .await
+        .assert_error(403, "identity.session.invalid_otp");
     assert_eq!(
         env.count(&format!(
             "SELECT count(*) FROM activities WHERE user_id = {} AND action = 'login::2fa' AND result = 'succeed'",
@@ -249,8 +313,11 @@ async fn login_rotates_the_session_and_logout_ends_it() {
         .await
         .assert_error(404, "identity.session.not_found");
     assert_eq!(
-        env.count(&format!("SELECT count(*) FROM activities WHERE user_id = {} AND action = 'logout'", user.id))
-            .await,
+        env.count(&format!(
+            "SELECT count(*) FROM activities WHERE user_id = {} AND action = 'logout'",
+            user.id
+        ))
+        .await,
         1
     );
 }
@@ -265,7 +332,10 @@ async fn csrf_is_checked_before_the_session_as_barong_does() {
     let post = |url: String| client.post(url);
 
     // Anonymous POST without a token: missing_csrf_token, not invalid_session.
-    post(server.decision(BALANCES)).send().await.assert_error(401, "authz.missing_csrf_token");
+    post(server.decision(BALANCES))
+        .send()
+        .await
+        .assert_error(401, "authz.missing_csrf_token");
     // Anonymous POST with a token: there is no session token to match.
     post(server.decision(BALANCES))
         .header("x-csrf-token", "abc")
@@ -293,10 +363,26 @@ async fn csrf_is_checked_before_the_session_as_barong_does() {
         assert_eq!(ok.status, 200, "{method}: {}", ok.text());
     }
     // GET never needs the token; with protection off, nothing does.
-    assert_eq!(client.get(server.decision(BALANCES)).session(&session).send().await.status, 200);
+    assert_eq!(
+        client
+            .get(server.decision(BALANCES))
+            .session(&session)
+            .send()
+            .await
+            .status,
+        200
+    );
     let relaxed = env.start_with("[session]\ncsrf_protection = false").await;
     let session = relaxed.login(&user).await;
-    assert_eq!(client.post(relaxed.decision(BALANCES)).session(&session).send().await.status, 200);
+    assert_eq!(
+        client
+            .post(relaxed.decision(BALANCES))
+            .session(&session)
+            .send()
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -354,14 +440,20 @@ async fn sessions_are_bound_to_agent_and_network() {
 #[tokio::test]
 async fn sessions_expire_after_inactivity_and_slide_with_use() {
     let env = TestEnv::new().await;
-    let server = env.start_with("[session]\nexpire_time = 2\nrenew_interval = 0").await;
+    let server = env
+        .start_with("[session]\nexpire_time = 2\nrenew_interval = 0")
+        .await;
     let user = env.user("member").await;
     let session = server.login(&user).await;
     let client = Client::new();
     // Used every second for three seconds: stays alive past the 2 s limit.
     for _ in 0..3 {
         tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-        let r = client.get(server.decision(BALANCES)).session(&session).send().await;
+        let r = client
+            .get(server.decision(BALANCES))
+            .session(&session)
+            .send()
+            .await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -400,9 +492,19 @@ async fn user_state_and_permissions_decide_and_denials_are_audited() {
     .await;
 
     // A ban takes effect on the next request (change notice), not after a cache expiry.
-    env.sql(&format!("UPDATE users SET state = 'banned' WHERE id = {}", user.id)).await;
+    env.sql(&format!(
+        "UPDATE users SET state = 'banned' WHERE id = {}",
+        user.id
+    ))
+    .await;
     TestEnv::eventually(2000, || async {
-        client.get(server.decision(BALANCES)).session(&session).send().await.status == 401
+        client
+            .get(server.decision(BALANCES))
+            .session(&session)
+            .send()
+            .await
+            .status
+            == 401
     })
     .await;
     client
@@ -433,7 +535,11 @@ async fn tokens_are_reused_until_the_subject_changes() {
     let first = bearer().await;
     assert_eq!(first, bearer().await, "a fresh token is reused");
 
-    env.sql(&format!("UPDATE users SET role = 'trader', level = 2 WHERE id = {}", user.id)).await;
+    env.sql(&format!(
+        "UPDATE users SET role = 'trader', level = 2 WHERE id = {}",
+        user.id
+    ))
+    .await;
     TestEnv::eventually(2000, || async { bearer().await != first }).await;
     let claims = jwt_claims(bearer().await.strip_prefix("Bearer ").unwrap());
     assert_eq!(claims["role"], "trader");
@@ -506,7 +612,11 @@ async fn bcrypt_hashes_from_barong_verify_and_are_upgraded() {
     let server = env.start().await;
     let user = env.user("member").await;
     let bcrypt = bcrypt::hash(&user.password, 4).unwrap();
-    env.sql(&format!("UPDATE users SET password_digest = '{bcrypt}' WHERE id = {}", user.id)).await;
+    env.sql(&format!(
+        "UPDATE users SET password_digest = '{bcrypt}' WHERE id = {}",
+        user.id
+    ))
+    .await;
     server.login(&user).await;
     let digest_is_argon = env
         .count(&format!(

@@ -68,7 +68,8 @@ impl RequestBuilder {
 
     /// The session cookie and the user agent it is bound to.
     pub fn session(self, session: &super::Session) -> Self {
-        self.header("cookie", &session.cookie_header()).header("user-agent", super::UA)
+        self.header("cookie", &session.cookie_header())
+            .header("user-agent", super::UA)
     }
 
     pub fn json(mut self, value: &serde_json::Value) -> Self {
@@ -93,11 +94,25 @@ impl RequestBuilder {
             .body(Full::new(self.body))
             .unwrap();
         *request.headers_mut() = self.headers;
-        let response = self.client.inner.request(request).await.expect("request sent");
+        let response = self
+            .client
+            .inner
+            .request(request)
+            .await
+            .expect("request sent");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response.into_body().collect().await.expect("body read").to_bytes();
-        Response { status, headers, body }
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body read")
+            .to_bytes();
+        Response {
+            status,
+            headers,
+            body,
+        }
     }
 }
 

@@ -20,7 +20,8 @@ use portcullis::store::{self, Store};
 pub use self::http::{Client, Response};
 
 pub fn database_base_url() -> String {
-    std::env::var("PORTCULLIS_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("PORTCULLIS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 pub fn redis_url() -> String {
@@ -39,7 +40,8 @@ pub fn repo_path(rel: &str) -> PathBuf {
 fn test_key_path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let path = std::env::temp_dir().join(format!("portcullis-test-key-{}.pem", random_suffix()));
+        let path =
+            std::env::temp_dir().join(format!("portcullis-test-key-{}.pem", random_suffix()));
         std::fs::write(&path, portcullis::jwt::SigningKey::generate().private_pem()).unwrap();
         path
     })
@@ -74,7 +76,8 @@ impl TestEnv {
         let db_name = format!("pc_test_{}", random_suffix());
         let db_url = format!("{}/{db_name}", database_base_url());
         let redis_prefix = format!("pctest:{}:", random_suffix());
-        let encryption_key = base64::engine::general_purpose::STANDARD.encode(portcullis::crypto::random_bytes::<32>());
+        let encryption_key = base64::engine::general_purpose::STANDARD
+            .encode(portcullis::crypto::random_bytes::<32>());
         let mut overrides = format!(
             r#"
             [database]
@@ -103,7 +106,9 @@ impl TestEnv {
         );
         adjust(&mut overrides);
         let settings = Settings::from_toml(&overrides).expect("test settings are valid");
-        portcullis::app::prepare_database(&settings).await.expect("database prepared");
+        portcullis::app::prepare_database(&settings)
+            .await
+            .expect("database prepared");
         TestEnv {
             store: Store::new(&settings.database).unwrap(),
             db_url,
@@ -120,7 +125,9 @@ impl TestEnv {
     }
 
     pub fn secrets(&self) -> SecretBox {
-        let key = base64::engine::general_purpose::STANDARD.decode(&self.encryption_key).unwrap();
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(&self.encryption_key)
+            .unwrap();
         SecretBox::new(&key.try_into().unwrap())
     }
 
@@ -159,14 +166,21 @@ impl TestEnv {
             level: 1,
             username: None,
         };
-        let uid = portcullis::cli::create_user(&self.store, &settings, &args).await.expect("user created");
+        let uid = portcullis::cli::create_user(&self.store, &settings, &args)
+            .await
+            .expect("user created");
         let client = self.store.client().await.unwrap();
-        let row = store::users::find_by_uid(&client, &uid).await.unwrap().unwrap();
+        let row = store::users::find_by_uid(&client, &uid)
+            .await
+            .unwrap()
+            .unwrap();
         let mut otp_secret = None;
         if otp {
             let secret = portcullis::crypto::random_bytes::<20>().to_vec();
             let sealed = self.secrets().seal(&format!("totp:{uid}"), &secret);
-            store::users::set_otp(&client, row.id, true, Some(&sealed)).await.unwrap();
+            store::users::set_otp(&client, row.id, true, Some(&sealed))
+                .await
+                .unwrap();
             otp_secret = Some(secret);
         }
         TestUser {
@@ -180,9 +194,10 @@ impl TestEnv {
 
     /// An HMAC key for `uid`, created as `portcullis api-keys create` does.
     pub async fn api_key(&self, uid: &str) -> TestKey {
-        let (kid, secret) = portcullis::cli::create_api_key(&self.store, &self.secrets(), uid, "HS256", "")
-            .await
-            .expect("api key created");
+        let (kid, secret) =
+            portcullis::cli::create_api_key(&self.store, &self.secrets(), uid, "HS256", "")
+                .await
+                .expect("api key created");
         TestKey { kid, secret }
     }
 
@@ -217,7 +232,10 @@ impl TestEnv {
             if check().await {
                 return;
             }
-            assert!(std::time::Instant::now() < deadline, "condition not met within {timeout_ms} ms");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "condition not met within {timeout_ms} ms"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
@@ -229,7 +247,10 @@ impl Drop for TestEnv {
         let prefix = self.redis_prefix.clone();
         // Drop runs outside async context: clean up on a thread with its own runtime.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 let _ = store::drop_database(&db_url).await;
                 if let Ok(client) = redis::Client::open(redis_url())
@@ -241,7 +262,8 @@ impl Drop for TestEnv {
                         .await
                         .unwrap_or_default();
                     if !keys.is_empty() {
-                        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                        let _: Result<(), _> =
+                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
                     }
                 }
             });
@@ -278,7 +300,10 @@ impl TestUser {
     pub fn otp_code(&self) -> String {
         let secret = self.otp_secret.as_ref().expect("user has 2FA");
         let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30;
-        format!("{:06}", portcullis::authn::totp::code_at(secret, step as u64))
+        format!(
+            "{:06}",
+            portcullis::authn::totp::code_at(secret, step as u64)
+        )
     }
 }
 
@@ -290,7 +315,8 @@ pub struct TestKey {
 impl TestKey {
     /// The three API-key headers for a request signed now.
     pub fn headers(&self) -> Vec<(String, String)> {
-        let nonce = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();
+        let nonce =
+            (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();
         self.headers_with_nonce(&nonce)
     }
 
@@ -322,9 +348,13 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(portcullis::server::serve_until(app.clone(), listener, async move {
-            let _ = stopped.await;
-        }));
+        tokio::spawn(portcullis::server::serve_until(
+            app.clone(),
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Server {
             addr,
             app,
@@ -385,16 +415,29 @@ impl Session {
 /// Decodes a JWT's payload without verifying (tests verify separately).
 pub fn jwt_claims(token: &str) -> serde_json::Value {
     let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// Verifies a bearer token the way an upstream would: with jsonwebtoken and the JWKS.
 pub async fn verify_with_jwks(server: &Server, bearer: &str) -> serde_json::Value {
     let token = bearer.strip_prefix("Bearer ").expect("Bearer prefix");
-    let jwks: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_value(Client::new().get(server.url("/.well-known/jwks.json")).send().await.json()).unwrap();
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_value(
+        Client::new()
+            .get(server.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .json(),
+    )
+    .unwrap();
     let header = jsonwebtoken::decode_header(token).unwrap();
-    let jwk = jwks.find(header.kid.as_deref().unwrap()).expect("kid in JWKS");
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap())
+        .expect("kid in JWKS");
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_audience(&["peatio", "barong"]);

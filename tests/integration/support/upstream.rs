@@ -66,7 +66,9 @@ async fn echo(mut request: Request) -> Response {
             .and_modify(|v| *v = format!("{}, {value}", v.as_str().unwrap()).into())
             .or_insert(value.into());
     }
-    let body: Bytes = axum::body::to_bytes(request.into_body(), usize::MAX).await.unwrap();
+    let body: Bytes = axum::body::to_bytes(request.into_body(), usize::MAX)
+        .await
+        .unwrap();
     let digest = portcullis::crypto::sha256_hex(&body);
     (
         [("x-upstream", "echo")],

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs (Debian) and starts what Portcullis and its tests need: PostgreSQL, Redis,
+# RabbitMQ, and the nginx binary the integration tests run. Idempotent: quick when all is up.
+set -euo pipefail
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+need=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # Packages may start their own service instances under systemd; nginx's default site is not
+  # wanted (the tests run their own nginx on random ports).
+  pkill -x nginx 2>/dev/null || true
+fi
+
+# PostgreSQL on 127.0.0.1:5432, user postgres without a password.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  log "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if ! psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
+  # A fresh Debian cluster asks local TCP clients for a password: trust them (dev and CI only).
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  hba=/etc/postgresql/$version/main/pg_hba.conf
+  log "allowing trust authentication for 127.0.0.1 and ::1 in $hba"
+  sed -i -E 's/^(host\s+all\s+all\s+(127\.0\.0\.1\/32|::1\/128)\s+)\S+/\1trust/' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+  sleep 1
+  psql -h 127.0.0.1 -U postgres -d postgres -Atc 'SELECT 1' >/dev/null
+fi
+
+# Redis on 127.0.0.1:6379, nothing kept on disk.
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  log "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/portcullis.log
+  for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 0.5; done
+fi
+
+# RabbitMQ on 127.0.0.1:5672 (events). Started in the background; nothing here waits for it.
+if command -v rabbitmqctl >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
+  log "starting RabbitMQ"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+fi
+
+log "PostgreSQL, Redis and nginx are ready"
