@@ -90,6 +90,11 @@ pub async fn decide(
     headers: &HeaderMap,
 ) -> Result<Option<std::sync::Arc<str>>, Denial> {
     let started = std::time::Instant::now();
+    if crate::net::path::is_ambiguous(raw_path) {
+        metrics::counter!("portcullis_decisions_total", "front" => front, "outcome" => Denial::INVALID_PATH.code)
+            .increment(1);
+        return Err(Denial::INVALID_PATH);
+    }
     let path = crate::net::path::rule_path(raw_path);
     let ip = app.client_ip.resolve(peer, headers);
     let facts = facts(app, verb, &path, query, ip, headers);

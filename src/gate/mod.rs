@@ -70,6 +70,8 @@ impl Denial {
     }
 
     pub const UNAVAILABLE: Denial = Denial::new(503, "authz.unavailable");
+    /// A path whose meaning upstreams disagree on (see `net::path::is_ambiguous`).
+    pub const INVALID_PATH: Denial = Denial::new(400, "authz.invalid_path");
     const PERMISSION_DENIED: Denial = Denial::new(401, "authz.permission_denied");
     const MISSING_CSRF: Denial = Denial::new(401, "authz.missing_csrf_token");
     const CSRF_MISMATCH: Denial = Denial::new(401, "authz.csrf_token_mismatch");

@@ -3,4 +3,6 @@
 
 pub mod client_ip;
 pub mod form;
+#[cfg(test)]
+mod fuzz;
 pub mod path;

@@ -49,6 +49,35 @@ pub fn forward_path(raw_path: &str) -> String {
     out
 }
 
+/// True for paths Portcullis refuses to interpret: an encoded slash or backslash (`%2F`,
+/// `%5C`), a backslash, a NUL, or a dot segment with `;` parameters (`..;`). Upstreams disagree
+/// on what these mean (some decode `%2F` before routing, some treat `\` as `/`, Java servers
+/// read `..;` as `..`), so a rule could approve one path while the upstream serves another.
+/// Such requests are refused (400 `authz.invalid_path`).
+pub fn is_ambiguous(raw_path: &str) -> bool {
+    let bytes = raw_path.as_bytes();
+    if raw_path.contains('\\') || raw_path.contains('\0') {
+        return true;
+    }
+    for window in bytes.windows(3) {
+        let code = &window[1..];
+        if window[0] == b'%'
+            && (code.eq_ignore_ascii_case(b"2f")
+                || code.eq_ignore_ascii_case(b"5c")
+                || code == b"00")
+        {
+            return true;
+        }
+    }
+    raw_path.split('/').any(|segment| {
+        let decoded = percent_decode_str(segment).decode_utf8_lossy();
+        match decoded.split_once(';') {
+            Some((head, _)) => head == "." || head == "..",
+            None => false,
+        }
+    })
+}
+
 /// Splits `path?query` into its two parts.
 pub fn split_query(uri: &str) -> (&str, Option<&str>) {
     match uri.split_once('?') {
@@ -97,6 +126,32 @@ mod tests {
         assert_eq!(forward_path("/a%20b"), "/a%20b");
         assert_eq!(forward_path("/"), "/");
         assert_eq!(forward_path("/.."), "/");
+    }
+
+    #[test]
+    fn ambiguous_paths_are_recognised() {
+        for bad in [
+            "/api/v2/peatio/admin/x/..%2F..%2Fpublic",
+            "/a%2fb",
+            "/a%5Cb",
+            "/a\\b",
+            "/a%00b",
+            "/api/v2/peatio/public/..;/admin",
+            "/api/v2/peatio/public/%2e%2e;x/admin",
+            "/.;/x",
+        ] {
+            assert!(is_ambiguous(bad), "{bad}");
+        }
+        for fine in [
+            "/api/v2/peatio/markets",
+            "/a/../b",
+            "/a;b/c",
+            "/%41",
+            "/a%2",
+            "/%",
+        ] {
+            assert!(!is_ambiguous(fine), "{fine}");
+        }
     }
 
     #[test]

@@ -310,3 +310,72 @@ async fn health_and_jwks_are_served() {
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
     assert_eq!(jwks["keys"][0]["kid"], server.app.issuer().kid().as_ref());
 }
+
+#[tokio::test]
+async fn the_opendax_layout_works_by_configuration() {
+    // Envoy routes /api/v2/barong/* to Portcullis rewritten to /api/v2/*; rules see the public form.
+    let env =
+        TestEnv::with_config("[api]\nmount = \"/api/v2\"\npublic_prefix = \"/api/v2/barong\"")
+            .await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let login = Client::new()
+        .post(server.url("/api/v2/identity/sessions"))
+        .header("user-agent", UA)
+        .json(&serde_json::json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let session = crate::support::Session {
+        cookie: login.cookie("_barong_session").unwrap(),
+        csrf: login.json()["csrf_token"].as_str().unwrap().to_string(),
+    };
+    // The default policies were expanded for this layout.
+    let pass = Client::new()
+        .post(server.decision("/api/v2/barong/identity/sessions"))
+        .send()
+        .await;
+    assert_eq!(pass.status, 200, "{}", pass.text());
+    let member = Client::new()
+        .get(server.decision("/api/v2/barong/resource/users/me"))
+        .session(&session)
+        .send()
+        .await;
+    assert_eq!(member.status, 200, "{}", member.text());
+    Client::new()
+        .get(server.decision("/api/v2/barong/management/users"))
+        .send()
+        .await
+        .assert_error(401, "authz.permission_denied");
+}
+
+#[tokio::test]
+async fn metrics_count_decisions_for_allowed_networks() {
+    let handle =
+        portcullis::telemetry::init_metrics().expect("the only test that installs a recorder");
+    let env = TestEnv::new().await;
+    let server =
+        crate::support::Server::start_with_metrics(env.settings(""), Some(handle.clone())).await;
+    Client::new()
+        .get(server.decision("/api/v2/peatio/public/markets"))
+        .send()
+        .await;
+    let metrics = Client::new().get(server.url("/metrics")).send().await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.text().contains("portcullis_decisions_total"),
+        "{}",
+        metrics.text()
+    );
+    // Not from a network in metrics_allow: as if there were no such route.
+    let closed = crate::support::Server::start_with_metrics(
+        env.settings("[telemetry]\nmetrics_allow = [\"10.0.0.0/8\"]"),
+        Some(handle),
+    )
+    .await;
+    Client::new()
+        .get(closed.url("/metrics"))
+        .send()
+        .await
+        .assert_error(404, "gateway.route_not_found");
+}

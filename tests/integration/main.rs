@@ -5,6 +5,7 @@ mod support;
 
 mod api_keys;
 mod cli;
+mod examples;
 mod failures;
 mod fronts;
 mod nginx;

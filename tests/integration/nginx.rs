@@ -45,8 +45,8 @@ async fn start_nginx(portcullis: &Server, backend: &Upstream) -> Nginx {
     std::fs::create_dir_all(&dir).unwrap();
     let example = std::fs::read_to_string(repo_path("config/nginx/portcullis.conf")).unwrap();
     let site = example
-        .replace("127.0.0.1:8080", &portcullis.addr.to_string())
-        .replace("127.0.0.1:9000", &backend.addr.to_string())
+        .replace("portcullis:8080", &portcullis.addr.to_string())
+        .replace("peatio:9000", &backend.addr.to_string())
         .replace("listen 8000;", &format!("listen 127.0.0.1:{port};"));
     assert_ne!(
         site, example,

@@ -205,6 +205,19 @@ async fn pass_rules_skip_identity_and_block_rules_refuse_everyone() {
         .send()
         .await
         .assert_error(401, "authz.invalid_session");
+    // Paths upstreams read differently are refused outright.
+    for ambiguous in [
+        "/api/v2/peatio/account/x/..%2F..%2Fpublic",
+        "/api/v2/peatio/public/..;/account/balances",
+        "/api/v2/peatio/public\\..\\account",
+    ] {
+        client
+            .get(server.decision(ambiguous))
+            .session(&session)
+            .send()
+            .await
+            .assert_error(400, "authz.invalid_path");
+    }
 }
 
 #[tokio::test]

@@ -343,7 +343,14 @@ pub const UA: &str = "portcullis-tests/1.0";
 
 impl Server {
     pub async fn start(settings: Settings) -> Server {
-        let app = App::build(settings, None).await.expect("app builds");
+        Self::start_with_metrics(settings, None).await
+    }
+
+    pub async fn start_with_metrics(
+        settings: Settings,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Server {
+        let app = App::build(settings, metrics).await.expect("app builds");
         app.start_background().await.expect("background starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

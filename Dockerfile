@@ -1,0 +1,24 @@
+# Portcullis: build in the Rust image, run in a slim Debian.
+FROM rust:1.88-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src src
+COPY config config
+COPY migrations migrations
+COPY benches benches
+RUN cargo build --release --locked --bin portcullis
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --home /app portcullis
+WORKDIR /app
+COPY --from=build /src/target/release/portcullis /usr/local/bin/portcullis
+COPY config config
+COPY policies policies
+RUN mkdir -p var && chown portcullis var
+USER portcullis
+ENV PORTCULLIS_SERVER__LISTEN=0.0.0.0:8080
+EXPOSE 8080
+ENTRYPOINT ["portcullis"]
+CMD ["serve"]

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Whole-gateway benchmark, all in one run on this machine, as ratios to nginx as a reverse
+# proxy. Servers are pinned to CPU 0 and wrk to CPU 1 (a 2-core machine), one nginx worker,
+# one Portcullis worker thread (tokio sizes itself to the CPUs it may use).
+#
+#   bench/run.sh            # 10 s per scenario
+#   DURATION=30 bench/run.sh
+#
+# Reports requests/s and server CPU per request (utime+stime from /proc/PID/stat over the
+# requests served): the CPU figure is the steadier one on noisy machines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+WORK=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
+STATIC_PORT=18081 PROXY_PORT=18082 PORTCULLIS_PORT=18080
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+./scripts/services.sh >/dev/null
+cargo build --release --quiet
+BIN=target/release/portcullis
+TICK=$(getconf CLK_TCK)
+
+# nginx: a static answer on STATIC_PORT, a reverse proxy to it on PROXY_PORT.
+mkdir -p "$WORK/nginx"
+cat > "$WORK/nginx/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1;
+error_log $WORK/nginx/error.log warn; pid $WORK/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fcgi; uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;
+  keepalive_requests 1000000;
+  upstream static { server 127.0.0.1:$STATIC_PORT; keepalive 64; }
+  server { listen 127.0.0.1:$STATIC_PORT;
+    location / { default_type application/json; return 200 '{"balance":"1.0","currency":"btc"}'; } }
+  server { listen 127.0.0.1:$PROXY_PORT;
+    location / { proxy_pass http://static; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+}
+CONF
+taskset -c 0 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
+PIDS+=($!); NGINX_PID=$!
+
+# Portcullis against its own database and Redis namespace.
+cat > "$WORK/portcullis.toml" <<CONF
+[server]
+listen = "127.0.0.1:$PORTCULLIS_PORT"
+[database]
+url = "postgres://postgres@127.0.0.1:5432/portcullis_bench"
+[redis]
+key_prefix = "bench:"
+[session]
+secure_cookie = false
+[jwt]
+dev_key_path = "$WORK/jwt.pem"
+[encryption]
+dev_key_path = "$WORK/enc.key"
+[api_keys]
+nonce_lifetime_ms = 86400000
+[telemetry]
+log_filter = "warn"
+[[routes]]
+prefix = "/api/v2/peatio"
+upstream = "http://127.0.0.1:$STATIC_PORT"
+CONF
+export PORTCULLIS_CONFIG="$WORK/portcullis.toml"
+$BIN migrate >/dev/null
+$BIN policies apply >/dev/null
+EMAIL="bench-$(date +%s%N)@example.com"
+UID_=$($BIN users create --email "$EMAIL" --password 'Iequ4geiEWQw!' --role member --level 3)
+psql -h 127.0.0.1 -U postgres -d portcullis_bench -qc "UPDATE users SET otp = true WHERE uid = '$UID_'"
+KEY=$($BIN api-keys create --uid "$UID_")
+KID=$(echo "$KEY" | sed -E 's/.*"kid":"([0-9a-f]+)".*/\1/')
+SECRET=$(echo "$KEY" | sed -E 's/.*"secret":"([0-9a-f]+)".*/\1/')
+NONCE=$(( $(date +%s%N) / 1000000 ))
+SIGNATURE=$(printf '%s%s' "$NONCE" "$KID" | openssl dgst -sha256 -hmac "$SECRET" | sed 's/^.* //')
+
+start_portcullis() {
+  env "$@" taskset -c 0 $BIN serve >"$WORK/portcullis.log" 2>&1 &
+  PORTCULLIS_PID=$!; PIDS+=($PORTCULLIS_PID)
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORTCULLIS_PORT/health" >/dev/null && return; sleep 0.1; done
+  cat "$WORK/portcullis.log"; exit 1
+}
+stop_portcullis() { kill "$PORTCULLIS_PID"; wait "$PORTCULLIS_PID" 2>/dev/null || true; }
+login() {
+  curl -s -D - -o /dev/null -A bench -H 'content-type: application/json' \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"Iequ4geiEWQw!\"}" \
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/identity/sessions" \
+    | sed -nE 's/^set-cookie: (_barong_session=[^;]+).*/\1/Ip'
+}
+
+cpu_ticks() { local t=0; for pid in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$pid/stat") )); done; echo $t; }
+
+RESULTS=()
+# run NAME URL PIDS... -- wrk args
+run() {
+  local name=$1 url=$2; shift 2
+  local pids=(); while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
+  taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null   # warm-up
+  local before; before=$(cpu_ticks "${pids[@]}")
+  local out; out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$@" "$url")
+  local after; after=$(cpu_ticks "${pids[@]}")
+  local requests; requests=$(echo "$out" | awk '/requests in/ {print $1}')
+  local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  local non2xx; non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  local cpu_us; cpu_us=$(awk -v t=$(( after - before )) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}")
+  printf '%-52s %10s req/s %8s us CPU/req  non-2xx %s\n' "$name" "$rps" "$cpu_us" "${non2xx:-0}" >&2
+}
+
+echo "== $DURATION s per scenario, $CONNECTIONS connections, wrk on CPU 1, servers on CPU 0" >&2
+run "nginx: static answer, direct" "http://127.0.0.1:$STATIC_PORT/api/v2/peatio/account/balances" $NGINX_PID --
+run "nginx: reverse proxy (baseline)" "http://127.0.0.1:$PROXY_PORT/api/v2/peatio/account/balances" $NGINX_PID --
+
+for cache in true false; do
+  start_portcullis PORTCULLIS_JWT__CACHE_TOKENS=$cache
+  COOKIE=$(login)
+  tag="token cache $([ $cache = true ] && echo on || echo off)"
+  run "portcullis: proxy, session, $tag" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" \
+    $PORTCULLIS_PID $NGINX_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+  run "portcullis: decision endpoint, session, $tag" \
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
+    $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+  if [ $cache = true ]; then
+    run "portcullis: decision endpoint, pass rule (no identity)" \
+      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/public/markets" $PORTCULLIS_PID --
+    stop_portcullis
+    # One signed header set reused: only possible with the replay guard off.
+    start_portcullis PORTCULLIS_API_KEYS__REPLAY_GUARD=false
+    run "portcullis: decision endpoint, API key (guard off)" \
+      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" $PORTCULLIS_PID -- \
+      -H "X-Auth-Apikey: $KID" -H "X-Auth-Nonce: $NONCE" -H "X-Auth-Signature: $SIGNATURE"
+  fi
+  stop_portcullis
+done
+
+baseline=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '/baseline/ {print $2 "|" $3}')
+base_rps=${baseline%|*} base_cpu=${baseline#*|}
+echo
+printf '| scenario | req/s | ratio to nginx proxy | server CPU µs/req | ratio | non-2xx |\n|---|---|---|---|---|---|\n'
+for row in "${RESULTS[@]}"; do
+  IFS='|' read -r name rps cpu non2xx <<<"$row"
+  awk -v n="$name" -v r="$rps" -v c="$cpu" -v br="$base_rps" -v bc="$base_cpu" -v x="$non2xx" \
+    'BEGIN { printf "| %s | %.0f | %.2f | %.1f | %.2f | %s |\n", n, r, r / br, c, c / bc, x }'
+done
