@@ -24,26 +24,34 @@ cargo build --release --quiet
 BIN=target/release/portcullis
 TICK=$(getconf CLK_TCK)
 
-# nginx: a static answer on STATIC_PORT, a reverse proxy to it on PROXY_PORT.
-mkdir -p "$WORK/nginx"
-cat > "$WORK/nginx/nginx.conf" <<CONF
+# Two nginx processes: a static answer on STATIC_PORT (the upstream of every proxy scenario),
+# and a reverse proxy to it on PROXY_PORT, so that the baseline crosses processes as the
+# Portcullis proxy does.
+start_nginx() {
+  local name=$1 server=$2
+  mkdir -p "$WORK/$name"
+  cat > "$WORK/$name/nginx.conf" <<CONF
 daemon off; master_process off; worker_processes 1;
-error_log $WORK/nginx/error.log warn; pid $WORK/nginx/nginx.pid;
+error_log $WORK/$name/error.log warn; pid $WORK/$name/nginx.pid;
 events { worker_connections 1024; }
 http {
-  access_log off;
-  client_body_temp_path $WORK/nginx/body; proxy_temp_path $WORK/nginx/proxy;
-  fastcgi_temp_path $WORK/nginx/fcgi; uwsgi_temp_path $WORK/nginx/uwsgi; scgi_temp_path $WORK/nginx/scgi;
-  keepalive_requests 1000000;
+  access_log off; keepalive_requests 1000000;
+  client_body_temp_path $WORK/$name/body; proxy_temp_path $WORK/$name/proxy;
+  fastcgi_temp_path $WORK/$name/fcgi; uwsgi_temp_path $WORK/$name/uwsgi; scgi_temp_path $WORK/$name/scgi;
   upstream static { server 127.0.0.1:$STATIC_PORT; keepalive 64; }
-  server { listen 127.0.0.1:$STATIC_PORT;
-    location / { default_type application/json; return 200 '{"balance":"1.0","currency":"btc"}'; } }
-  server { listen 127.0.0.1:$PROXY_PORT;
-    location / { proxy_pass http://static; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+  $server
 }
 CONF
-taskset -c 0 nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" &
-PIDS+=($!); NGINX_PID=$!
+  taskset -c 0 nginx -p "$WORK/$name" -c "$WORK/$name/nginx.conf" &
+  PIDS+=($!)
+}
+start_nginx static "server { listen 127.0.0.1:$STATIC_PORT;
+    location / { default_type application/json; return 200 '{\"balance\":\"1.0\",\"currency\":\"btc\"}'; } }"
+STATIC_PID=$!
+start_nginx proxy "server { listen 127.0.0.1:$PROXY_PORT;
+    location / { proxy_pass http://static; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+PROXY_PID=$!
+sleep 0.5
 
 # Portcullis against its own database and Redis namespace.
 cat > "$WORK/portcullis.toml" <<CONF
@@ -70,10 +78,12 @@ CONF
 export PORTCULLIS_CONFIG="$WORK/portcullis.toml"
 $BIN migrate >/dev/null
 $BIN policies apply >/dev/null
+# A person (session) and a bot (API key; key holders need 2FA enabled).
 EMAIL="bench-$(date +%s%N)@example.com"
-UID_=$($BIN users create --email "$EMAIL" --password 'Iequ4geiEWQw!' --role member --level 3)
-psql -h 127.0.0.1 -U postgres -d portcullis_bench -qc "UPDATE users SET otp = true WHERE uid = '$UID_'"
-KEY=$($BIN api-keys create --uid "$UID_")
+$BIN users create --email "$EMAIL" --password 'Iequ4geiEWQw!' --role member --level 3 >/dev/null
+BOT=$($BIN users create --email "bot-$(date +%s%N)@example.com" --password 'Iequ4geiEWQw!' --role member --level 3)
+psql -h 127.0.0.1 -U postgres -d portcullis_bench -qc "UPDATE users SET otp = true WHERE uid = '$BOT'"
+KEY=$($BIN api-keys create --uid "$BOT")
 KID=$(echo "$KEY" | sed -E 's/.*"kid":"([0-9a-f]+)".*/\1/')
 SECRET=$(echo "$KEY" | sed -E 's/.*"secret":"([0-9a-f]+)".*/\1/')
 NONCE=$(( $(date +%s%N) / 1000000 ))
@@ -87,10 +97,10 @@ start_portcullis() {
 }
 stop_portcullis() { kill "$PORTCULLIS_PID"; wait "$PORTCULLIS_PID" 2>/dev/null || true; }
 login() {
-  curl -s -D - -o /dev/null -A bench -H 'content-type: application/json' \
+  curl -s -D "$WORK/login.headers" -o "$WORK/login.body" -A bench -H 'content-type: application/json' \
     -d "{\"email\":\"$EMAIL\",\"password\":\"Iequ4geiEWQw!\"}" \
-    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/identity/sessions" \
-    | sed -nE 's/^set-cookie: (_barong_session=[^;]+).*/\1/Ip'
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/identity/sessions"
+  sed -nE 's/^set-cookie: (_barong_session=[^;]+).*/\1/Ip' "$WORK/login.headers"
 }
 
 cpu_ticks() { local t=0; for pid in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$pid/stat") )); done; echo $t; }
@@ -113,15 +123,23 @@ run() {
 }
 
 echo "== $DURATION s per scenario, $CONNECTIONS connections, wrk on CPU 1, servers on CPU 0" >&2
-run "nginx: static answer, direct" "http://127.0.0.1:$STATIC_PORT/api/v2/peatio/account/balances" $NGINX_PID --
-run "nginx: reverse proxy (baseline)" "http://127.0.0.1:$PROXY_PORT/api/v2/peatio/account/balances" $NGINX_PID --
+run "nginx: static answer, direct" "http://127.0.0.1:$STATIC_PORT/api/v2/peatio/account/balances" $STATIC_PID --
+run "nginx: reverse proxy (baseline)" "http://127.0.0.1:$PROXY_PORT/api/v2/peatio/account/balances" \
+  $PROXY_PID $STATIC_PID --
 
 for cache in true false; do
   start_portcullis PORTCULLIS_JWT__CACHE_TOKENS=$cache
   COOKIE=$(login)
+  check=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" -A bench \
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances")
+  [ "$check" = 200 ] || {
+    echo "login did not yield a working session ($check): [$COOKIE]" >&2
+    cat "$WORK/login.headers" "$WORK/login.body" "$WORK/portcullis.log" >&2
+    exit 1
+  }
   tag="token cache $([ $cache = true ] && echo on || echo off)"
   run "portcullis: proxy, session, $tag" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" \
-    $PORTCULLIS_PID $NGINX_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+    $PORTCULLIS_PID $STATIC_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
   run "portcullis: decision endpoint, session, $tag" \
     "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
     $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"

@@ -51,6 +51,7 @@ pub struct AppInner {
     pub upstreams: Upstreams,
     pub password_regexp: fancy_regex::Regex,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub hot_metrics: crate::telemetry::HotMetrics,
     pub started_at: time::OffsetDateTime,
 }
 
@@ -188,6 +189,7 @@ impl App {
             kv,
             gate,
             metrics,
+            hot_metrics: crate::telemetry::HotMetrics::register(),
             started_at: time::OffsetDateTime::now_utc(),
             settings,
         })))

@@ -103,26 +103,17 @@ async fn metrics(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAd
 
 /// Counts responses and logs each at debug level. Never logs headers, cookies or the query
 /// string (they carry credentials).
-async fn observe(request: Request, next: Next) -> Response {
+async fn observe(State(app): State<App>, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let path = tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_string());
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    metrics::counter!("portcullis_http_responses_total", "class" => status_class(status))
-        .increment(1);
-    tracing::debug!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
-    response
-}
-
-fn status_class(status: u16) -> &'static str {
-    match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+    app.hot_metrics.response(status);
+    if let Some(path) = path {
+        tracing::debug!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
     }
+    response
 }
 
 pub fn router(app: App) -> Router {
@@ -139,7 +130,7 @@ pub fn router(app: App) -> Router {
     router
         .fallback(fronts::proxy::handle)
         .layer(DefaultBodyLimit::max(app.settings.server.max_body_bytes))
-        .layer(axum::middleware::from_fn(observe))
+        .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
 }
 

@@ -16,10 +16,6 @@ use crate::domain::subject::SubjectKind;
 use crate::kv::{Kv, KvError};
 use crate::store::{self, Store, StoreError};
 
-pub const HEADER_KID: &str = "x-auth-apikey";
-pub const HEADER_NONCE: &str = "x-auth-nonce";
-pub const HEADER_SIGNATURE: &str = "x-auth-signature";
-
 /// The three API-key headers as received (`None` = absent).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiKeyHeaders<'a> {
@@ -31,15 +27,16 @@ pub struct ApiKeyHeaders<'a> {
 impl<'a> ApiKeyHeaders<'a> {
     pub fn from_headers(headers: &'a HeaderMap) -> ApiKeyHeaders<'a> {
         // A header that is present but not valid text counts as present and blank.
+        use crate::net::headers::{X_AUTH_APIKEY, X_AUTH_NONCE, X_AUTH_SIGNATURE};
         let get = |name| {
             headers
                 .get(name)
                 .map(|v: &http::HeaderValue| v.to_str().unwrap_or(""))
         };
         ApiKeyHeaders {
-            kid: get(HEADER_KID),
-            nonce: get(HEADER_NONCE),
-            signature: get(HEADER_SIGNATURE),
+            kid: get(X_AUTH_APIKEY),
+            nonce: get(X_AUTH_NONCE),
+            signature: get(X_AUTH_SIGNATURE),
         }
     }
 
@@ -90,7 +87,37 @@ fn hmac_algorithm(algorithm: &str) -> Option<hmac::Algorithm> {
     }
 }
 
-/// True when `signature_hex` is the key's signature of `nonce + kid`.
+/// A key's HMAC, with its key schedule computed once (when the key is cached), not per request.
+#[derive(Debug)]
+pub struct Verifier {
+    key: Option<hmac::Key>,
+}
+
+impl Verifier {
+    /// `None` inside for an algorithm we do not sign with: every signature then fails.
+    pub fn new(algorithm: &str, secret: &[u8]) -> Verifier {
+        Verifier {
+            key: hmac_algorithm(algorithm).map(|alg| hmac::Key::new(alg, secret)),
+        }
+    }
+
+    /// True when `signature_hex` is the key's signature of `nonce + kid`.
+    pub fn verify(&self, nonce: &str, kid: &str, signature_hex: &str) -> bool {
+        let Some(key) = &self.key else {
+            return false;
+        };
+        let Ok(tag) = hex::decode(signature_hex.trim()) else {
+            return false;
+        };
+        let mut context = hmac::Context::with_key(key);
+        context.update(nonce.as_bytes());
+        context.update(kid.as_bytes());
+        let expected = context.sign();
+        crate::crypto::constant_time_eq(expected.as_ref(), &tag)
+    }
+}
+
+/// True when `signature_hex` is the signature of `nonce + kid` under `secret`.
 pub fn signature_valid(
     algorithm: &str,
     secret: &[u8],
@@ -98,18 +125,7 @@ pub fn signature_valid(
     kid: &str,
     signature_hex: &str,
 ) -> bool {
-    let Some(alg) = hmac_algorithm(algorithm) else {
-        return false;
-    };
-    let Ok(tag) = hex::decode(signature_hex.trim()) else {
-        return false;
-    };
-    let key = hmac::Key::new(alg, secret);
-    let mut message = Vec::with_capacity(nonce.len() + kid.len());
-    message.extend_from_slice(nonce.as_bytes());
-    message.extend_from_slice(kid.as_bytes());
-    // hmac::verify compares in constant time.
-    hmac::verify(&key, &message, &tag).is_ok()
+    Verifier::new(algorithm, secret).verify(nonce, kid, signature_hex)
 }
 
 /// The signature a client computes (used by tests, benchmarks and the CLI).
@@ -118,22 +134,14 @@ pub fn sign(secret: &str, nonce: &str, kid: &str) -> String {
     hex::encode(hmac::sign(&key, format!("{nonce}{kid}").as_bytes()).as_ref())
 }
 
-/// A key as the gate needs it, secret opened.
+/// A key as the gate needs it: its secret is kept only as the HMAC key schedule.
 #[derive(Debug)]
 pub struct ApiKey {
     pub kid: String,
-    pub algorithm: String,
-    pub secret: Vec<u8>,
+    pub verifier: Verifier,
     pub state: String,
     pub holder_kind: SubjectKind,
     pub holder_uid: String,
-}
-
-impl Drop for ApiKey {
-    fn drop(&mut self) {
-        // Leave no copy of the secret behind in freed memory.
-        self.secret.iter_mut().for_each(|b| *b = 0);
-    }
 }
 
 struct Entry {
@@ -145,6 +153,8 @@ struct Entry {
 pub struct ApiKeyCache {
     entries: RwLock<HashMap<String, Entry>>,
     ttl: Duration,
+    hits: metrics::Counter,
+    misses: metrics::Counter,
 }
 
 /// Bound on cached entries: random kids from a scanner must not grow memory without limit.
@@ -155,6 +165,8 @@ impl ApiKeyCache {
         ApiKeyCache {
             entries: RwLock::new(HashMap::new()),
             ttl,
+            hits: metrics::counter!("portcullis_cache_hits_total", "cache" => "api_key"),
+            misses: metrics::counter!("portcullis_cache_misses_total", "cache" => "api_key"),
         }
     }
 
@@ -167,23 +179,25 @@ impl ApiKeyCache {
         if let Some(entry) = self.entries.read().expect("lock").get(kid)
             && entry.loaded.elapsed() < self.ttl
         {
-            metrics::counter!("portcullis_cache_hits_total", "cache" => "api_key").increment(1);
+            self.hits.increment(1);
             return Ok(entry.key.clone());
         }
-        metrics::counter!("portcullis_cache_misses_total", "cache" => "api_key").increment(1);
+        self.misses.increment(1);
         let client = store.client().await?;
         let key = match store::api_keys::find_for_auth(&client, kid).await? {
             Some(row) => {
-                let secret = sbox
+                let mut secret = sbox
                     .open(
                         &store::api_keys::secret_context(&row.kid),
                         &row.secret_encrypted,
                     )
                     .map_err(|e| StoreError::Other(format!("api key {}: {e}", row.kid)))?;
+                let verifier = Verifier::new(&row.algorithm, &secret);
+                // Leave no copy of the secret behind in freed memory.
+                secret.iter_mut().for_each(|b| *b = 0);
                 Some(Arc::new(ApiKey {
                     kid: row.kid,
-                    algorithm: row.algorithm,
-                    secret,
+                    verifier,
                     state: row.state,
                     holder_kind: row.holder_kind,
                     holder_uid: row.holder_uid,

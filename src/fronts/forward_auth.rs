@@ -12,6 +12,7 @@ use http::StatusCode;
 use super::{allow_response, decide, denial_response};
 use crate::app::App;
 use crate::gate::Denial;
+use crate::net::headers::{X_FORWARDED_METHOD, X_FORWARDED_URI};
 use crate::net::path::split_query;
 
 pub async fn handle(
@@ -20,14 +21,14 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let headers = request.headers();
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let Some(uri) = text("x-forwarded-uri").filter(|u| u.starts_with('/')) else {
+    let text = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(uri) = text(X_FORWARDED_URI).filter(|u| u.starts_with('/')) else {
         return denial_response(Denial {
             status: StatusCode::BAD_REQUEST,
             code: "authz.invalid_request",
         });
     };
-    let verb = text("x-forwarded-method")
+    let verb = text(X_FORWARDED_METHOD)
         .unwrap_or("GET")
         .to_ascii_uppercase();
     let (raw_path, query) = split_query(uri);

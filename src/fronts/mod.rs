@@ -20,8 +20,7 @@ use crate::app::App;
 use crate::authn::api_keys::ApiKeyHeaders;
 use crate::gate::{Denial, Facts};
 
-pub const X_AUTHZ_STATUS: &str = "x-authz-status";
-pub const X_AUTHZ_ERROR: &str = "x-authz-error";
+pub use crate::net::headers::{X_AUTHZ_ERROR, X_AUTHZ_STATUS};
 
 /// The gate's facts from a request's method, public path, query, client IP and headers.
 pub fn facts<'a>(
@@ -43,7 +42,7 @@ pub fn facts<'a>(
             .unwrap_or(""),
         session_id: app.sessions().id_from(headers),
         csrf_token: headers
-            .get("x-csrf-token")
+            .get(crate::net::headers::X_CSRF_TOKEN)
             .map(|v| v.to_str().unwrap_or("")),
         api_key: ApiKeyHeaders::from_headers(headers),
     }
@@ -99,14 +98,18 @@ pub async fn decide(
     let ip = app.client_ip.resolve(peer, headers);
     let facts = facts(app, verb, &path, query, ip, headers);
     let result = app.gate.authorize(&facts).await.map(|grant| grant.bearer);
-    metrics::histogram!("portcullis_decision_seconds", "front" => front)
-        .record(started.elapsed().as_secs_f64());
-    let outcome = match &result {
-        Ok(_) => "allow",
-        Err(d) => d.code,
-    };
-    metrics::counter!("portcullis_decisions_total", "front" => front, "outcome" => outcome)
-        .increment(1);
+    let hot = app.hot_metrics.front(front);
+    if let Some((_, seconds)) = hot {
+        seconds.record(started.elapsed().as_secs_f64());
+    }
+    match (&result, hot) {
+        (Ok(_), Some((allowed, _))) => allowed.increment(1),
+        (Ok(_), None) => {}
+        (Err(denial), _) => metrics::counter!(
+            "portcullis_decisions_total", "front" => front, "outcome" => denial.code
+        )
+        .increment(1),
+    }
     result
 }
 

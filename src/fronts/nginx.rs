@@ -15,6 +15,7 @@ use super::{
 };
 use crate::app::App;
 use crate::gate::Denial;
+use crate::net::headers::{X_ORIGINAL_METHOD, X_ORIGINAL_URI};
 use crate::net::path::split_query;
 
 pub async fn handle(
@@ -23,14 +24,14 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let headers = request.headers();
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let Some(uri) = text("x-original-uri").filter(|u| u.starts_with('/')) else {
+    let text = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(uri) = text(X_ORIGINAL_URI).filter(|u| u.starts_with('/')) else {
         return deny(Denial {
             status: StatusCode::BAD_REQUEST,
             code: "authz.invalid_request",
         });
     };
-    let verb = text("x-original-method")
+    let verb = text(X_ORIGINAL_METHOD)
         .unwrap_or("GET")
         .to_ascii_uppercase();
     let (raw_path, query) = split_query(uri);

@@ -21,9 +21,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::{decide, denial_response, error_response};
 use crate::app::App;
-use crate::authn::api_keys::{HEADER_KID, HEADER_NONCE, HEADER_SIGNATURE};
 use crate::authn::sessions::strip_cookie;
 use crate::config;
+use crate::net::headers;
 use crate::net::path::forward_path;
 
 /// One configured route, ready to forward.
@@ -113,27 +113,33 @@ impl Upstreams {
 }
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    headers::KEEP_ALIVE,
+    headers::PROXY_CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in listed {
-        headers.remove(name);
+    // One pass over the (few) headers present is cheaper than eight lookups of absent names.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
+    if let Some(connection) = headers.get(header::CONNECTION) {
+        // Names listed in Connection are hop-by-hop too (rare: parse only when present).
+        let listed: Vec<HeaderName> = connection
+            .to_str()
+            .unwrap_or("")
+            .split(',')
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            headers.remove(name);
+        }
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
@@ -152,25 +158,25 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
             })
 }
 
-/// The request headers as the upstream receives them.
-fn upstream_headers(
+/// Turns the client's headers into the upstream's, in place: hop-by-hop headers and the
+/// client's credentials go, the minted token and the forwarding headers come.
+fn rewrite_headers(
     app: &App,
-    incoming: &HeaderMap,
+    headers: &mut HeaderMap,
     bearer: Option<&str>,
     peer: IpAddr,
     client_ip: IpAddr,
     authority: &str,
     upgrade: bool,
-) -> HeaderMap {
-    let mut headers = incoming.clone();
+) {
     let upgrade_value = headers.get(header::UPGRADE).cloned();
-    strip_hop_by_hop(&mut headers);
+    strip_hop_by_hop(headers);
     for name in [
-        HEADER_KID,
-        HEADER_NONCE,
-        HEADER_SIGNATURE,
-        "x-csrf-token",
-        "proxy-authorization",
+        headers::X_AUTH_APIKEY,
+        headers::X_AUTH_NONCE,
+        headers::X_AUTH_SIGNATURE,
+        headers::X_CSRF_TOKEN,
+        header::PROXY_AUTHORIZATION,
     ] {
         headers.remove(name);
     }
@@ -180,38 +186,46 @@ fn upstream_headers(
     {
         headers.insert(header::AUTHORIZATION, value);
     }
-    let cookie_name = &app.settings.session.cookie_name;
-    let cookies: Vec<String> = incoming
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| strip_cookie(v, cookie_name))
-        .collect();
-    headers.remove(header::COOKIE);
-    if !cookies.is_empty()
-        && let Ok(value) = HeaderValue::from_str(&cookies.join("; "))
-    {
-        headers.insert(header::COOKIE, value);
+    if headers.contains_key(header::COOKIE) {
+        let cookie_name = &app.settings.session.cookie_name;
+        let kept: Vec<String> = headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| strip_cookie(v, cookie_name))
+            .collect();
+        headers.remove(header::COOKIE);
+        if !kept.is_empty()
+            && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+        {
+            headers.insert(header::COOKIE, value);
+        }
     }
-    let forwarded_for = match incoming
-        .get("x-forwarded-for")
+    let peer_text = peer.to_string();
+    let forwarded_for = match headers
+        .get(headers::X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
     {
-        Some(previous) => format!("{previous}, {peer}"),
-        None => peer.to_string(),
+        Some(previous) => format!("{previous}, {peer_text}"),
+        None => peer_text.clone(),
     };
+
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert("x-forwarded-for", value);
+        headers.insert(headers::X_FORWARDED_FOR, value);
     }
-    headers.insert(
-        "x-real-ip",
-        HeaderValue::from_str(&client_ip.to_string()).expect("an IP is a valid header"),
-    );
-    if !headers.contains_key("x-forwarded-proto") || !app.client_ip.is_trusted(peer) {
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    let client_ip_text = if client_ip == peer {
+        peer_text
+    } else {
+        client_ip.to_string()
+    };
+    if let Ok(value) = HeaderValue::from_str(&client_ip_text) {
+        headers.insert(headers::X_REAL_IP, value);
     }
-    if let Some(host) = incoming.get(header::HOST) {
-        headers.insert("x-forwarded-host", host.clone());
+    if !headers.contains_key(headers::X_FORWARDED_PROTO) || !app.client_ip.is_trusted(peer) {
+        headers.insert(headers::X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    }
+    if let Some(host) = headers.get(header::HOST).cloned() {
+        headers.insert(headers::X_FORWARDED_HOST, host);
     }
     if let Ok(value) = HeaderValue::from_str(authority) {
         headers.insert(header::HOST, value);
@@ -220,7 +234,6 @@ fn upstream_headers(
         headers.insert(header::UPGRADE, value);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    headers
 }
 
 /// The fallback handler: routes to upstreams, or 404.
@@ -258,28 +271,28 @@ pub async fn handle(
     let Ok(uri) = format!("{target}{path_and_query}").parse::<Uri>() else {
         return error_response(StatusCode::BAD_REQUEST, "gateway.invalid_path");
     };
+    let upgrade = is_upgrade(request.headers());
+    let client_ip = app.client_ip.resolve(peer.ip(), request.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+
+    let (mut parts, body) = request.into_parts();
     let authority = uri
         .authority()
         .map(|a| a.as_str().to_string())
         .unwrap_or_default();
-    let upgrade = is_upgrade(request.headers());
-    let client_ip = app.client_ip.resolve(peer.ip(), request.headers());
-    let headers = upstream_headers(
+    rewrite_headers(
         &app,
-        request.headers(),
+        &mut parts.headers,
         bearer.as_deref(),
         peer.ip(),
         client_ip,
         &authority,
         upgrade,
     );
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-
-    let (parts, body) = request.into_parts();
     let mut outgoing = http::Request::new(body);
     *outgoing.method_mut() = parts.method;
     *outgoing.uri_mut() = uri;
-    *outgoing.headers_mut() = headers;
+    *outgoing.headers_mut() = parts.headers;
 
     let sent = tokio::time::timeout(route.timeout, app.upstreams.client.request(outgoing)).await;
     let mut response = match sent {

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use crate::audit::{self, AuditSink};
-use crate::authn::api_keys::{ApiKeyCache, ApiKeyHeaders, ReplayGuard, ruby_to_i, signature_valid};
+use crate::authn::api_keys::{ApiKeyCache, ApiKeyHeaders, ReplayGuard, ruby_to_i};
 use crate::authn::sessions::{self, Sessions, binding_holds};
 use crate::crypto::{SecretBox, constant_time_eq};
 use crate::domain::state;
@@ -278,7 +278,7 @@ impl Gate {
         if now_ms.abs_diff(nonce_ms) >= self.settings.nonce_lifetime_ms {
             return Err(Denial::NONCE_EXPIRED);
         }
-        if !signature_valid(&key.algorithm, &key.secret, nonce, &key.kid, signature) {
+        if !key.verifier.verify(nonce, &key.kid, signature) {
             return Err(Denial::INVALID_SIGNATURE);
         }
         // Checked after the signature, so that nobody but the key holder can burn a nonce.

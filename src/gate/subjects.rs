@@ -46,7 +46,7 @@ impl CachedSubject {
         if let Some(token) = slot.as_ref() {
             let reuse_until = token.iat + ((token.exp - token.iat) as f64 * reuse.fraction) as i64;
             if now < reuse_until && now >= token.iat && token.kid == *issuer.kid() {
-                metrics::counter!("portcullis_jwt_reused_total").increment(1);
+                issuer.count_reuse();
                 return token.bearer.clone();
             }
         }
@@ -75,6 +75,8 @@ impl Maps {
 pub struct Subjects {
     maps: RwLock<Maps>,
     ttl: Duration,
+    hits: metrics::Counter,
+    misses: metrics::Counter,
 }
 
 const MAX_ENTRIES: usize = 200_000;
@@ -84,6 +86,8 @@ impl Subjects {
         Subjects {
             maps: RwLock::new(Maps::default()),
             ttl,
+            hits: metrics::counter!("portcullis_cache_hits_total", "cache" => "subject"),
+            misses: metrics::counter!("portcullis_cache_misses_total", "cache" => "subject"),
         }
     }
 
@@ -103,11 +107,11 @@ impl Subjects {
             if let Some(subject) = map.get(uid)
                 && subject.loaded.elapsed() < self.ttl
             {
-                metrics::counter!("portcullis_cache_hits_total", "cache" => "subject").increment(1);
+                self.hits.increment(1);
                 return Ok(Some(subject.clone()));
             }
         }
-        metrics::counter!("portcullis_cache_misses_total", "cache" => "subject").increment(1);
+        self.misses.increment(1);
         let client = store.client().await?;
         let record = match kind {
             SubjectKind::User => store::users::find_by_uid(&client, uid)

@@ -92,6 +92,8 @@ pub struct Issuer {
     lifetime: i64,
     rng: SystemRandom,
     kid: Arc<str>,
+    minted: metrics::Counter,
+    reused: metrics::Counter,
 }
 
 impl Issuer {
@@ -115,11 +117,18 @@ impl Issuer {
             lifetime: lifetime_secs as i64,
             rng: SystemRandom::new(),
             kid,
+            minted: metrics::counter!("portcullis_jwt_minted_total"),
+            reused: metrics::counter!("portcullis_jwt_reused_total"),
         }
     }
 
     pub fn kid(&self) -> &Arc<str> {
         &self.kid
+    }
+
+    /// Counts a token handed out again instead of signed anew.
+    pub fn count_reuse(&self) {
+        self.reused.increment(1);
     }
 
     pub fn lifetime(&self) -> i64 {
@@ -214,7 +223,7 @@ impl Issuer {
                 now,
             ),
         };
-        metrics::counter!("portcullis_jwt_minted_total").increment(1);
+        self.minted.increment(1);
         MintedToken {
             bearer: format!("Bearer {jwt}").into(),
             iat: now,

@@ -69,14 +69,14 @@ impl ClientIpResolver {
         }
         if self.true_client_ip
             && let Some(ip) = headers
-                .get("true-client-ip")
+                .get(crate::net::headers::TRUE_CLIENT_IP)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<IpAddr>().ok())
         {
             return ip.to_canonical();
         }
         let forwarded: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
+            .get_all(crate::net::headers::X_FORWARDED_FOR)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))

@@ -5,4 +5,5 @@ pub mod client_ip;
 pub mod form;
 #[cfg(test)]
 mod fuzz;
+pub mod headers;
 pub mod path;

@@ -7,9 +7,23 @@
 
 use percent_encoding::percent_decode_str;
 
+/// True when the path needs no decoding and no normalisation: no `%`, no `\\`, no empty
+/// segment, no segment starting with a dot. Nearly every real request; the fast path.
+fn is_plain(raw_path: &str) -> bool {
+    let bytes = raw_path.as_bytes();
+    bytes.first() == Some(&b'/')
+        && !bytes.iter().any(|b| matches!(b, b'%' | b'\\' | 0))
+        && !bytes
+            .windows(2)
+            .any(|w| w[0] == b'/' && (w[1] == b'/' || w[1] == b'.'))
+}
+
 /// The public path rules match: no leading or trailing slash, decoded, normalised.
 /// `/api/v2/peatio//public/./x/../markets/` → `api/v2/peatio/public/markets`.
 pub fn rule_path(raw_path: &str) -> String {
+    if is_plain(raw_path) {
+        return raw_path.trim_matches('/').to_string();
+    }
     let decoded = percent_decode_str(raw_path).decode_utf8_lossy();
     let mut segments: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
@@ -27,6 +41,9 @@ pub fn rule_path(raw_path: &str) -> String {
 /// The raw (still encoded) path with dot segments resolved and empty segments dropped,
 /// keeping a trailing slash; what the built-in proxy forwards.
 pub fn forward_path(raw_path: &str) -> String {
+    if is_plain(raw_path) {
+        return raw_path.to_string();
+    }
     let mut segments: Vec<&str> = Vec::new();
     for segment in raw_path.split('/') {
         let decoded = percent_decode_str(segment).decode_utf8_lossy();
@@ -55,6 +72,9 @@ pub fn forward_path(raw_path: &str) -> String {
 /// read `..;` as `..`), so a rule could approve one path while the upstream serves another.
 /// Such requests are refused (400 `authz.invalid_path`).
 pub fn is_ambiguous(raw_path: &str) -> bool {
+    if is_plain(raw_path) {
+        return false;
+    }
     let bytes = raw_path.as_bytes();
     if raw_path.contains('\\') || raw_path.contains('\0') {
         return true;

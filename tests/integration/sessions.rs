@@ -441,13 +441,14 @@ async fn sessions_are_bound_to_agent_and_network() {
 async fn sessions_expire_after_inactivity_and_slide_with_use() {
     let env = TestEnv::new().await;
     let server = env
-        .start_with("[session]\nexpire_time = 2\nrenew_interval = 0")
+        .start_with("[session]\nexpire_time = 3\nrenew_interval = 0")
         .await;
     let user = env.user("member").await;
     let session = server.login(&user).await;
     let client = Client::new();
-    // Used every second for three seconds: stays alive past the 2 s limit.
-    for _ in 0..3 {
+    // Used every second for four seconds: stays alive past the 3 s limit (expiry is kept in
+    // whole seconds, so the margins are a second wide).
+    for _ in 0..4 {
         tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
         let r = client
             .get(server.decision(BALANCES))
@@ -456,7 +457,7 @@ async fn sessions_expire_after_inactivity_and_slide_with_use() {
             .await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
     client
         .get(server.decision(BALANCES))
         .session(&session)
