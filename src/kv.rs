@@ -18,6 +18,50 @@ impl std::fmt::Display for KvError {
 
 impl std::error::Error for KvError {}
 
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            super::redact_url("redis://:s3cret@redis:6379/1"),
+            "redis://:***@redis:6379/1"
+        );
+        assert_eq!(
+            super::redact_url("redis://user:s3cret@redis/1"),
+            "redis://user:***@redis/1"
+        );
+        assert_eq!(
+            super::redact_url("redis://token@redis/1"),
+            "redis://***@redis/1"
+        );
+        assert_eq!(
+            super::redact_url("redis://127.0.0.1:6379/1"),
+            "redis://127.0.0.1:6379/1"
+        );
+    }
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                "***".to_string()
+            };
+            format!("{scheme}://{hidden}@{host}{path}")
+        }
+        None => url.to_string(),
+    }
+}
+
 /// A namespaced, time-bounded Redis handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Kv {
@@ -40,8 +84,8 @@ impl Kv {
             client.get_connection_manager_with_config(config),
         )
         .await
-        .map_err(|_| anyhow::anyhow!("redis at {url}: no answer within 10 s"))?
-        .map_err(|e| anyhow::anyhow!("redis at {url}: {e}"))?;
+        .map_err(|_| anyhow::anyhow!("redis at {}: no answer within 10 s", redact_url(url)))?
+        .map_err(|e| anyhow::anyhow!("redis at {}: {e}", redact_url(url)))?;
         Ok(Kv {
             conn,
             prefix: prefix.to_string(),
