@@ -77,6 +77,8 @@ pub struct Server {
     pub listen: SocketAddr,
     pub shutdown_grace: u64,
     pub max_body_bytes: usize,
+    pub header_read_timeout: u64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -336,6 +338,12 @@ impl Settings {
             if !prefix.starts_with('/') || (prefix.len() > 1 && prefix.ends_with('/')) {
                 return fail(key, "must start with '/' and not end with '/'");
             }
+        }
+        if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
+            return fail(
+                "server.header_read_timeout",
+                "header_read_timeout and max_connections must be positive",
+            );
         }
         if !(400..=499).contains(&self.decision.envoy_status_for_5xx) {
             return fail("decision.envoy_status_for_5xx", "must be a 4xx status");

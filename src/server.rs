@@ -140,31 +140,74 @@ pub async fn serve(app: App, listener: tokio::net::TcpListener) -> anyhow::Resul
 }
 
 /// Serves until `stop` completes, then drains for `server.shutdown_grace` seconds.
+///
+/// Our own accept loop rather than `axum::serve`, which runs hyper without a timer and so
+/// without its header-read timeout: a client trickling headers (slowloris) would hold a
+/// connection forever. Here every connection has that timeout, connections are capped, and
+/// shutdown lets in-flight requests finish.
 pub async fn serve_until(
     app: App,
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let grace = Duration::from_secs(app.settings.server.shutdown_grace);
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        stop.await;
-        let _ = stop_tx.send(());
-    });
-    let server = tokio::spawn(async move { server.await });
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => return Ok(result??),
-        _ = stop_rx => tracing::info!(grace_seconds = grace.as_secs(), "shutting down"),
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto;
+    use tower::ServiceExt;
+
+    let settings = app.settings.server.clone();
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(settings.max_connections));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(settings.header_read_timeout));
+    builder.http2().timer(TokioTimer::new());
+    let router = router(app);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            permit = limit.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut stop => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service =
+            hyper::service::service_fn(move |mut request: http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                router.clone().oneshot(request.map(axum::body::Body::new))
+            });
+        let connection = graceful.watch(
+            builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned(),
+        );
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
     }
-    match tokio::time::timeout(grace, &mut server).await {
-        Ok(result) => Ok(result??),
-        Err(_) => {
+    drop(listener);
+    tracing::info!(grace_seconds = settings.shutdown_grace, "shutting down");
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(settings.shutdown_grace)) => {
             tracing::warn!("connections still open after the grace period; closing them");
-            Ok(())
         }
     }
+    Ok(())
 }
 
 async fn shutdown_signal() {

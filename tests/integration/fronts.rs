@@ -379,3 +379,45 @@ async fn metrics_count_decisions_for_allowed_networks() {
         .await
         .assert_error(404, "gateway.route_not_found");
 }
+
+#[tokio::test]
+async fn slow_headers_are_cut_off_and_connections_capped() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let server = env
+        .start_with("[server]\nheader_read_timeout = 1\nmax_connections = 2")
+        .await;
+
+    // Slowloris: headers that never end are cut off after the timeout.
+    let mut slow = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(4), slow.read_to_end(&mut buf)).await;
+    assert!(
+        closed.is_ok(),
+        "the server kept a connection with unfinished headers open"
+    );
+
+    // Two connections held open: a third waits until one of them goes.
+    let first = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = tokio::spawn({
+        let url = server.url("/health");
+        async move { Client::new().get(url).send().await.status }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a third connection was served beyond max_connections"
+    );
+    drop(first);
+    let status = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+}
