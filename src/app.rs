@@ -116,12 +116,23 @@ pub fn load_issuer(settings: &Settings) -> anyhow::Result<Issuer> {
             "using a DEVELOPMENT signing key; set jwt.private_key_path (JWT_PRIVATE_KEY_PATH) in production"
         ),
     }
+    let mut others = Vec::new();
+    for path in &settings.jwt.additional_public_keys {
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("jwt.additional_public_keys {}: {e}", path.display()))?;
+        others.push(
+            jwt::keys::VerifyingKey::from_pem(&pem).map_err(|e| {
+                anyhow::anyhow!("jwt.additional_public_keys {}: {e}", path.display())
+            })?,
+        );
+    }
     Ok(Issuer::new(
         key,
         settings.jwt.algorithm,
         settings.jwt.expire_time,
         settings.jwt.kid_header,
-    ))
+    )
+    .with_verifying_keys(others))
 }
 
 impl App {

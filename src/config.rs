@@ -164,6 +164,7 @@ pub struct Jwt {
     pub expire_time: u64,
     pub private_key_path: String,
     pub dev_key_path: PathBuf,
+    pub additional_public_keys: Vec<PathBuf>,
     pub kid_header: bool,
     pub cache_tokens: bool,
     pub reuse_fraction: f64,

@@ -22,6 +22,57 @@ pub struct SigningKey {
     public_der: Vec<u8>,
 }
 
+/// A public key tokens are verified with and the JWKS publishes: the signing key's own, or
+/// another one during a rotation (the next key before the switch, the previous one after).
+#[derive(Debug, Clone)]
+pub struct VerifyingKey {
+    pub kid: String,
+    pub n: String,
+    pub e: String,
+    n_raw: Vec<u8>,
+    e_raw: Vec<u8>,
+}
+
+impl VerifyingKey {
+    fn new(n_raw: Vec<u8>, e_raw: Vec<u8>) -> VerifyingKey {
+        let n = b64url(&n_raw);
+        let e = b64url(&e_raw);
+        // RFC 7638: the thumbprint of the required members in lexicographic order.
+        let thumbprint = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+        VerifyingKey {
+            kid: b64url(&sha256(thumbprint.as_bytes())),
+            n,
+            e,
+            n_raw,
+            e_raw,
+        }
+    }
+
+    /// From a PEM public key (`PUBLIC KEY` or `RSA PUBLIC KEY`) or a private key's public half.
+    pub fn from_pem(pem: &str) -> anyhow::Result<VerifyingKey> {
+        let (label, der) = parse_pem(pem).ok_or_else(|| anyhow::anyhow!("not a PEM document"))?;
+        match label.as_str() {
+            "PUBLIC KEY" | "RSA PUBLIC KEY" => {
+                let public = aws_lc_rs::rsa::PublicKey::from_der(&der)
+                    .map_err(|e| anyhow::anyhow!("RSA public key rejected: {e}"))?;
+                Ok(VerifyingKey::new(
+                    public.modulus().big_endian_without_leading_zero().to_vec(),
+                    public.exponent().big_endian_without_leading_zero().to_vec(),
+                ))
+            }
+            _ => Ok(SigningKey::from_pem(pem)?.verifying_key()),
+        }
+    }
+
+    pub fn modulus(&self) -> &[u8] {
+        &self.n_raw
+    }
+
+    pub fn exponent(&self) -> &[u8] {
+        &self.e_raw
+    }
+}
+
 /// Where the key came from, for the start-up log.
 #[derive(Debug, PartialEq, Eq)]
 pub enum KeySource {
@@ -82,12 +133,9 @@ impl SigningKey {
         to_pem("PUBLIC KEY", &self.public_der)
     }
 
-    pub fn modulus(&self) -> &[u8] {
-        &self.n_raw
-    }
-
-    pub fn exponent(&self) -> &[u8] {
-        &self.e_raw
+    /// The public half, as tokens are verified with it.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        VerifyingKey::new(self.n_raw.clone(), self.e_raw.clone())
     }
 
     /// Loads `private_key_path`, or the development key at `dev_key_path` (generated when

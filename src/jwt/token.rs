@@ -8,7 +8,7 @@ use aws_lc_rs::signature::{self, RsaPublicKeyComponents};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::keys::SigningKey;
+use super::keys::{SigningKey, VerifyingKey};
 use crate::config::JwtAlgorithm;
 use crate::crypto::{b64url, b64url_decode, random_hex};
 use crate::domain::subject::{ServiceAccountClaims, SubjectKind, SubjectRecord, UserClaims};
@@ -87,6 +87,8 @@ struct Envelope<'a, U: Serialize> {
 
 pub struct Issuer {
     key: SigningKey,
+    /// The signing key's public half first, then any others being rotated in or out.
+    verifying: Vec<VerifyingKey>,
     algorithm: JwtAlgorithm,
     header_b64: String,
     lifetime: i64,
@@ -111,6 +113,7 @@ impl Issuer {
         };
         let kid: Arc<str> = key.kid.as_str().into();
         Issuer {
+            verifying: vec![key.verifying_key()],
             key,
             algorithm,
             header_b64: b64url(header.as_bytes()),
@@ -120,6 +123,16 @@ impl Issuer {
             minted: metrics::counter!("portcullis_jwt_minted_total"),
             reused: metrics::counter!("portcullis_jwt_reused_total"),
         }
+    }
+
+    /// Publishes and accepts `others` besides the signing key (key rotation).
+    pub fn with_verifying_keys(mut self, others: Vec<VerifyingKey>) -> Issuer {
+        for other in others {
+            if !self.verifying.iter().any(|k| k.kid == other.kid) {
+                self.verifying.push(other);
+            }
+        }
+        self
     }
 
     pub fn kid(&self) -> &Arc<str> {
@@ -254,13 +267,23 @@ impl Issuer {
         }
         let signature = b64url_decode(sig).ok_or(VerifyError::Encoding)?;
         let signing_input = &token.trim()[..token.trim().len() - sig.len() - 1];
-        let public = RsaPublicKeyComponents {
-            n: self.key.modulus(),
-            e: self.key.exponent(),
-        };
-        public
-            .verify(self.verify_alg(), signing_input.as_bytes(), &signature)
-            .map_err(|_| VerifyError::Signature)?;
+        // With a kid, only that key; without one (Barong's header), any key we publish.
+        let kid = header.get("kid").and_then(Value::as_str);
+        let verified = self
+            .verifying
+            .iter()
+            .filter(|k| kid.is_none_or(|kid| kid == k.kid))
+            .any(|k| {
+                RsaPublicKeyComponents {
+                    n: k.modulus(),
+                    e: k.exponent(),
+                }
+                .verify(self.verify_alg(), signing_input.as_bytes(), &signature)
+                .is_ok()
+            });
+        if !verified {
+            return Err(VerifyError::Signature);
+        }
         let claims: Map<String, Value> = b64url_decode(payload)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or(VerifyError::Encoding)?;
@@ -309,16 +332,21 @@ impl Issuer {
 
     /// `/.well-known/jwks.json`.
     pub fn jwks(&self) -> Value {
-        serde_json::json!({
-            "keys": [{
-                "kty": "RSA",
-                "use": "sig",
-                "alg": self.algorithm.name(),
-                "kid": self.key.kid,
-                "n": self.key.n,
-                "e": self.key.e,
-            }]
-        })
+        let keys: Vec<Value> = self
+            .verifying
+            .iter()
+            .map(|k| {
+                serde_json::json!({
+                    "kty": "RSA",
+                    "use": "sig",
+                    "alg": self.algorithm.name(),
+                    "kid": k.kid,
+                    "n": k.n,
+                    "e": k.e,
+                })
+            })
+            .collect();
+        serde_json::json!({ "keys": keys })
     }
 }
 
@@ -436,6 +464,27 @@ mod tests {
         assert_eq!(
             issuer.verify(&wrong_iss, None, now).unwrap_err().word(),
             "evil"
+        );
+    }
+
+    #[test]
+    fn rotation_publishes_and_accepts_the_other_keys() {
+        let old = SigningKey::generate();
+        let old_public = VerifyingKey::from_pem(&old.public_pem()).unwrap();
+        assert_eq!(old_public.kid, old.kid);
+        let old_issuer = Issuer::new(old, JwtAlgorithm::RS256, 3600, true);
+        let token = old_issuer.mint_session(&user(), 1_700_000_000);
+        let new_issuer = issuer(true).with_verifying_keys(vec![old_public]);
+        assert_eq!(new_issuer.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert!(
+            new_issuer
+                .verify(token.jwt(), Some("session"), 1_700_000_001)
+                .is_ok()
+        );
+        // Without the old key published, its tokens no longer verify.
+        assert_eq!(
+            issuer(true).verify(token.jwt(), None, 1_700_000_001),
+            Err(VerifyError::Signature)
         );
     }
 
