@@ -421,3 +421,34 @@ async fn slow_headers_are_cut_off_and_connections_capped() {
         .unwrap();
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn rotation_keys_are_published_next_to_the_signing_key() {
+    let env = TestEnv::new().await;
+    let next = portcullis::jwt::SigningKey::generate();
+    let path =
+        std::env::temp_dir().join(format!("pc-next-{}.pem", crate::support::random_suffix()));
+    std::fs::write(&path, next.public_pem()).unwrap();
+    let server = env
+        .start_with(&format!(
+            "[jwt]\nadditional_public_keys = [\"{}\"]",
+            path.display()
+        ))
+        .await;
+    let jwks = Client::new()
+        .get(server.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .json();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids,
+        vec![server.app.issuer().kid().as_ref(), next.kid.as_str()]
+    );
+    std::fs::remove_file(path).unwrap();
+}
