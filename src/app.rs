@@ -52,7 +52,6 @@ pub struct AppInner {
     pub password_regexp: fancy_regex::Regex,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub hot_metrics: crate::telemetry::HotMetrics,
-    pub started_at: time::OffsetDateTime,
 }
 
 impl AppInner {
@@ -201,7 +200,6 @@ impl App {
             gate,
             metrics,
             hot_metrics: crate::telemetry::HotMetrics::register(),
-            started_at: time::OffsetDateTime::now_utc(),
             settings,
         })))
     }

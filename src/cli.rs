@@ -58,6 +58,9 @@ pub enum Command {
     /// Pass and block rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// The signing key.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -179,6 +182,15 @@ pub enum RulesCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum SessionsCommand {
+    /// End every session of a user ("log out everywhere", e.g. for a compromised account).
+    Revoke {
+        #[arg(long)]
+        uid: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum KeysCommand {
     /// The public key as PEM (what upstreams verify with).
     Public {
@@ -220,6 +232,17 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Permissions(cmd) => permissions(cmd, &settings).await?,
         Command::Restrictions(cmd) => restrictions_cmd(cmd, &settings).await?,
         Command::Rules(cmd) => rules(cmd, &settings).await?,
+        Command::Sessions(SessionsCommand::Revoke { uid }) => {
+            let kv = crate::kv::Kv::connect(
+                &settings.redis.url,
+                &settings.redis.key_prefix,
+                settings.redis.timeout_ms,
+            )
+            .await?;
+            let sessions = crate::authn::sessions::Sessions::new(kv, settings.session.clone());
+            let ended = sessions.destroy_all_for(&uid, None).await?;
+            println!("{}", json!({ "sessions_ended": ended }));
+        }
         Command::Keys(cmd) => {
             let issuer = app::load_issuer(&settings)?;
             match cmd {

@@ -86,10 +86,6 @@ impl Permissions {
         self.by_role.contains_key(role)
     }
 
-    pub fn roles(&self) -> impl Iterator<Item = &str> {
-        self.by_role.keys().map(String::as_str)
-    }
-
     /// `verb` upper-case as received (HEAD stays HEAD); `path` without a leading slash.
     pub fn check(&self, role: &str, verb: &str, path: &str) -> Verdict {
         self.evaluate(role, verb, path).0

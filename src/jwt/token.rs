@@ -185,16 +185,6 @@ impl Issuer {
         token
     }
 
-    /// Signs `payload` bytes as given (for JWS envelopes whose payload is pre-serialized).
-    pub fn sign_raw(&self, signing_input: &[u8]) -> Vec<u8> {
-        let mut sig = vec![0u8; self.key.pair.public_modulus_len()];
-        self.key
-            .pair
-            .sign(self.signing_alg(), &self.rng, signing_input, &mut sig)
-            .expect("RSA signing with a valid key");
-        sig
-    }
-
     /// A token with Barong's standard claims (`iat, exp, sub, iss, aud, jti`) plus `extra`.
     pub fn sign_standard<U: Serialize>(&self, sub: &str, extra: U, now: i64) -> String {
         self.sign(&Envelope {

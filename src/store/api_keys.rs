@@ -3,7 +3,7 @@
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 
-use super::{Db, StoreError, execute, query, query_one, query_opt};
+use super::{Db, StoreError, query_one, query_opt};
 use crate::domain::subject::SubjectKind;
 
 #[derive(Debug, Clone)]
@@ -48,30 +48,6 @@ pub fn secret_context(kid: &str) -> String {
     format!("api_key:{kid}")
 }
 
-pub async fn find_by_kid<C: Db>(c: &C, kid: &str) -> Result<Option<ApiKeyRow>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE kid = $1");
-    query_opt(c, &sql, &[&kid])
-        .await?
-        .as_ref()
-        .map(from_row)
-        .transpose()
-}
-
-pub async fn list_for_holder<C: Db>(
-    c: &C,
-    kind: SubjectKind,
-    holder_id: i64,
-) -> Result<Vec<ApiKeyRow>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM api_keys WHERE key_holder_account_type = $1 AND key_holder_account_id = $2 ORDER BY id"
-    );
-    query(c, &sql, &[&kind.holder_type(), &holder_id])
-        .await?
-        .iter()
-        .map(from_row)
-        .collect()
-}
-
 pub struct NewApiKey<'a> {
     pub holder_kind: SubjectKind,
     pub holder_id: i64,
@@ -101,15 +77,6 @@ pub async fn insert<C: Db>(c: &C, new: &NewApiKey<'_>) -> Result<ApiKeyRow, Stor
     )
     .await?;
     from_row(&row)
-}
-
-pub async fn set_state<C: Db>(c: &C, kid: &str, state: &str) -> Result<u64, StoreError> {
-    execute(
-        c,
-        "UPDATE api_keys SET state = $2, updated_at = now() WHERE kid = $1",
-        &[&kid, &state],
-    )
-    .await
 }
 
 /// A key with its holder's uid, for authentication.

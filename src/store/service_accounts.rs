@@ -25,11 +25,6 @@ pub async fn subject_by_uid<C: Db>(c: &C, uid: &str) -> Result<Option<SubjectRec
     Ok(query_opt(c, &sql, &[&uid]).await?.as_ref().map(subject))
 }
 
-pub async fn subject_by_id<C: Db>(c: &C, id: i64) -> Result<Option<SubjectRecord>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM service_accounts WHERE id = $1");
-    Ok(query_opt(c, &sql, &[&id]).await?.as_ref().map(subject))
-}
-
 pub struct NewServiceAccount<'a> {
     pub uid: &'a str,
     pub owner_id: Option<i64>,

@@ -189,3 +189,38 @@ fn a_bad_configuration_names_the_key_and_does_not_panic() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("BARONG_SESSION_EXPIRE_TIME"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[tokio::test]
+async fn an_operator_logs_a_user_out_everywhere() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let (first, second) = (server.login(&user).await, server.login(&user).await);
+    let other = env.user("member").await;
+    let bystander = server.login(&other).await;
+    let out = portcullis(&env)
+        .args(["sessions", "revoke", "--uid", &user.uid])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["sessions_ended"], 2);
+    for session in [&first, &second] {
+        Client::new()
+            .get(server.decision("/api/v2/peatio/account/balances"))
+            .session(session)
+            .send()
+            .await
+            .assert_error(401, "authz.invalid_session");
+    }
+    let still = Client::new()
+        .get(server.decision("/api/v2/peatio/account/balances"))
+        .session(&bystander)
+        .send()
+        .await;
+    assert_eq!(still.status, 200);
+}
