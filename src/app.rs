@@ -52,6 +52,7 @@ pub struct AppInner {
     pub password_regexp: fancy_regex::Regex,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub hot_metrics: crate::telemetry::HotMetrics,
+    pub events: crate::events::Events,
 }
 
 impl AppInner {
@@ -200,6 +201,7 @@ impl App {
             gate,
             metrics,
             hot_metrics: crate::telemetry::HotMetrics::register(),
+            events: crate::events::Events::new(&settings),
             settings,
         })))
     }
@@ -211,6 +213,14 @@ impl App {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(notify::listen(self.store.config().clone(), tx));
         tokio::spawn(self.clone().apply_notices(rx));
+        if self.settings.events.publish {
+            let wake = self.events.publisher_wake.clone();
+            tokio::spawn(crate::events::publisher::run(self.clone(), wake));
+        }
+        if self.settings.mail.delivery != crate::config::MailDelivery::None {
+            let wake = self.events.mailer_wake.clone();
+            tokio::spawn(crate::events::mailer::run(self.clone(), wake));
+        }
         Ok(())
     }
 
@@ -233,6 +243,11 @@ impl App {
                         self.gate.subjects.clear();
                         self.gate.api_keys.clear();
                     }
+                    Notice::Queue { table } => match table.as_str() {
+                        "event_outbox" => self.events.publisher_wake.notify_one(),
+                        "mail_queue" => self.events.mailer_wake.notify_one(),
+                        _ => {}
+                    },
                     Notice::Subject { table, key } => match table.as_str() {
                         "users" => self.gate.subjects.invalidate(SubjectKind::User, &key),
                         "service_accounts" => self

@@ -38,6 +38,26 @@ const BARONG_ENV: &[(&str, &str)] = &[
     ("BARONG_PASSWORD_REGEXP", "password.regexp"),
     ("BARONG_PASSWORD_MIN_ENTROPY", "password.min_entropy"),
     ("BARONG_PASSWORD_USE_DICTIONARY", "password.use_dictionary"),
+    ("BARONG_CAPTCHA", "captcha.kind"),
+    ("BARONG_RECAPTCHA_SITE_KEY", "captcha.recaptcha_site_key"),
+    (
+        "BARONG_RECAPTCHA_SECRET_KEY",
+        "captcha.recaptcha_secret_key",
+    ),
+    ("BARONG_GEETEST_ID", "captcha.geetest_id"),
+    ("BARONG_GEETEST_KEY", "captcha.geetest_key"),
+    ("BARONG_AUTH0_DOMAIN", "auth0.domain"),
+    ("BARONG_AUTH0_CLIENT_ID", "auth0.client_id"),
+    ("EVENT_API_RABBITMQ_URL", "events.rabbitmq_url"),
+    ("BARONG_SMTP_HOST", "mail.smtp_host"),
+    ("BARONG_SMTP_PORT", "mail.smtp_port"),
+    ("BARONG_SMTP_USER", "mail.smtp_user"),
+    ("BARONG_SMTP_PASSWORD", "mail.smtp_password"),
+    ("BARONG_SENDER_EMAIL", "mail.sender_email"),
+    ("BARONG_SENDER_NAME", "mail.sender_name"),
+    ("BARONG_DEFAULT_LANGUAGE", "mail.default_language"),
+    ("BARONG_KYC_PROVIDER", "kyc.provider"),
+    ("BARONG_PHONE_VERIFICATION", "phones.verification"),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -58,6 +78,12 @@ pub struct Settings {
     pub password: Password,
     pub encryption: Encryption,
     pub rate_limits: RateLimits,
+    pub captcha: Captcha,
+    pub auth0: Auth0,
+    pub events: Events,
+    pub mail: Mail,
+    pub kyc: Kyc,
+    pub phones: Phones,
     pub cache: Cache,
     pub telemetry: Telemetry,
     pub policies: Policies,
@@ -190,6 +216,135 @@ pub struct GeoIp {
 pub struct Users {
     pub uid_prefix: String,
     pub first_registration_superadmin: bool,
+    pub default_role: String,
+    pub activation_requirements: std::collections::BTreeMap<String, String>,
+    pub state_triggers: Vec<StateTrigger>,
+}
+
+/// Labels whose key puts a user in `state`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateTrigger {
+    pub state: String,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptchaKind {
+    None,
+    Recaptcha,
+    Geetest,
+}
+
+impl CaptchaKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptchaKind::None => "none",
+            CaptchaKind::Recaptcha => "recaptcha",
+            CaptchaKind::Geetest => "geetest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Captcha {
+    pub kind: CaptchaKind,
+    pub protected_endpoints: Vec<String>,
+    pub recaptcha_site_key: String,
+    pub recaptcha_secret_key: String,
+    pub recaptcha_verify_url: String,
+    pub geetest_id: String,
+    pub geetest_key: String,
+    pub geetest_api_url: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth0 {
+    pub domain: String,
+    pub client_id: String,
+    pub jwks_url: String,
+    pub jwks_cache: u64,
+}
+
+impl Auth0 {
+    pub fn enabled(&self) -> bool {
+        !self.domain.is_empty()
+    }
+
+    /// The key set's URL: configured, or the domain's well-known location.
+    pub fn jwks_url(&self) -> String {
+        if self.jwks_url.is_empty() {
+            format!("https://{}/.well-known/jwks.json", self.domain)
+        } else {
+            self.jwks_url.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Events {
+    pub rabbitmq_url: String,
+    pub publish: bool,
+    pub batch: i64,
+    pub retry_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailDelivery {
+    Smtp,
+    Log,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mail {
+    pub delivery: MailDelivery,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_user: String,
+    pub smtp_password: String,
+    pub smtp_tls: SmtpTls,
+    pub sender_email: String,
+    pub sender_name: String,
+    pub default_language: String,
+    pub templates_dir: PathBuf,
+    pub confirmation_url: String,
+    pub reset_url: String,
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KycProvider {
+    Kycaid,
+    Local,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kyc {
+    pub provider: KycProvider,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phones {
+    pub verification: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +375,12 @@ pub struct Limit {
 pub struct RateLimits {
     pub login_per_ip: Limit,
     pub login_per_account: Limit,
+    pub signup_per_ip: Limit,
+    pub email_code_per_ip: Limit,
+    pub email_code_per_account: Limit,
+    pub password_reset_per_ip: Limit,
+    pub password_reset_per_account: Limit,
+    pub token_per_ip: Limit,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -310,6 +471,7 @@ impl Settings {
         }
         figment = figment
             .merge(barong_env())
+            .merge(barong_rabbitmq_env())
             .merge(Env::prefixed("PORTCULLIS_").ignore(&["CONFIG"]).split("__"));
         Self::from_figment(figment)
     }
@@ -387,12 +549,25 @@ impl Settings {
                 _ => return fail("encryption.key", "must be the base64 of exactly 32 bytes"),
             }
         }
+        let limits = &self.rate_limits;
         for (key, limit) in [
-            ("rate_limits.login_per_ip", self.rate_limits.login_per_ip),
+            ("rate_limits.login_per_ip", limits.login_per_ip),
+            ("rate_limits.login_per_account", limits.login_per_account),
+            ("rate_limits.signup_per_ip", limits.signup_per_ip),
+            ("rate_limits.email_code_per_ip", limits.email_code_per_ip),
             (
-                "rate_limits.login_per_account",
-                self.rate_limits.login_per_account,
+                "rate_limits.email_code_per_account",
+                limits.email_code_per_account,
             ),
+            (
+                "rate_limits.password_reset_per_ip",
+                limits.password_reset_per_ip,
+            ),
+            (
+                "rate_limits.password_reset_per_account",
+                limits.password_reset_per_account,
+            ),
+            ("rate_limits.token_per_ip", limits.token_per_ip),
         ] {
             if limit.max == 0 || limit.window == 0 {
                 return fail(key, "max and window must be positive");
@@ -475,6 +650,37 @@ fn describe(err: &figment::Error) -> String {
         key
     };
     format!("{key}: {}{source}", err.kind)
+}
+
+/// Barong's separate RabbitMQ variables, assembled into `events.rabbitmq_url` (unless
+/// EVENT_API_RABBITMQ_URL, which wins, is set).
+fn barong_rabbitmq_env()
+-> figment::providers::Serialized<std::collections::BTreeMap<String, String>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let mut values = std::collections::BTreeMap::new();
+    let parts = [
+        "BARONG_EVENT_API_RABBITMQ_HOST",
+        "BARONG_EVENT_API_RABBITMQ_PORT",
+        "BARONG_EVENT_API_RABBITMQ_USERNAME",
+        "BARONG_EVENT_API_RABBITMQ_PASSWORD",
+    ];
+    if var("EVENT_API_RABBITMQ_URL").is_none() && parts.iter().any(|p| var(p).is_some()) {
+        let encode = |s: String| {
+            percent_encoding::utf8_percent_encode(&s, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        };
+        values.insert(
+            "rabbitmq_url".to_string(),
+            format!(
+                "amqp://{}:{}@{}:{}/%2f",
+                encode(var(parts[2]).unwrap_or_else(|| "guest".into())),
+                encode(var(parts[3]).unwrap_or_else(|| "guest".into())),
+                var(parts[0]).unwrap_or_else(|| "localhost".into()),
+                var(parts[1]).unwrap_or_else(|| "5672".into()),
+            ),
+        );
+    }
+    figment::providers::Serialized::defaults(values).key("events")
 }
 
 /// Reads Barong's variable names (and the usual DATABASE_URL, REDIS_URL) into our keys.

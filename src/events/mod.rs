@@ -1,10 +1,71 @@
-//! Events: what the outbox records about users and sessions, in Barong's EventAPI shapes,
-//! so that Barong's mailer and applogic consumers keep working.
+//! Events, in Barong's EventAPI shapes, so that Barong's mailer and applogic consumers keep
+//! working: written to the outbox in the transaction of the change they describe
+//! ([`Events::emit`]), delivered to RabbitMQ by the publisher with Barong's exchanges, routing
+//! keys and signed JWS envelope, and — for the events that send an email — queued for the
+//! built-in mailer.
+
+pub mod envelope;
+pub mod mailer;
+pub mod publisher;
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
+use tokio::sync::Notify;
 
 use crate::api::entities::iso;
 use crate::store::users::UserRow;
+use crate::store::{Db, StoreError, execute};
+
+/// The outbox side of events: what `emit` needs, and the bells that wake the workers.
+pub struct Events {
+    mail_events: HashSet<String>,
+    /// Rung when the outbox has work (by the change notice, or by `emit` on this node).
+    pub publisher_wake: Arc<Notify>,
+    /// Rung when the mail queue has work.
+    pub mailer_wake: Arc<Notify>,
+}
+
+impl Events {
+    pub fn new(settings: &crate::config::Settings) -> Events {
+        Events {
+            mail_events: match settings.mail.delivery {
+                crate::config::MailDelivery::None => HashSet::new(),
+                _ => settings.mail.events.iter().cloned().collect(),
+            },
+            publisher_wake: Arc::new(Notify::new()),
+            mailer_wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Records event `name` (e.g. `system.user.email.confirmation.token`) with its body
+    /// (`{"record": {...}}`, plus `"changes"` for model updates), in the caller's transaction.
+    /// Events that send an email are queued for the mailer too.
+    pub async fn emit<C: Db>(&self, c: &C, name: &str, body: &Value) -> Result<(), StoreError> {
+        execute(
+            c,
+            "INSERT INTO event_outbox (name, payload) VALUES ($1, $2)",
+            &[&name, body],
+        )
+        .await?;
+        if self.mail_events.contains(name) {
+            execute(
+                c,
+                "INSERT INTO mail_queue (event_name, payload) VALUES ($1, $2)",
+                &[&name, body],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Wakes the workers on this node (the change notice wakes the others).
+    pub fn ring(&self) {
+        self.publisher_wake.notify_one();
+        self.mailer_wake.notify_one();
+    }
+}
 
 /// The `user` record of system events: `{uid, username, email, role, level, otp, state,
 /// referral_uid, created_at, updated_at}` with nil values left out.

@@ -185,6 +185,16 @@ impl Issuer {
         token
     }
 
+    /// An RS256 signature of `input` with the signing key (for JWS envelopes).
+    pub fn sign_bytes(&self, input: &[u8]) -> Vec<u8> {
+        let mut sig = vec![0u8; self.key.pair.public_modulus_len()];
+        self.key
+            .pair
+            .sign(self.signing_alg(), &self.rng, input, &mut sig)
+            .expect("RSA signing with a valid key");
+        sig
+    }
+
     /// A token with Barong's standard claims (`iat, exp, sub, iss, aud, jti`) plus `extra`.
     pub fn sign_standard<U: Serialize>(&self, sub: &str, extra: U, now: i64) -> String {
         self.sign(&Envelope {

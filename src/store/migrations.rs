@@ -4,11 +4,18 @@
 use super::{Store, StoreError};
 
 /// (version, name, sql). Append new files here; never edit an applied one.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "schema",
-    include_str!("../../migrations/0001_schema.sql"),
-)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("../../migrations/0001_schema.sql"),
+    ),
+    (
+        2,
+        "mail_and_kyc",
+        include_str!("../../migrations/0002_mail_and_kyc.sql"),
+    ),
+];
 
 /// Arbitrary but fixed: the advisory lock that serialises migration runs.
 const LOCK_KEY: i64 = 0x706f_7274_6375_6c6c; // "portcull"

@@ -8,7 +8,6 @@ pub mod api_keys;
 pub mod authz_rules;
 pub mod migrations;
 pub mod notify;
-pub mod outbox;
 pub mod permissions;
 pub mod restrictions;
 pub mod service_accounts;

@@ -11,6 +11,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 pub const POLICY_CHANNEL: &str = "portcullis_policy";
 pub const SUBJECT_CHANNEL: &str = "portcullis_subject";
+pub const QUEUE_CHANNEL: &str = "portcullis_queue";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
@@ -19,6 +20,8 @@ pub enum Notice {
     /// A user (`users:<uid>`), service account (`service_accounts:<uid>`) or API key
     /// (`api_keys:<kid>`) changed.
     Subject { table: String, key: String },
+    /// Work arrived in a queue table (`event_outbox` or `mail_queue`).
+    Queue { table: String },
     /// The listener (re)connected; anything cached may be stale.
     Resync,
 }
@@ -65,7 +68,7 @@ async fn listen_once(
     });
     client
         .batch_execute(&format!(
-            "LISTEN {POLICY_CHANNEL}; LISTEN {SUBJECT_CHANNEL}"
+            "LISTEN {POLICY_CHANNEL}; LISTEN {SUBJECT_CHANNEL}; LISTEN {QUEUE_CHANNEL}"
         ))
         .await?;
     // Listening from here on: whatever changed before is picked up by a full resync.
@@ -81,6 +84,9 @@ async fn listen_once(
                 if let AsyncMessage::Notification(n) = message {
                     let notice = match n.channel() {
                         POLICY_CHANNEL => Notice::Policy,
+                        QUEUE_CHANNEL => Notice::Queue {
+                            table: n.payload().to_string(),
+                        },
                         _ => match n.payload().split_once(':') {
                             Some((table, key)) => Notice::Subject { table: table.into(), key: key.into() },
                             None => continue,

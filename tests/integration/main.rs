@@ -5,9 +5,11 @@ mod support;
 
 mod api_keys;
 mod cli;
+mod events;
 mod examples;
 mod failures;
 mod fronts;
+mod mail;
 mod nginx;
 mod policy;
 mod sessions;

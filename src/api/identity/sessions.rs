@@ -23,7 +23,7 @@ use crate::authn::rate_limit::RateVerdict;
 use crate::authn::{sessions, totp};
 use crate::domain::state;
 use crate::store::activities::{self, NewActivity};
-use crate::store::{self, outbox, users};
+use crate::store::{self, users};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -281,13 +281,16 @@ async fn create(
         &caller.activity(user.id, "session", action, "succeed", None),
     )
     .await?;
-    let event = json!({
+    let event = json!({ "record": {
         "user": crate::events::user_record(&user, body.referral_uid.as_deref()),
         "user_ip": caller.ip.to_string(),
         "user_agent": caller.user_agent,
-    });
-    outbox::insert(&tx, "system.session.create", &event).await?;
+    }});
+    app.events
+        .emit(&tx, "system.session.create", &event)
+        .await?;
     tx.commit().await.map_err(store::StoreError::from)?;
+    app.events.ring();
 
     let mut response = (StatusCode::OK, Json(body)).into_response();
     response.headers_mut().insert(

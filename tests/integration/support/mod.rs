@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod smtp;
 pub mod upstream;
 
 use std::net::SocketAddr;

@@ -1,0 +1,1 @@
+//! Events published to RabbitMQ. (Being written.)

@@ -1,0 +1,1 @@
+//! Emails sent by the built-in mailer. (Being written.)

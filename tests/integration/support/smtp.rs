@@ -1,0 +1,1 @@
+//! A minimal SMTP sink for tests. (Being written.)
