@@ -1,7 +1,11 @@
 # Portcullis: build in the Rust image, run in a slim Debian.
 FROM rust:1.88-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+# docker build --build-arg SOURCE_GIT_SHA=$(git rev-parse --short HEAD) --build-arg SOURCE_GIT_TAG=...
+ARG SOURCE_GIT_SHA=unknown
+ARG SOURCE_GIT_TAG=
+ARG SOURCE_DATE_EPOCH=0
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src src
 COPY config config
 COPY migrations migrations

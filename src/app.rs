@@ -53,6 +53,9 @@ pub struct AppInner {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub hot_metrics: crate::telemetry::HotMetrics,
     pub events: crate::events::Events,
+    /// Calls to other services (captcha, Auth0).
+    pub outbound: crate::net::outbound::Outbound,
+    pub auth0: crate::authn::auth0::Auth0,
 }
 
 impl AppInner {
@@ -190,6 +193,7 @@ impl App {
             },
         };
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let outbound = crate::net::outbound::Outbound::new();
         Ok(App(Arc::new(AppInner {
             client_ip: ClientIpResolver::new(&settings.network),
             upstreams: Upstreams::new(&settings.routes),
@@ -202,6 +206,8 @@ impl App {
             metrics,
             hot_metrics: crate::telemetry::HotMetrics::register(),
             events: crate::events::Events::new(&settings),
+            auth0: crate::authn::auth0::Auth0::new(settings.auth0.clone(), outbound.clone()),
+            outbound,
             settings,
         })))
     }

@@ -9,6 +9,7 @@ pub mod guard;
 pub mod identity;
 pub mod openapi;
 pub mod params;
+pub mod public;
 
 use axum::Router;
 use axum::routing::MethodRouter;
@@ -95,6 +96,7 @@ pub struct Endpoint {
 pub fn endpoints() -> Vec<Endpoint> {
     let mut all = Vec::new();
     all.extend(identity::endpoints());
+    all.extend(public::endpoints());
     all.extend(openapi::endpoints());
     all.extend(crate::fronts::endpoints());
     all.extend(crate::server::endpoints());

@@ -2,6 +2,8 @@
 //! and the rate limits that keep guessing expensive.
 
 pub mod api_keys;
+pub mod auth0;
+pub mod captcha;
 pub mod passwords;
 pub mod rate_limit;
 pub mod sessions;

@@ -67,6 +67,15 @@ impl Events {
     }
 }
 
+/// [`user_record`], with the referrer's uid looked up.
+pub async fn user_record_of<C: Db>(c: &C, user: &UserRow) -> Result<Value, StoreError> {
+    let referral = match user.referral_id {
+        Some(id) => crate::store::users::uid_by_id(c, id).await?,
+        None => None,
+    };
+    Ok(user_record(user, referral.as_deref()))
+}
+
 /// The `user` record of system events: `{uid, username, email, role, level, otp, state,
 /// referral_uid, created_at, updated_at}` with nil values left out.
 pub fn user_record(user: &UserRow, referral_uid: Option<&str>) -> Value {

@@ -6,4 +6,5 @@ pub mod form;
 #[cfg(test)]
 mod fuzz;
 pub mod headers;
+pub mod outbound;
 pub mod path;

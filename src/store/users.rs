@@ -115,6 +115,14 @@ pub async fn find_by_uid<C: Db>(c: &C, uid: &str) -> Result<Option<UserRow>, Sto
         .map(UserRow::from_row))
 }
 
+pub async fn find_by_id<C: Db>(c: &C, id: i64) -> Result<Option<UserRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
+    Ok(query_opt(c, &sql, &[&id])
+        .await?
+        .as_ref()
+        .map(UserRow::from_row))
+}
+
 /// The uid of a user by id (for `referral_uid`).
 pub async fn uid_by_id<C: Db>(c: &C, id: i64) -> Result<Option<String>, StoreError> {
     Ok(query_opt(c, "SELECT uid FROM users WHERE id = $1", &[&id])
@@ -142,6 +150,26 @@ pub async fn set_otp<C: Db>(
         c,
         "UPDATE users SET otp = $2, otp_secret_encrypted = $3, updated_at = now() WHERE id = $1",
         &[&id, &enabled, &secret_encrypted],
+    )
+    .await?;
+    Ok(())
+}
+
+pub async fn username_taken<C: Db>(c: &C, username: &str) -> Result<bool, StoreError> {
+    Ok(query_one(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM users WHERE username = $1)",
+        &[&username],
+    )
+    .await?
+    .get(0))
+}
+
+pub async fn set_role<C: Db>(c: &C, id: i64, role: &str) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE users SET role = $2, updated_at = now() WHERE id = $1",
+        &[&id, &role],
     )
     .await?;
     Ok(())

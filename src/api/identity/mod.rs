@@ -1,9 +1,16 @@
-//! `/identity`: what a person does before and around logging in.
+//! `/identity`: what a person does before and around logging in: signup, email confirmation,
+//! password reset, login (password or Auth0), logout, whitelink redemption.
 
+pub mod common;
 pub mod sessions;
+pub mod tokens;
+pub mod users;
 
 use super::Endpoint;
 
 pub fn endpoints() -> Vec<Endpoint> {
-    sessions::endpoints()
+    let mut all = sessions::endpoints();
+    all.extend(users::endpoints());
+    all.extend(tokens::endpoints());
+    all
 }

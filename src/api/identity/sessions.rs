@@ -1,29 +1,29 @@
-//! `POST /identity/sessions` (login) and `DELETE /identity/sessions` (logout).
+//! `POST /identity/sessions` (login), `DELETE /identity/sessions` (logout) and
+//! `POST /identity/sessions/auth0`.
 //!
 //! Login differs from Barong on purpose (decisions.md #6, #12): the password is checked before
-//! the account state is revealed, and every login gets a new session id. Attempts are limited
+//! the account state is revealed, and every login gets a new session id. Auth0 logins pass
+//! the same state and 2FA checks as password logins (decisions.md #7). Attempts are limited
 //! per client address and per account, across nodes.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use crate::api::entities::UserWithFullInfo;
+use super::common::{self, Caller, reason};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
 use crate::api::{Base, Doc, Endpoint, Guard, In, param};
 use crate::app::App;
 use crate::authn::passwords::Verified;
-use crate::authn::rate_limit::RateVerdict;
-use crate::authn::{sessions, totp};
+use crate::authn::{captcha, sessions, totp};
 use crate::domain::state;
-use crate::store::activities::{self, NewActivity};
-use crate::store::{self, users};
+use crate::store::activities;
+use crate::store::{StoreError, users};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -58,13 +58,17 @@ pub fn endpoints() -> Vec<Endpoint> {
                         "Session started: UserWithFullInfo with csrf_token, and the session cookie",
                     ),
                     (
+                        400,
+                        "identity.captcha.required, identity.captcha.mandatory_fields",
+                    ),
+                    (
                         401,
                         "identity.session.invalid_params, banned, deleted, not_active, missing_otp",
                     ),
                     (403, "identity.session.invalid_otp"),
                     (
                         422,
-                        "identity.session.missing_email, missing_password, invalid_captcha_format",
+                        "identity.session.missing_email, missing_password, invalid_captcha_format, identity.captcha.verification_failed",
                     ),
                     (429, "identity.session.too_many_attempts (see Retry-After)"),
                 ],
@@ -88,58 +92,139 @@ pub fn endpoints() -> Vec<Endpoint> {
             guard: Guard::Restrictions,
             handler: delete(destroy),
         },
+        Endpoint {
+            doc: Doc {
+                method: "POST",
+                base: Base::Mount,
+                path: "identity/sessions/auth0",
+                tag: "identity",
+                summary: "Auth0 authentication by id_token",
+                params: const {
+                    &[
+                        param("id_token", In::Body, true, "ID Token"),
+                        param(
+                            "otp_code",
+                            In::Body,
+                            false,
+                            "Code from Google Authenticator, when 2FA is on",
+                        ),
+                    ]
+                },
+                responses: &[
+                    (
+                        201,
+                        "Session started: UserWithFullInfo with csrf_token, and the session cookie",
+                    ),
+                    (
+                        401,
+                        "identity.session.auth0.invalid_params, banned, deleted, not_active, missing_otp",
+                    ),
+                    (403, "identity.session.invalid_otp"),
+                    (
+                        422,
+                        "identity.session.missing_id_token, empty_id_token, identity.session.auth0.invalid_params",
+                    ),
+                    (429, "identity.session.too_many_attempts (see Retry-After)"),
+                ],
+            },
+            guard: Guard::Restrictions,
+            handler: post(auth0),
+        },
     ]
 }
 
-/// What is known of the caller, for activities and the session binding.
-struct Caller {
-    ip: IpAddr,
-    user_agent: String,
-}
-
-impl Caller {
-    fn of(app: &App, peer: SocketAddr, headers: &HeaderMap) -> Caller {
-        Caller {
-            ip: app.client_ip.resolve(peer.ip(), headers),
-            user_agent: headers
-                .get(header::USER_AGENT)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_string(),
-        }
-    }
-
-    fn activity(
-        &self,
-        user_id: i64,
-        topic: &str,
-        action: &str,
-        result: &'static str,
-        data: Option<String>,
-    ) -> NewActivity {
-        NewActivity {
-            user_id: Some(user_id),
-            target_uid: None,
-            category: "user",
-            user_ip: self.ip.to_string(),
-            user_ip_country: None,
-            user_agent: self.user_agent.clone(),
-            topic: topic.into(),
-            action: action.into(),
-            result,
-            data,
-        }
+/// The state checks every login passes (Barong §7.4, applied to Auth0 too).
+fn state_error(user_state: &str) -> Option<&'static str> {
+    match user_state {
+        state::BANNED => Some("identity.session.banned"),
+        state::DELETED => Some("identity.session.deleted"),
+        s if !state::may_authenticate(s) => Some("identity.session.not_active"),
+        _ => None,
     }
 }
 
-fn reason(code: &str) -> Option<String> {
-    Some(json!({ "reason": code }).to_string())
+/// Limits login attempts per client address and per account.
+async fn limit_attempts(app: &App, caller: &Caller, account: &str) -> ApiResult<()> {
+    let limits = &app.settings.rate_limits;
+    let code = "identity.session.too_many_attempts";
+    common::limit(
+        app,
+        "login_ip",
+        &caller.ip.to_string(),
+        limits.login_per_ip,
+        code,
+    )
+    .await?;
+    common::limit(
+        app,
+        "login_account",
+        &account.trim().to_lowercase(),
+        limits.login_per_account,
+        code,
+    )
+    .await
 }
 
-async fn record(app: &App, activity: NewActivity) -> ApiResult<()> {
-    let client = app.store.client().await?;
-    activities::insert(&client, &activity).await?;
-    Ok(())
+/// 2FA for a user who enabled it: a fresh code is required; returns the activity action.
+async fn second_factor(
+    app: &App,
+    user: &users::UserRow,
+    caller: &Caller,
+    params: &Params,
+) -> ApiResult<&'static str> {
+    if !user.otp {
+        return Ok("login");
+    }
+    let Some(code) = params.filled("otp_code") else {
+        return Err(ApiError::unauthorized("identity.session.missing_otp"));
+    };
+    if !verify_totp(app, user, &code).await? {
+        common::record(
+            app,
+            caller.activity(
+                user.id,
+                "session",
+                "login::2fa",
+                "failed",
+                reason("identity.session.invalid_otp"),
+            ),
+        )
+        .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "identity.session.invalid_otp",
+        ));
+    }
+    Ok("login::2fa")
+}
+
+/// Records the login and its event, then answers with a new session.
+async fn complete_login(
+    app: &App,
+    headers: &HeaderMap,
+    user: &users::UserRow,
+    caller: &Caller,
+    action: &str,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let mut client = app.store.client().await?;
+    let tx = client.transaction().await.map_err(StoreError::from)?;
+    activities::insert(
+        &tx,
+        &caller.activity(user.id, "session", action, "succeed", None),
+    )
+    .await?;
+    let event = json!({ "record": {
+        "user": crate::events::user_record_of(&tx, user).await?,
+        "user_ip": caller.ip.to_string(),
+        "user_agent": caller.user_agent,
+    }});
+    app.events
+        .emit(&tx, "system.session.create", &event)
+        .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    app.events.ring();
+    common::session_response(app, headers, user, caller, status).await
 }
 
 async fn create(
@@ -148,16 +233,8 @@ async fn create(
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
-    let mut missing = Vec::new();
-    if !params.has("email") {
-        missing.push("identity.session.missing_email".to_string());
-    }
-    if !params.has("password") {
-        missing.push("identity.session.missing_password".to_string());
-    }
-    if !missing.is_empty() {
-        return Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, missing));
-    }
+    let values = common::require(&params, "identity.session", &["email", "password"], true)?;
+    let (email, password) = (values[0].clone(), values[1].clone());
     if let Some(captcha) = params.get("captcha_response")
         && !(captcha.is_string() || captcha.is_object() || captcha.is_null())
     {
@@ -165,28 +242,15 @@ async fn create(
             "identity.session.invalid_captcha_format",
         ));
     }
-    let email = params.text("email").unwrap_or_default();
-    let password = params.text("password").unwrap_or_default();
+    captcha::verify(
+        &app.settings.captcha,
+        &app.outbound,
+        captcha::SESSION_CREATE,
+        params.get("captcha_response"),
+    )
+    .await?;
     let caller = Caller::of(&app, peer, &headers);
-
-    let limits = &app.settings.rate_limits;
-    for (name, subject, limit) in [
-        ("login_ip", caller.ip.to_string(), limits.login_per_ip),
-        (
-            "login_account",
-            email.trim().to_lowercase(),
-            limits.login_per_account,
-        ),
-    ] {
-        if let RateVerdict::Limited { retry_after } =
-            app.rate_limiter.hit(name, &subject, limit).await?
-        {
-            return Err(ApiError::too_many(
-                "identity.session.too_many_attempts",
-                retry_after,
-            ));
-        }
-    }
+    limit_attempts(&app, &caller, &email).await?;
 
     let client = app.store.client().await?;
     let user = users::find_by_email(&client, email.trim()).await?;
@@ -199,27 +263,18 @@ async fn create(
         return Err(ApiError::unauthorized("identity.session.invalid_params"));
     };
     if verified == Verified::No {
-        record(
-            &app,
-            caller.activity(
-                user.id,
-                "session",
-                "login",
-                "failed",
-                reason("identity.session.invalid_params"),
-            ),
-        )
-        .await?;
+        let activity = caller.activity(
+            user.id,
+            "session",
+            "login",
+            "failed",
+            reason("identity.session.invalid_params"),
+        );
+        common::record(&app, activity).await?;
         return Err(ApiError::unauthorized("identity.session.invalid_params"));
     }
-    let state_error = match user.state.as_str() {
-        state::BANNED => Some("identity.session.banned"),
-        state::DELETED => Some("identity.session.deleted"),
-        s if !state::may_authenticate(s) => Some("identity.session.not_active"),
-        _ => None,
-    };
-    if let Some(code) = state_error {
-        record(
+    if let Some(code) = state_error(&user.state) {
+        common::record(
             &app,
             caller.activity(user.id, "session", "login", "failed", reason(code)),
         )
@@ -231,74 +286,64 @@ async fn create(
         let client = app.store.client().await?;
         users::set_password_digest(&client, user.id, &digest).await?;
     }
+    let action = second_factor(&app, &user, &caller, &params).await?;
+    complete_login(&app, &headers, &user, &caller, action, StatusCode::OK).await
+}
 
-    let action = if user.otp {
-        let Some(code) = params.filled("otp_code") else {
-            return Err(ApiError::unauthorized("identity.session.missing_otp"));
-        };
-        if !verify_totp(&app, &user, &code).await? {
-            record(
-                &app,
-                caller.activity(
-                    user.id,
-                    "session",
-                    "login::2fa",
-                    "failed",
-                    reason("identity.session.invalid_otp"),
-                ),
-            )
-            .await?;
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "identity.session.invalid_otp",
-            ));
-        }
-        "login::2fa"
-    } else {
-        "login"
-    };
-
-    // A new id at every login: a session id planted before login is worth nothing after it.
-    if let Some(old) = app.sessions().id_from(&headers)
-        && let Some(previous) = app.sessions().load(old).await?
-    {
-        app.sessions().destroy(old, &previous.uid).await?;
-    }
-    let opened = app
-        .sessions()
-        .open(&user.uid, caller.ip, &caller.user_agent)
-        .await?;
-
-    let mut client = app.store.client().await?;
-    let body =
-        UserWithFullInfo::load(&client, app.secrets(), &user, Some(opened.csrf_token)).await?;
-    let tx = client
-        .transaction()
-        .await
-        .map_err(store::StoreError::from)?;
-    activities::insert(
-        &tx,
-        &caller.activity(user.id, "session", action, "succeed", None),
+async fn auth0(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    let token = common::require(&params, "identity.session", &["id_token"], false)?.remove(0);
+    let invalid = |status| ApiError::new(status, "identity.session.auth0.invalid_params");
+    let caller = Caller::of(&app, peer, &headers);
+    common::limit(
+        &app,
+        "login_ip",
+        &caller.ip.to_string(),
+        app.settings.rate_limits.login_per_ip,
+        "identity.session.too_many_attempts",
     )
     .await?;
-    let event = json!({ "record": {
-        "user": crate::events::user_record(&user, body.referral_uid.as_deref()),
-        "user_ip": caller.ip.to_string(),
-        "user_agent": caller.user_agent,
-    }});
-    app.events
-        .emit(&tx, "system.session.create", &event)
+    let claims = app
+        .auth0
+        .verify(&token, sessions::now())
+        .await
+        .map_err(|err| {
+            tracing::info!(reason = ?err, "auth0 id_token refused");
+            invalid(StatusCode::UNPROCESSABLE_ENTITY)
+        })?;
+    let Some(email) = claims
+        .get("email")
+        .and_then(|e| e.as_str())
+        .filter(|e| !e.is_empty())
+    else {
+        return Err(invalid(StatusCode::UNAUTHORIZED));
+    };
+    let email_verified = claims
+        .get("email_verified")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let client = app.store.client().await?;
+    let existing = users::find_by_email(&client, email).await?;
+    drop(client);
+    let user = match existing {
+        Some(user) => user,
+        None if email_verified => super::users::create_verified(&app, email, &caller).await?,
+        None => return Err(invalid(StatusCode::UNAUTHORIZED)),
+    };
+    if let Some(code) = state_error(&user.state) {
+        common::record(
+            &app,
+            caller.activity(user.id, "session", "login", "failed", reason(code)),
+        )
         .await?;
-    tx.commit().await.map_err(store::StoreError::from)?;
-    app.events.ring();
-
-    let mut response = (StatusCode::OK, Json(body)).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&app.sessions().cookie(&opened.id))
-            .map_err(|_| ApiError::internal())?,
-    );
-    Ok(response)
+        return Err(ApiError::unauthorized(code));
+    }
+    let action = second_factor(&app, &user, &caller, &params).await?;
+    complete_login(&app, &headers, &user, &caller, action, StatusCode::CREATED).await
 }
 
 /// Checks a TOTP code and burns it: the same code is not accepted twice.

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod fakes;
 pub mod http;
 pub mod smtp;
 pub mod upstream;

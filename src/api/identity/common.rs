@@ -1,0 +1,155 @@
+//! What identity handlers share: who is calling, Grape-style parameter checks, activities,
+//! rate limits, and answering with a fresh session.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::json;
+
+use crate::api::entities::UserWithFullInfo;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::params::Params;
+use crate::app::App;
+use crate::authn::rate_limit::RateVerdict;
+use crate::config::Limit;
+use crate::store::activities::{self, NewActivity};
+use crate::store::users::UserRow;
+
+/// What is known of the caller, for activities, rate limits and the session binding.
+pub struct Caller {
+    pub ip: IpAddr,
+    pub user_agent: String,
+}
+
+impl Caller {
+    pub fn of(app: &App, peer: SocketAddr, headers: &HeaderMap) -> Caller {
+        Caller {
+            ip: app.client_ip.resolve(peer.ip(), headers),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string(),
+        }
+    }
+
+    /// A user-category activity of this caller.
+    pub fn activity(
+        &self,
+        user_id: i64,
+        topic: &str,
+        action: &str,
+        result: &'static str,
+        data: Option<String>,
+    ) -> NewActivity {
+        NewActivity {
+            user_id: Some(user_id),
+            target_uid: None,
+            category: "user",
+            user_ip: self.ip.to_string(),
+            user_ip_country: None,
+            user_agent: self.user_agent.clone(),
+            topic: topic.into(),
+            action: action.into(),
+            result,
+            data,
+        }
+    }
+}
+
+/// `{"reason": code}`, the data of a failed activity.
+pub fn reason(code: &str) -> Option<String> {
+    Some(json!({ "reason": code }).to_string())
+}
+
+/// Writes one activity now (user activities are few; they are written synchronously).
+pub async fn record(app: &App, activity: NewActivity) -> ApiResult<()> {
+    let client = app.store.client().await?;
+    activities::insert(&client, &activity).await?;
+    Ok(())
+}
+
+/// Grape's `requires` on each of `names`: an absent parameter gives `<prefix>.missing_<name>`
+/// (and `<prefix>.empty_<name>` too unless `allow_blank`), a blank one `<prefix>.empty_<name>`.
+/// All failures are collected into one 422; on success the values come back in order.
+pub fn require(
+    params: &Params,
+    prefix: &str,
+    names: &[&str],
+    allow_blank: bool,
+) -> ApiResult<Vec<String>> {
+    let mut codes = Vec::new();
+    let mut values = Vec::with_capacity(names.len());
+    for name in names {
+        match params.text(name) {
+            None => {
+                codes.push(format!("{prefix}.missing_{name}"));
+                if !allow_blank {
+                    codes.push(format!("{prefix}.empty_{name}"));
+                }
+            }
+            Some(value) if !allow_blank && value.trim().is_empty() => {
+                codes.push(format!("{prefix}.empty_{name}"))
+            }
+            Some(value) => values.push(value),
+        }
+    }
+    if codes.is_empty() {
+        Ok(values)
+    } else {
+        Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes))
+    }
+}
+
+/// Counts one attempt against `limit`; 429 with Retry-After and `code` beyond it.
+pub async fn limit(
+    app: &App,
+    name: &str,
+    subject: &str,
+    limit: Limit,
+    code: &str,
+) -> ApiResult<()> {
+    match app.rate_limiter.hit(name, subject, limit).await? {
+        RateVerdict::Allowed => Ok(()),
+        RateVerdict::Limited { retry_after } => Err(ApiError::too_many(code, retry_after)),
+    }
+}
+
+/// Opens a new session for `user` (ending the one the request carried, if any: a session id
+/// known before authentication is worth nothing after it) and answers `status` with
+/// `UserWithFullInfo` + `csrf_token` and the cookie.
+pub async fn session_response(
+    app: &App,
+    headers: &HeaderMap,
+    user: &UserRow,
+    caller: &Caller,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    if let Some(old) = app.sessions().id_from(headers)
+        && let Some(previous) = app.sessions().load(old).await?
+    {
+        app.sessions().destroy(old, &previous.uid).await?;
+    }
+    let opened = app
+        .sessions()
+        .open(&user.uid, caller.ip, &caller.user_agent)
+        .await?;
+    let client = app.store.client().await?;
+    let body =
+        UserWithFullInfo::load(&client, app.secrets(), user, Some(opened.csrf_token)).await?;
+    let mut response = (status, Json(body)).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&app.sessions().cookie(&opened.id))
+            .map_err(|_| ApiError::internal())?,
+    );
+    Ok(response)
+}
+
+/// 201 with an empty body: Barong's answer when a request is accepted and nothing is said
+/// about whether the account exists.
+pub fn accepted() -> Response {
+    StatusCode::CREATED.into_response()
+}

@@ -1,0 +1,363 @@
+//! `POST /identity/users` (signup), `POST /identity/users/access` (whitelink redemption) and
+//! `GET /identity/users/register_geetest` (Barong §7.1, §5.4, §7).
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+
+use super::common::{self, Caller};
+use super::tokens;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::params::Params;
+use crate::api::{Base, Doc, Endpoint, Guard, In, param};
+use crate::app::App;
+use crate::authn::captcha;
+use crate::domain::{self, password_policy, state, validation};
+use crate::store::users::{NewUser, UserRow};
+use crate::store::{self, StoreError, activities, labels, restrictions, users};
+
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint {
+            doc: Doc {
+                method: "POST",
+                base: Base::Mount,
+                path: "identity/users",
+                tag: "identity",
+                summary: "Creates new user",
+                params: const {
+                    &[
+                        param("email", In::Body, true, "User Email"),
+                        param("password", In::Body, true, "User Password"),
+                        param("username", In::Body, false, "User Username"),
+                        param("refid", In::Body, false, "Referral uid"),
+                        param(
+                            "captcha_response",
+                            In::Body,
+                            false,
+                            "Response from captcha widget",
+                        ),
+                        param(
+                            "data",
+                            In::Body,
+                            false,
+                            "Any additional key: value pairs in json string format",
+                        ),
+                    ]
+                },
+                responses: &[
+                    (
+                        201,
+                        "Created: UserWithFullInfo with csrf_token, and the session cookie",
+                    ),
+                    (
+                        400,
+                        "identity.captcha.required, identity.captcha.mandatory_fields",
+                    ),
+                    (
+                        422,
+                        "identity.user.missing_email, empty_email, missing_password, empty_password, invalid_referral_format, referral_doesnt_exist; email.invalid, email.taken, password.requirements, password.weak, username.*, data.*, role.doesnt_exist",
+                    ),
+                    (429, "identity.user.too_many_attempts (see Retry-After)"),
+                ],
+            },
+            guard: Guard::Restrictions,
+            handler: post(create),
+        },
+        Endpoint {
+            doc: Doc {
+                method: "POST",
+                base: Base::Mount,
+                path: "identity/users/access",
+                tag: "identity",
+                summary: "Creates new whitelist restriction",
+                params: const {
+                    &[param(
+                        "whitelink_token",
+                        In::Body,
+                        true,
+                        "Token of a whitelink",
+                    )]
+                },
+                responses: &[
+                    (201, "The caller's address is whitelisted: true"),
+                    (
+                        422,
+                        "identity.user.missing_whitelink_token, empty_whitelink_token, identity.user.access.invalid_token, value.taken, value.invalid",
+                    ),
+                ],
+            },
+            guard: Guard::Restrictions,
+            handler: post(access),
+        },
+        Endpoint {
+            doc: Doc {
+                method: "GET",
+                base: Base::Mount,
+                path: "identity/users/register_geetest",
+                tag: "identity",
+                summary: "Register Geetest captcha",
+                params: &[],
+                responses: &[(
+                    200,
+                    "{\"gt\", \"challenge\"}, or \"\" when GeeTest does not answer",
+                )],
+            },
+            guard: Guard::Restrictions,
+            handler: get(register_geetest),
+        },
+    ]
+}
+
+/// The model checks of a new account, all codes collected (Barong's `<attr>.<error>`).
+async fn validate_new_user<C: store::Db>(
+    c: &C,
+    app: &App,
+    email: &str,
+    password: &str,
+    username: Option<&str>,
+    data: Option<&str>,
+) -> ApiResult<()> {
+    let mut codes: Vec<String> = Vec::new();
+    if !validation::email_valid(email) {
+        codes.push("email.invalid".into());
+    } else if users::find_by_email(c, email).await?.is_some() {
+        codes.push("email.taken".into());
+    }
+    let regexp = &app.password_regexp;
+    let policy = &app.settings.password;
+    if let Err(code) =
+        password_policy::check(password, regexp, policy.min_entropy, policy.use_dictionary)
+    {
+        codes.push(code.into());
+    }
+    if let Some(username) = username {
+        let errors = validation::username_errors(username);
+        codes.extend(errors.iter().map(|e| e.to_string()));
+        if errors.is_empty() && users::username_taken(c, &username.to_lowercase()).await? {
+            codes.push("username.taken".into());
+        }
+    }
+    if let Some(data) = data {
+        if data.chars().count() > 1024 {
+            codes.push("data.too_long".into());
+        } else if serde_json::from_str::<serde_json::Value>(data).is_err() {
+            codes.push("data.invalid_format".into());
+        }
+    }
+    if !store::permissions::role_exists(c, &app.settings.users.default_role).await? {
+        codes.push("role.doesnt_exist".into());
+    }
+    if codes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes))
+    }
+}
+
+/// The referrer named by `refid`: a user uid with our prefix that exists.
+async fn referrer<C: store::Db>(c: &C, app: &App, refid: Option<String>) -> ApiResult<Option<i64>> {
+    let Some(refid) = refid.filter(|r| !r.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let prefix = app.settings.users.uid_prefix.to_ascii_uppercase();
+    if !refid.starts_with(&prefix) {
+        return Err(ApiError::unprocessable(
+            "identity.user.invalid_referral_format",
+        ));
+    }
+    match users::find_by_uid(c, &refid).await? {
+        Some(user) => Ok(Some(user.id)),
+        None => Err(ApiError::unprocessable(
+            "identity.user.referral_doesnt_exist",
+        )),
+    }
+}
+
+fn conflict_codes(err: StoreError) -> ApiError {
+    match err {
+        StoreError::Conflict(c) if c.contains("email") => ApiError::unprocessable("email.taken"),
+        StoreError::Conflict(c) if c.contains("username") => {
+            ApiError::unprocessable("username.taken")
+        }
+        other => other.into(),
+    }
+}
+
+async fn create(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    let values = common::require(&params, "identity.user", &["email", "password"], false)?;
+    let (email, password) = (values[0].trim().to_string(), values[1].clone());
+    captcha::verify(
+        &app.settings.captcha,
+        &app.outbound,
+        captcha::USER_CREATE,
+        params.get("captcha_response"),
+    )
+    .await?;
+    let caller = Caller::of(&app, peer, &headers);
+    let ip = caller.ip.to_string();
+    common::limit(
+        &app,
+        "signup_ip",
+        &ip,
+        app.settings.rate_limits.signup_per_ip,
+        "identity.user.too_many_attempts",
+    )
+    .await?;
+    let username = params.text("username");
+    let data = params.text("data");
+
+    let mut client = app.store.client().await?;
+    let referral_id = referrer(&client, &app, params.text("refid")).await?;
+    validate_new_user(
+        &client,
+        &app,
+        &email,
+        &password,
+        username.as_deref(),
+        data.as_deref(),
+    )
+    .await?;
+    let digest = app.hasher.hash(&password).await;
+    let uid = domain::new_uid(&app.settings.users.uid_prefix);
+    let username = username.map(|u| u.to_lowercase());
+    let tx = client.transaction().await.map_err(StoreError::from)?;
+    let mut user = users::insert(
+        &tx,
+        &NewUser {
+            uid: &uid,
+            username: username.as_deref(),
+            email: &email,
+            password_digest: &digest,
+            role: &app.settings.users.default_role,
+            data: data.as_deref(),
+            level: 0,
+            state: state::PENDING,
+            referral_id,
+        },
+    )
+    .await
+    .map_err(conflict_codes)?;
+    activities::insert(
+        &tx,
+        &caller.activity(user.id, "account", "signup", "succeed", None),
+    )
+    .await?;
+    if app.settings.users.first_registration_superadmin && users::count(&tx).await? == 1 {
+        // decisions.md #15: off by default; when on, the very first account administers.
+        users::set_role(&tx, user.id, "superadmin").await?;
+        user = labels::set(
+            &tx,
+            &app.settings.users,
+            user.id,
+            "email",
+            "verified",
+            "private",
+        )
+        .await?;
+    } else {
+        tokens::send_confirmation(&app, &tx, &user).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    app.events.ring();
+    common::session_response(&app, &headers, &user, &caller, StatusCode::CREATED).await
+}
+
+/// An account for a verified Auth0 identity: active, email verified, a random password.
+pub async fn create_verified(app: &App, email: &str, caller: &Caller) -> ApiResult<UserRow> {
+    let digest = app.hasher.hash(&crate::crypto::random_token::<24>()).await;
+    let uid = domain::new_uid(&app.settings.users.uid_prefix);
+    let mut client = app.store.client().await?;
+    let tx = client.transaction().await.map_err(StoreError::from)?;
+    let user = users::insert(
+        &tx,
+        &NewUser {
+            uid: &uid,
+            username: None,
+            email,
+            password_digest: &digest,
+            role: &app.settings.users.default_role,
+            data: None,
+            level: 0,
+            state: state::PENDING,
+            referral_id: None,
+        },
+    )
+    .await
+    .map_err(conflict_codes)?;
+    let signup = caller.activity(
+        user.id,
+        "account",
+        "signup",
+        "succeed",
+        Some(json!({"via": "auth0"}).to_string()),
+    );
+    activities::insert(&tx, &signup).await?;
+    let user = labels::set(
+        &tx,
+        &app.settings.users,
+        user.id,
+        "email",
+        "verified",
+        "private",
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(user)
+}
+
+async fn access(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    params: Params,
+) -> ApiResult<Response> {
+    let token = common::require(&params, "identity.user", &["whitelink_token"], false)?.remove(0);
+    let caller = Caller::of(&app, peer, &headers);
+    let ip = caller.ip.to_string();
+    common::limit(
+        &app,
+        "token_ip",
+        &ip,
+        app.settings.rate_limits.token_per_ip,
+        "identity.user.too_many_attempts",
+    )
+    .await?;
+    let key = app.kv.key(&format!("whitelink:{token}"));
+    if app.kv.get(&key).await?.as_deref() != Some("active") {
+        return Err(ApiError::unprocessable(
+            "identity.user.access.invalid_token",
+        ));
+    }
+    crate::gate::restrictions::validate_value("ip", &ip).map_err(ApiError::unprocessable)?;
+    let client = app.store.client().await?;
+    let new = restrictions::NewRestriction {
+        category: "whitelist",
+        scope: "ip",
+        value: &ip,
+        code: crate::gate::restrictions::effective_code("whitelist", "ip", None) as i32,
+        state: "enabled",
+    };
+    restrictions::insert(&client, &new)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::unprocessable("value.taken"),
+            other => other.into(),
+        })?;
+    // Barong keeps the token: it may whitelist more addresses until it expires (decisions #16).
+    Ok((StatusCode::CREATED, Json(true)).into_response())
+}
+
+async fn register_geetest(State(app): State<App>) -> Response {
+    Json(captcha::register_geetest(&app.settings.captcha, &app.outbound).await).into_response()
+}

@@ -1,0 +1,224 @@
+//! Captcha checks on the endpoints Barong protects (`user_create`, `session_create`,
+//! `password_reset`, `email_confirmation`): none, Google reCAPTCHA, or GeeTest (§7).
+//!
+//! The verification URLs are settings, so tests (and air-gapped installations) can point them
+//! at a local service.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+use crate::api::error::ApiError;
+use crate::config::{Captcha, CaptchaKind};
+use crate::net::outbound::Outbound;
+
+pub const USER_CREATE: &str = "user_create";
+pub const SESSION_CREATE: &str = "session_create";
+pub const PASSWORD_RESET: &str = "password_reset";
+pub const EMAIL_CONFIRMATION: &str = "email_confirmation";
+
+fn md5_hex(text: &str) -> String {
+    hex::encode(Md5::digest(text.as_bytes()))
+}
+
+fn required() -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "identity.captcha.required")
+}
+
+fn failed() -> ApiError {
+    ApiError::unprocessable("identity.captcha.verification_failed")
+}
+
+/// Checks `response` (the `captcha_response` parameter) for `endpoint`, when captcha applies.
+pub async fn verify(
+    settings: &Captcha,
+    outbound: &Outbound,
+    endpoint: &str,
+    response: Option<&Value>,
+) -> Result<(), ApiError> {
+    if settings.kind == CaptchaKind::None
+        || !settings.protected_endpoints.iter().any(|e| e == endpoint)
+    {
+        return Ok(());
+    }
+    let blank = match response {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        Some(Value::Object(map)) => map.is_empty(),
+        Some(_) => false,
+    };
+    if blank {
+        return Err(required());
+    }
+    let timeout = Duration::from_millis(settings.timeout_ms);
+    match settings.kind {
+        CaptchaKind::None => Ok(()),
+        CaptchaKind::Recaptcha => {
+            let Some(Value::String(answer)) = response else {
+                return Err(failed());
+            };
+            let reply = outbound
+                .post_form(
+                    &settings.recaptcha_verify_url,
+                    &[
+                        ("secret", &settings.recaptcha_secret_key),
+                        ("response", answer),
+                    ],
+                    timeout,
+                )
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "recaptcha verification unreachable");
+                    failed()
+                })?;
+            let success = serde_json::from_slice::<Value>(&reply.body)
+                .ok()
+                .and_then(|v| v.get("success").and_then(Value::as_bool))
+                .unwrap_or(false);
+            if reply.status == 200 && success {
+                Ok(())
+            } else {
+                Err(failed())
+            }
+        }
+        CaptchaKind::Geetest => {
+            let field = |name: &str| {
+                response
+                    .and_then(|r| r.get(name))
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            };
+            let (Some(challenge), Some(validate), Some(seccode)) = (
+                field("geetest_challenge"),
+                field("geetest_validate"),
+                field("geetest_seccode"),
+            ) else {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "identity.captcha.mandatory_fields",
+                ));
+            };
+            let expected = md5_hex(&format!("{}geetest{challenge}", settings.geetest_key));
+            if !crate::crypto::constant_time_eq(expected.as_bytes(), validate.as_bytes()) {
+                return Err(failed());
+            }
+            let url = format!(
+                "{}/validate.php",
+                settings.geetest_api_url.trim_end_matches('/')
+            );
+            let reply = outbound
+                .post_form(&url, &[("seccode", seccode)], timeout)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "geetest validation unreachable");
+                    failed()
+                })?;
+            let answer = String::from_utf8_lossy(&reply.body);
+            if reply.status == 200 && answer.trim() == md5_hex(seccode) {
+                Ok(())
+            } else {
+                Err(failed())
+            }
+        }
+    }
+}
+
+/// GeeTest's registration: `{"gt": <id>, "challenge": md5(<register answer> + key)}`, or an
+/// empty string when GeeTest does not answer (Barong's behaviour).
+pub async fn register_geetest(settings: &Captcha, outbound: &Outbound) -> Value {
+    let url = format!(
+        "{}/register.php?gt={}",
+        settings.geetest_api_url.trim_end_matches('/'),
+        percent_encoding::utf8_percent_encode(
+            &settings.geetest_id,
+            percent_encoding::NON_ALPHANUMERIC
+        )
+    );
+    match outbound
+        .get(&url, Duration::from_millis(settings.timeout_ms))
+        .await
+    {
+        Ok(reply) if reply.status == 200 => {
+            let challenge = String::from_utf8_lossy(&reply.body).trim().to_string();
+            if challenge.len() == 32 {
+                return serde_json::json!({
+                    "gt": settings.geetest_id,
+                    "challenge": md5_hex(&format!("{challenge}{}", settings.geetest_key)),
+                });
+            }
+            Value::String(String::new())
+        }
+        Ok(_) => Value::String(String::new()),
+        Err(err) => {
+            tracing::warn!(error = %err, "geetest registration unreachable");
+            Value::String(String::new())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(kind: CaptchaKind) -> Captcha {
+        let mut s = crate::config::Settings::from_toml("").unwrap().captcha;
+        s.kind = kind;
+        s.geetest_key = "key".into();
+        s
+    }
+
+    #[tokio::test]
+    async fn blank_and_malformed_answers_are_refused_before_any_call() {
+        let outbound = Outbound::new();
+        let recaptcha = settings(CaptchaKind::Recaptcha);
+        let err = verify(&recaptcha, &outbound, USER_CREATE, None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (err.status, err.codes[0].as_str()),
+            (StatusCode::BAD_REQUEST, "identity.captcha.required")
+        );
+        let err = verify(
+            &recaptcha,
+            &outbound,
+            USER_CREATE,
+            Some(&Value::String(" ".into())),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.codes[0], "identity.captcha.required");
+        let geetest = settings(CaptchaKind::Geetest);
+        let partial = serde_json::json!({"geetest_challenge": "c"});
+        let err = verify(&geetest, &outbound, SESSION_CREATE, Some(&partial))
+            .await
+            .unwrap_err();
+        assert_eq!(err.codes[0], "identity.captcha.mandatory_fields");
+        // A validate value that is not md5(key + "geetest" + challenge) fails without a call.
+        let wrong = serde_json::json!({"geetest_challenge": "c", "geetest_validate": "v", "geetest_seccode": "s"});
+        let err = verify(&geetest, &outbound, SESSION_CREATE, Some(&wrong))
+            .await
+            .unwrap_err();
+        assert_eq!(err.codes[0], "identity.captcha.verification_failed");
+        // Unprotected endpoints and `none` never ask.
+        let mut only_signup = settings(CaptchaKind::Recaptcha);
+        only_signup.protected_endpoints = vec![USER_CREATE.into()];
+        assert!(
+            verify(&only_signup, &outbound, SESSION_CREATE, None)
+                .await
+                .is_ok()
+        );
+        assert!(
+            verify(&settings(CaptchaKind::None), &outbound, USER_CREATE, None)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn md5_matches_known_values() {
+        assert_eq!(md5_hex(""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(md5_hex("abc"), "900150983cd24fb0d6963f7d28e17f72");
+    }
+}

@@ -1,0 +1,117 @@
+//! Calls Portcullis makes to other services (captcha verification, Auth0 key sets): one
+//! pooled HTTP/1 client with TLS (rustls on aws-lc-rs, Mozilla's roots), every call bounded by
+//! a timeout. Plain `http://` works too, so tests can point these at local fakes.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+#[derive(Debug)]
+pub struct OutboundError(pub String);
+
+impl std::fmt::Display for OutboundError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OutboundError {}
+
+/// An answer: status and body.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+#[derive(Clone)]
+pub struct Outbound {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Outbound {
+    pub fn new() -> Outbound {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Outbound {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        }
+    }
+
+    pub async fn get(&self, url: &str, timeout: Duration) -> Result<Answer, OutboundError> {
+        let request = http::Request::get(url)
+            .header(http::header::USER_AGENT, "portcullis")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| OutboundError(format!("bad request to {url}: {e}")))?;
+        self.send(request, timeout).await
+    }
+
+    /// POSTs `pairs` as `application/x-www-form-urlencoded`.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        pairs: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Answer, OutboundError> {
+        let body: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        let request = http::Request::post(url)
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(http::header::USER_AGENT, "portcullis")
+            .body(Full::new(Bytes::from(body.join("&"))))
+            .map_err(|e| OutboundError(format!("bad request to {url}: {e}")))?;
+        self.send(request, timeout).await
+    }
+
+    async fn send(
+        &self,
+        request: http::Request<Full<Bytes>>,
+        timeout: Duration,
+    ) -> Result<Answer, OutboundError> {
+        let host = request.uri().host().unwrap_or("").to_string();
+        let call = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| OutboundError(format!("{host}: {e}")))?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| OutboundError(format!("{host}: {e}")))?
+                .to_bytes();
+            Ok(Answer { status, body })
+        };
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| OutboundError(format!("{host}: no answer within {timeout:?}")))?
+    }
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
