@@ -6,9 +6,11 @@ CREATE TABLE mail_queue (
     created_at TIMESTAMPTZ  NOT NULL DEFAULT now(),
     sent_at    TIMESTAMPTZ,
     attempts   INTEGER      NOT NULL DEFAULT 0,
+    -- A failed message waits before its next try, alone: one bad address must not hold the queue.
+    next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     last_error TEXT
 );
-CREATE INDEX mail_queue_pending ON mail_queue (id) WHERE sent_at IS NULL;
+CREATE INDEX mail_queue_pending ON mail_queue (next_attempt_at) WHERE sent_at IS NULL;
 
 -- KYC provider callbacks (KYCAID webhooks), kept as received.
 CREATE TABLE kyc_callbacks (

@@ -508,6 +508,14 @@ impl Settings {
                 "header_read_timeout and max_connections must be positive",
             );
         }
+        if self.events.batch <= 0 {
+            return fail("events.batch", "must be positive");
+        }
+        if !self.events.rabbitmq_url.starts_with("amqp://")
+            && !self.events.rabbitmq_url.starts_with("amqps://")
+        {
+            return fail("events.rabbitmq_url", "must be an amqp:// or amqps:// URL");
+        }
         if !(400..=499).contains(&self.decision.envoy_status_for_5xx) {
             return fail("decision.envoy_status_for_5xx", "must be a 4xx status");
         }

@@ -7,6 +7,7 @@
 pub mod envelope;
 pub mod mailer;
 pub mod publisher;
+pub mod templates;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::api::entities::iso;
+use crate::store::labels::LabelChange;
 use crate::store::users::UserRow;
 use crate::store::{Db, StoreError, execute};
 
@@ -58,6 +60,71 @@ impl Events {
             .await?;
         }
         Ok(())
+    }
+
+    /// `model.user.created`.
+    pub async fn user_created<C: Db>(&self, c: &C, user: &UserRow) -> Result<(), StoreError> {
+        let record = user_record_of(c, user).await?;
+        self.emit(c, "model.user.created", &json!({ "record": record }))
+            .await
+    }
+
+    /// `model.user.updated` with the previous values of what changed, when anything visible did.
+    pub async fn user_updated<C: Db>(
+        &self,
+        c: &C,
+        before: &UserRow,
+        after: &UserRow,
+    ) -> Result<(), StoreError> {
+        let old = user_record_of(c, before).await?;
+        let new = user_record_of(c, after).await?;
+        let mut changes = serde_json::Map::new();
+        for (key, value) in old.as_object().into_iter().flatten() {
+            if key != "updated_at" && new.get(key) != Some(value) {
+                changes.insert(key.clone(), value.clone());
+            }
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.emit(
+            c,
+            "model.user.updated",
+            &json!({ "record": new, "changes": changes }),
+        )
+        .await
+    }
+
+    /// `model.label.created` or `model.label.updated`, and `model.user.updated` when the label
+    /// moved the user's level or state.
+    pub async fn label_changed<C: Db>(
+        &self,
+        c: &C,
+        change: &LabelChange,
+    ) -> Result<(), StoreError> {
+        let mut record = json!({
+            "id": change.label.id,
+            "key": change.label.key,
+            "value": change.label.value,
+            "user": user_record_of(c, &change.user).await?,
+        });
+        if let Some(description) = &change.label.description {
+            record["description"] = json!(description);
+        }
+        if change.created {
+            self.emit(c, "model.label.created", &json!({ "record": record }))
+                .await?;
+        } else if change.previous_value.as_deref() != Some(change.label.value.as_str()) {
+            let changes = json!({ "value": change.previous_value });
+            self.emit(
+                c,
+                "model.label.updated",
+                &json!({ "record": record, "changes": changes }),
+            )
+            .await?;
+        }
+        self.user_updated(c, &change.user_before, &change.user)
+            .await
     }
 
     /// Wakes the workers on this node (the change notice wakes the others).

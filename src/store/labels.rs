@@ -10,6 +10,27 @@ use super::{Db, StoreError, execute, query};
 use crate::config::Users;
 use crate::domain::state;
 
+/// A label as events describe it.
+#[derive(Debug, Clone)]
+pub struct Label {
+    pub id: i64,
+    pub key: String,
+    pub value: String,
+    pub scope: String,
+    pub description: Option<String>,
+}
+
+/// What setting a label changed: the label, whether it is new (else its previous value), and
+/// the user before and after the level and state were recomputed.
+#[derive(Debug, Clone)]
+pub struct LabelChange {
+    pub label: Label,
+    pub created: bool,
+    pub previous_value: Option<String>,
+    pub user_before: UserRow,
+    pub user: UserRow,
+}
+
 /// Creates or updates the label (user, key, scope) and recomputes level and state.
 pub async fn set<C: Db>(
     c: &C,
@@ -18,9 +39,39 @@ pub async fn set<C: Db>(
     key: &str,
     value: &str,
     scope: &str,
-) -> Result<UserRow, StoreError> {
-    users::upsert_label(c, user_id, key, value, scope).await?;
-    recompute(c, settings, user_id).await
+) -> Result<LabelChange, StoreError> {
+    let user_before = users::find_by_id(c, user_id)
+        .await?
+        .ok_or_else(|| StoreError::Other(format!("user {user_id} vanished")))?;
+    let existing = super::query_opt(
+        c,
+        "SELECT value FROM labels WHERE user_id = $1 AND key = $2 AND scope = $3 FOR UPDATE",
+        &[&user_id, &key, &scope],
+    )
+    .await?
+    .map(|r| r.get::<_, String>(0));
+    let row = super::query_one(
+        c,
+        "INSERT INTO labels (user_id, key, value, scope) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (user_id, key, scope) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+         RETURNING id, description",
+        &[&user_id, &key, &value, &scope],
+    )
+    .await?;
+    let user = recompute(c, settings, user_id).await?;
+    Ok(LabelChange {
+        label: Label {
+            id: row.get(0),
+            key: key.to_string(),
+            value: value.to_string(),
+            scope: scope.to_string(),
+            description: row.get(1),
+        },
+        created: existing.is_none(),
+        previous_value: existing,
+        user_before,
+        user,
+    })
 }
 
 /// Recomputes the level and the state from the labels; writes them when they changed.

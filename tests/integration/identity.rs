@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::support::fakes::{Fakes, geetest_validate_for};
+use crate::support::smtp::{SmtpSink, WAIT};
 use crate::support::{Client, Server, Session, TestEnv, UA, random_suffix};
 
 const BASE: &str = "/api/v2/auth/identity";
@@ -899,4 +900,40 @@ async fn code_requests_and_signups_are_rate_limited() {
     )
     .await
     .assert_error(429, "identity.user.too_many_attempts");
+}
+
+#[tokio::test]
+async fn signing_up_emails_a_link_that_confirms_the_account() {
+    let env = TestEnv::new().await;
+    let sink = SmtpSink::start().await;
+    let server = env
+        .start_with(&format!(
+            "{}\n[app]\ndomain = \"exchange.test\"",
+            sink.mail_config()
+        ))
+        .await;
+    let address = email();
+    let created = signup(
+        &server,
+        json!({ "email": address, "password": "Iequ4geiEWQw!" }),
+    )
+    .await;
+    assert_eq!(created.status, 201);
+    let mail = sink.wait_for(&address, 1, WAIT).await.remove(0);
+    let link = mail.first_link().expect("a link in the email");
+    let prefix = "https://exchange.test/accounts/confirmation?confirmation_token=";
+    assert!(link.starts_with(prefix), "{link}");
+    // What the front end does with the link: post its token.
+    let token = &link[prefix.len()..];
+    let confirmed = Client::new()
+        .post(url(&server, "/users/email/confirm_code"))
+        .header("user-agent", UA)
+        .json(&json!({ "token": token }))
+        .send()
+        .await;
+    assert_eq!(confirmed.status, 201, "{}", confirmed.text());
+    assert_eq!(confirmed.json()["state"], "active");
+    // The confirmation is itself announced by email.
+    let mails = sink.wait_for(&address, 2, WAIT).await;
+    assert_ne!(mails[1].subject(), mails[0].subject());
 }

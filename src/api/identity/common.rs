@@ -16,6 +16,7 @@ use crate::authn::rate_limit::RateVerdict;
 use crate::config::Limit;
 use crate::store::activities::{self, NewActivity};
 use crate::store::users::UserRow;
+use crate::store::{Db, labels};
 
 /// What is known of the caller, for activities, rate limits and the session binding.
 pub struct Caller {
@@ -146,6 +147,23 @@ pub async fn session_response(
             .map_err(|_| ApiError::internal())?,
     );
     Ok(response)
+}
+
+/// Marks the user's email verified (a private label), which recomputes level and state, and
+/// emits the model events; `user` is the account as the caller last saw it.
+pub async fn verify_email<C: Db>(app: &App, c: &C, user: &UserRow) -> ApiResult<UserRow> {
+    let mut change = labels::set(
+        c,
+        &app.settings.users,
+        user.id,
+        "email",
+        "verified",
+        "private",
+    )
+    .await?;
+    change.user_before = user.clone();
+    app.events.label_changed(c, &change).await?;
+    Ok(change.user)
 }
 
 /// 201 with an empty body: Barong's answer when a request is accepted and nothing is said

@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::authn::{captcha, sessions};
 use crate::domain::{password_policy, state};
 use crate::store::users::UserRow;
-use crate::store::{Db, StoreError, activities, labels, users};
+use crate::store::{Db, StoreError, activities, users};
 
 pub const CONFIRMATION: &str = "confirmation";
 pub const RESET: &str = "reset";
@@ -267,15 +267,7 @@ async fn email_confirm(
         return Err(ApiError::unprocessable("identity.user.utilized_token"));
     }
     let tx = client.transaction().await.map_err(StoreError::from)?;
-    let user = labels::set(
-        &tx,
-        &app.settings.users,
-        user.id,
-        "email",
-        "verified",
-        "private",
-    )
-    .await?;
+    let user = common::verify_email(&app, &tx, &user).await?;
     let record = json!({ "record": {
         "user": crate::events::user_record_of(&tx, &user).await?,
         "domain": app.settings.app.domain,

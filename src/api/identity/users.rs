@@ -19,7 +19,7 @@ use crate::app::App;
 use crate::authn::captcha;
 use crate::domain::{self, password_policy, state, validation};
 use crate::store::users::{NewUser, UserRow};
-use crate::store::{self, StoreError, activities, labels, restrictions, users};
+use crate::store::{self, StoreError, activities, restrictions, users};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -253,18 +253,12 @@ async fn create(
         &caller.activity(user.id, "account", "signup", "succeed", None),
     )
     .await?;
+    app.events.user_created(&tx, &user).await?;
     if app.settings.users.first_registration_superadmin && users::count(&tx).await? == 1 {
         // decisions.md #15: off by default; when on, the very first account administers.
+        let before = user.clone();
         users::set_role(&tx, user.id, "superadmin").await?;
-        user = labels::set(
-            &tx,
-            &app.settings.users,
-            user.id,
-            "email",
-            "verified",
-            "private",
-        )
-        .await?;
+        user = common::verify_email(&app, &tx, &before).await?;
     } else {
         tokens::send_confirmation(&app, &tx, &user).await?;
     }
@@ -303,15 +297,8 @@ pub async fn create_verified(app: &App, email: &str, caller: &Caller) -> ApiResu
         Some(json!({"via": "auth0"}).to_string()),
     );
     activities::insert(&tx, &signup).await?;
-    let user = labels::set(
-        &tx,
-        &app.settings.users,
-        user.id,
-        "email",
-        "verified",
-        "private",
-    )
-    .await?;
+    app.events.user_created(&tx, &user).await?;
+    let user = common::verify_email(app, &tx, &user).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(user)
 }

@@ -100,6 +100,10 @@ impl TestEnv {
             dir = "{policies}"
             [cache]
             policy_debounce_ms = 10
+            [mail]
+            delivery = "none"
+            [events]
+            publish = false
             "#,
             redis = redis_url(),
             key = test_key_path().display(),
