@@ -494,3 +494,91 @@ async fn events_the_broker_refuses_stay_pending_until_it_takes_them() {
     let all: Vec<Delivery> = messages.into_iter().chain(late).collect();
     assert_exactly_once(&all, &marker, 6);
 }
+
+#[tokio::test]
+async fn events_survive_a_broker_restart() {
+    use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+    let broker = crate::support::rabbit::PrivateBroker::start().await;
+    let marker = random_suffix();
+    let routing_key = format!("test.restart.{marker}");
+    let name = format!("system.{routing_key}");
+    let queue = format!("portcullis-restart-{marker}");
+    // A durable exchange and queue: they, and the persistent messages in the queue, outlive
+    // the restart, so what reaches the queue is what reached the broker.
+    {
+        let connection = Connection::connect(&broker.url(), ConnectionProperties::default())
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                "barong.events.system".into(),
+                lapin::ExchangeKind::Direct,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                "barong.events.system".into(),
+                routing_key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let env = TestEnv::new().await;
+    let server = env
+        .start_with(&format!(
+            "[events]\npublish = true\nretry_ms = 100\nrabbitmq_url = \"{}\"",
+            broker.url()
+        ))
+        .await;
+
+    emit(&env, &server, &name, &marker, 0..5).await;
+    TestEnv::eventually(20_000, || async { pending_rows(&env, &name).await == 0 }).await;
+
+    broker.stop().await;
+    emit(&env, &server, &name, &marker, 5..10).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        pending_rows(&env, &name).await,
+        5,
+        "written while the broker is down: they wait"
+    );
+
+    broker.restart().await;
+    TestEnv::eventually(40_000, || async { pending_rows(&env, &name).await == 0 }).await;
+
+    let connection = Connection::connect(&broker.url(), ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let mut messages = Vec::new();
+    while let Some(message) = channel
+        .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+        .await
+        .unwrap()
+    {
+        messages.push(message.delivery);
+    }
+    assert_exactly_once(&messages, &marker, 10);
+}

@@ -6,6 +6,7 @@
 
 pub mod fakes;
 pub mod http;
+pub mod rabbit;
 pub mod smtp;
 pub mod upstream;
 
