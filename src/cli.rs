@@ -369,6 +369,13 @@ pub async fn create_user(
         let (key, value): (String, String) = (level.get(0), level.get(1));
         store::users::upsert_label(&tx, user.id, &key, &value, "private").await?;
     }
+    // Announced like any other new account (Barong's applogic and mailer listen for it).
+    let user = store::users::find_by_id(&tx, user.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the new user vanished"))?;
+    crate::events::Events::new(settings)
+        .user_created(&tx, &user)
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(uid)
 }

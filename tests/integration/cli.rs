@@ -55,6 +55,14 @@ async fn operators_create_admins_and_keys_from_the_command_line() {
         .await,
         3
     );
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM event_outbox WHERE name = 'model.user.created'
+             AND payload->'record'->>'uid' = '{uid}' AND payload->'record'->>'role' = 'superadmin'"
+        ))
+        .await,
+        1
+    );
 
     for (password, code) in [
         ("password", "password.requirements"),
