@@ -143,6 +143,16 @@ fn state_error(user_state: &str) -> Option<&'static str> {
     }
 }
 
+/// Refuses (and records) a login to an account that may not log in.
+async fn refuse_inactive(app: &App, user: &users::UserRow, caller: &Caller) -> ApiResult<()> {
+    let Some(code) = state_error(&user.state) else {
+        return Ok(());
+    };
+    let activity = caller.activity(user.id, "session", "login", "failed", reason(code));
+    common::record(app, activity).await?;
+    Err(ApiError::unauthorized(code))
+}
+
 /// Limits login attempts per client address and per account.
 async fn limit_attempts(app: &App, caller: &Caller, account: &str) -> ApiResult<()> {
     let limits = &app.settings.rate_limits;
@@ -273,14 +283,7 @@ async fn create(
         common::record(&app, activity).await?;
         return Err(ApiError::unauthorized("identity.session.invalid_params"));
     }
-    if let Some(code) = state_error(&user.state) {
-        common::record(
-            &app,
-            caller.activity(user.id, "session", "login", "failed", reason(code)),
-        )
-        .await?;
-        return Err(ApiError::unauthorized(code));
-    }
+    refuse_inactive(&app, &user, &caller).await?;
     if verified == Verified::YesRehash {
         let digest = app.hasher.hash(&password).await;
         let client = app.store.client().await?;
@@ -334,14 +337,7 @@ async fn auth0(
         None if email_verified => super::users::create_verified(&app, email, &caller).await?,
         None => return Err(invalid(StatusCode::UNAUTHORIZED)),
     };
-    if let Some(code) = state_error(&user.state) {
-        common::record(
-            &app,
-            caller.activity(user.id, "session", "login", "failed", reason(code)),
-        )
-        .await?;
-        return Err(ApiError::unauthorized(code));
-    }
+    refuse_inactive(&app, &user, &caller).await?;
     let action = second_factor(&app, &user, &caller, &params).await?;
     complete_login(&app, &headers, &user, &caller, action, StatusCode::CREATED).await
 }

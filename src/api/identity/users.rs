@@ -189,6 +189,31 @@ fn conflict_codes(err: StoreError) -> ApiError {
     }
 }
 
+/// Inserts a pending account with the default role.
+async fn insert_account<C: store::Db>(
+    c: &C,
+    app: &App,
+    email: &str,
+    password_digest: &str,
+    username: Option<&str>,
+    data: Option<&str>,
+    referral_id: Option<i64>,
+) -> ApiResult<UserRow> {
+    let uid = domain::new_uid(&app.settings.users.uid_prefix);
+    let new = NewUser {
+        uid: &uid,
+        username,
+        email,
+        password_digest,
+        role: &app.settings.users.default_role,
+        data,
+        level: 0,
+        state: state::PENDING,
+        referral_id,
+    };
+    users::insert(c, &new).await.map_err(conflict_codes)
+}
+
 async fn create(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -229,25 +254,18 @@ async fn create(
     )
     .await?;
     let digest = app.hasher.hash(&password).await;
-    let uid = domain::new_uid(&app.settings.users.uid_prefix);
     let username = username.map(|u| u.to_lowercase());
     let tx = client.transaction().await.map_err(StoreError::from)?;
-    let mut user = users::insert(
+    let mut user = insert_account(
         &tx,
-        &NewUser {
-            uid: &uid,
-            username: username.as_deref(),
-            email: &email,
-            password_digest: &digest,
-            role: &app.settings.users.default_role,
-            data: data.as_deref(),
-            level: 0,
-            state: state::PENDING,
-            referral_id,
-        },
+        &app,
+        &email,
+        &digest,
+        username.as_deref(),
+        data.as_deref(),
+        referral_id,
     )
-    .await
-    .map_err(conflict_codes)?;
+    .await?;
     activities::insert(
         &tx,
         &caller.activity(user.id, "account", "signup", "succeed", None),
@@ -270,25 +288,9 @@ async fn create(
 /// An account for a verified Auth0 identity: active, email verified, a random password.
 pub async fn create_verified(app: &App, email: &str, caller: &Caller) -> ApiResult<UserRow> {
     let digest = app.hasher.hash(&crate::crypto::random_token::<24>()).await;
-    let uid = domain::new_uid(&app.settings.users.uid_prefix);
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
-    let user = users::insert(
-        &tx,
-        &NewUser {
-            uid: &uid,
-            username: None,
-            email,
-            password_digest: &digest,
-            role: &app.settings.users.default_role,
-            data: None,
-            level: 0,
-            state: state::PENDING,
-            referral_id: None,
-        },
-    )
-    .await
-    .map_err(conflict_codes)?;
+    let user = insert_account(&tx, app, email, &digest, None, None, None).await?;
     let signup = caller.activity(
         user.id,
         "account",
