@@ -143,6 +143,11 @@ fn state_error(user_state: &str) -> Option<&'static str> {
     }
 }
 
+/// Counts a login by outcome (`ok` or the error code), for `/metrics`.
+fn count_login(outcome: &'static str) {
+    metrics::counter!("portcullis_logins_total", "outcome" => outcome).increment(1);
+}
+
 /// Refuses (and records) a login to an account that may not log in.
 async fn refuse_inactive(app: &App, user: &users::UserRow, caller: &Caller) -> ApiResult<()> {
     let Some(code) = state_error(&user.state) else {
@@ -150,6 +155,7 @@ async fn refuse_inactive(app: &App, user: &users::UserRow, caller: &Caller) -> A
     };
     let activity = caller.activity(user.id, "session", "login", "failed", reason(code));
     common::record(app, activity).await?;
+    count_login(code);
     Err(ApiError::unauthorized(code))
 }
 
@@ -234,6 +240,7 @@ async fn complete_login(
         .await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.events.ring();
+    count_login("ok");
     common::session_response(app, headers, user, caller, status).await
 }
 
@@ -270,6 +277,7 @@ async fn create(
         .verify(&password, user.as_ref().map(|u| u.password_digest.as_str()))
         .await;
     let Some(user) = user else {
+        count_login("identity.session.invalid_params");
         return Err(ApiError::unauthorized("identity.session.invalid_params"));
     };
     if verified == Verified::No {
@@ -281,6 +289,7 @@ async fn create(
             reason("identity.session.invalid_params"),
         );
         common::record(&app, activity).await?;
+        count_login("identity.session.invalid_params");
         return Err(ApiError::unauthorized("identity.session.invalid_params"));
     }
     refuse_inactive(&app, &user, &caller).await?;

@@ -282,6 +282,7 @@ async fn create(
     }
     tx.commit().await.map_err(StoreError::from)?;
     app.events.ring();
+    metrics::counter!("portcullis_signups_total").increment(1);
     common::session_response(&app, &headers, &user, &caller, StatusCode::CREATED).await
 }
 
