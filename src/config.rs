@@ -58,6 +58,12 @@ const BARONG_ENV: &[(&str, &str)] = &[
     ("BARONG_DEFAULT_LANGUAGE", "mail.default_language"),
     ("BARONG_KYC_PROVIDER", "kyc.provider"),
     ("BARONG_PHONE_VERIFICATION", "phones.verification"),
+    ("BARONG_API_CORS_ORIGINS", "cors.origins"),
+    ("BARONG_API_CORS_MAX_AGE", "cors.max_age"),
+    (
+        "BARONG_API_CORS_ALLOW_CREDENTIALS",
+        "cors.allow_credentials",
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +72,7 @@ pub struct Settings {
     pub app: App,
     pub server: Server,
     pub api: Api,
+    pub cors: Cors,
     pub decision: Decision,
     pub network: Network,
     pub database: Database,
@@ -112,6 +119,15 @@ pub struct Server {
 pub struct Api {
     pub mount: String,
     pub public_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// `*` or a comma list of http(s) origins (Barong's format).
+    pub origins: String,
+    pub max_age: u64,
+    pub allow_credentials: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -502,6 +518,9 @@ impl Settings {
                 return fail(key, "must start with '/' and not end with '/'");
             }
         }
+        if let Err(why) = crate::net::cors::Cors::new(&self.cors) {
+            return fail("cors.origins", &why);
+        }
         if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
             return fail(
                 "server.header_read_timeout",
@@ -759,6 +778,27 @@ mod tests {
             assert_eq!(s.session.expire_time, 900);
             assert!(!s.session.csrf_protection);
             assert_eq!(s.redis.key_prefix, "x:");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn barong_cors_variables_are_read_and_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "BARONG_API_CORS_ORIGINS",
+                "https://a.example,https://b.example",
+            );
+            jail.set_env("BARONG_API_CORS_MAX_AGE", "60");
+            jail.set_env("BARONG_API_CORS_ALLOW_CREDENTIALS", "true");
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.cors.origins, "https://a.example,https://b.example");
+            assert_eq!(s.cors.max_age, 60);
+            assert!(s.cors.allow_credentials);
+            jail.set_env("BARONG_API_CORS_ORIGINS", "*");
+            let err = Settings::load(None).unwrap_err().0;
+            assert!(err.starts_with("cors.origins: allow_credentials"), "{err}");
             Ok(())
         });
     }

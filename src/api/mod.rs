@@ -137,5 +137,11 @@ pub fn router(app: &App) -> Router<App> {
         app.clone(),
         guard::restrictions,
     ));
+    let cors = crate::net::cors::Cors::new(&app.settings.cors)
+        .expect("cors settings are checked when the configuration loads");
     open.merge(restricted)
+        .layer(axum::middleware::from_fn_with_state(
+            std::sync::Arc::new(cors),
+            crate::net::cors::middleware,
+        ))
 }

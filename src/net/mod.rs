@@ -2,6 +2,7 @@
 //! apart the same careful way for every front.
 
 pub mod client_ip;
+pub mod cors;
 pub mod form;
 #[cfg(test)]
 mod fuzz;

@@ -347,6 +347,21 @@ async fn the_opendax_layout_works_by_configuration() {
         .send()
         .await
         .assert_error(401, "authz.permission_denied");
+    // Anything else under the mount is Barong's Grape catch-all, body and all; outside it,
+    // our own code.
+    let unknown = Client::new()
+        .get(server.url("/api/v2/identity/no_such_thing"))
+        .send()
+        .await;
+    assert_eq!(
+        (unknown.status, unknown.json()),
+        (404, serde_json::json!({ "error": "Route is not found" }))
+    );
+    Client::new()
+        .get(server.url("/elsewhere"))
+        .send()
+        .await
+        .assert_error(404, "gateway.route_not_found");
 }
 
 #[tokio::test]

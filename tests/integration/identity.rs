@@ -937,3 +937,90 @@ async fn signing_up_emails_a_link_that_confirms_the_account() {
     let mails = sink.wait_for(&address, 2, WAIT).await;
     assert_ne!(mails[1].subject(), mails[0].subject());
 }
+
+#[tokio::test]
+async fn cross_origin_calls_follow_the_configured_origins() {
+    let env = TestEnv::new().await;
+    let open = env.start().await;
+    // Barong's default: any origin, no credentials, on every answer including errors.
+    let error = Client::new()
+        .post(url(&open, "/sessions"))
+        .header("origin", "https://exchange.example")
+        .json(&json!({}))
+        .send()
+        .await;
+    assert_eq!(error.status, 422);
+    assert_eq!(error.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(error.header("access-control-allow-credentials"), None);
+
+    let listed = env
+        .start_with(
+            "[cors]\norigins = \"https://exchange.example, http://localhost:3000\"\n\
+             allow_credentials = true\nmax_age = 600",
+        )
+        .await;
+    let preflight = |origin: &'static str| {
+        Client::new()
+            .request("OPTIONS", url(&listed, "/sessions"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, x-csrf-token",
+            )
+            .send()
+    };
+    let allowed = preflight("https://exchange.example").await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://exchange.example")
+    );
+    assert_eq!(
+        allowed.header("access-control-allow-credentials"),
+        Some("true")
+    );
+    assert_eq!(
+        allowed.header("access-control-allow-headers"),
+        Some("content-type, x-csrf-token")
+    );
+    assert!(
+        allowed
+            .header("access-control-allow-methods")
+            .unwrap()
+            .contains("DELETE")
+    );
+    assert_eq!(allowed.header("access-control-max-age"), Some("600"));
+    assert_eq!(allowed.header("vary"), Some("Origin"));
+    // A preflight is answered by the gateway; it never becomes a login attempt.
+    assert!(allowed.text().is_empty());
+
+    let refused = preflight("https://evil.example").await;
+    assert_eq!(refused.status, 200);
+    assert_eq!(refused.header("access-control-allow-origin"), None);
+    assert_eq!(refused.header("access-control-allow-methods"), None);
+
+    let actual = Client::new()
+        .get(url(&listed, "/ping"))
+        .header("origin", "http://localhost:3000")
+        .send()
+        .await;
+    assert_eq!(actual.json(), json!({ "ping": "pong" }));
+    assert_eq!(
+        actual.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
+    assert!(
+        actual
+            .header("access-control-expose-headers")
+            .unwrap()
+            .contains("Retry-After")
+    );
+    let stranger = Client::new()
+        .get(url(&listed, "/ping"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await;
+    assert_eq!(stranger.status, 200);
+    assert_eq!(stranger.header("access-control-allow-origin"), None);
+}

@@ -1,0 +1,200 @@
+//! Cross-origin resource sharing for the auth API, as Barong's rack-cors does it on `/api/*`:
+//! origins from `cors.origins` (`*` or a comma list of http(s) origins), every method, any
+//! request header, an optional credentials flag and a max-age.
+//!
+//! A request without `Origin` passes untouched. A preflight (`OPTIONS` with
+//! `Access-Control-Request-Method`) is answered here with 200 and never reaches a handler;
+//! from an origin not on the list it gets no CORS headers, so the browser refuses it. Actual
+//! responses from an allowed origin carry the headers whatever their status (401 and 422
+//! included), so a front end can read the error codes.
+//!
+//! The proxied upstreams are not covered: they answer for their own CORS (Peatio has its own
+//! rack-cors), and two `Access-Control-Allow-Origin` headers would make browsers refuse both.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+
+use crate::config;
+
+const METHODS: &str = "GET, POST, DELETE, PUT, PATCH, OPTIONS, HEAD";
+/// Headers a cross-origin script may read: the admin pagination headers and our 429's hint.
+const EXPOSED: &str = "Total, Page, Per-Page, Retry-After";
+
+/// The compiled policy.
+#[derive(Debug, Clone)]
+pub struct Cors {
+    any_origin: bool,
+    origins: Vec<String>,
+    max_age: HeaderValue,
+    credentials: bool,
+}
+
+impl Cors {
+    /// Compiles `cors.*`; the error names what is wrong with the value.
+    pub fn new(settings: &config::Cors) -> Result<Cors, String> {
+        let mut any_origin = false;
+        let mut origins = Vec::new();
+        for origin in settings
+            .origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+        {
+            if origin == "*" {
+                any_origin = true;
+            } else {
+                origins.push(normalise_origin(origin).ok_or_else(|| {
+                    format!("{origin:?} is not an http(s) origin like https://example.com")
+                })?);
+            }
+        }
+        if any_origin && settings.allow_credentials {
+            return Err(
+                "allow_credentials cannot be combined with the origin \"*\" \
+                 (browsers refuse it; list the origins)"
+                    .into(),
+            );
+        }
+        Ok(Cors {
+            any_origin,
+            origins,
+            max_age: HeaderValue::from(settings.max_age),
+            credentials: settings.allow_credentials,
+        })
+    }
+
+    /// The `Access-Control-Allow-Origin` value for this request's origin, if it is allowed.
+    fn allow_origin(&self, origin: &HeaderValue) -> Option<HeaderValue> {
+        if self.any_origin {
+            return Some(HeaderValue::from_static("*"));
+        }
+        let origin_text = origin.to_str().ok()?;
+        let wanted = normalise_origin(origin_text)?;
+        self.origins.contains(&wanted).then(|| origin.clone())
+    }
+
+    fn decorate(&self, headers: &mut HeaderMap, allow: HeaderValue) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
+        if !self.any_origin {
+            headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+        if self.credentials {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+    }
+
+    fn preflight(&self, request: &Request) -> Response {
+        let mut response = StatusCode::OK.into_response();
+        let headers = request.headers();
+        let Some(allow) = headers
+            .get(header::ORIGIN)
+            .and_then(|origin| self.allow_origin(origin))
+        else {
+            return response;
+        };
+        let out = response.headers_mut();
+        self.decorate(out, allow);
+        out.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(METHODS),
+        );
+        if let Some(asked) = headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+            out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked.clone());
+        }
+        out.insert(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
+        response
+    }
+}
+
+/// The middleware around the auth API's routes.
+pub async fn middleware(State(cors): State<Arc<Cors>>, request: Request, next: Next) -> Response {
+    let Some(origin) = request.headers().get(header::ORIGIN) else {
+        return next.run(request).await;
+    };
+    if request.method() == Method::OPTIONS
+        && request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+    {
+        return cors.preflight(&request);
+    }
+    let allow = cors.allow_origin(origin);
+    let mut response = next.run(request).await;
+    if let Some(allow) = allow {
+        let headers = response.headers_mut();
+        cors.decorate(headers, allow);
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSED),
+        );
+    }
+    response
+}
+
+/// `scheme://host[:port]` in lower case, with the scheme's default port dropped; `None` for
+/// anything that is not an http(s) origin (a path, a query, user info, another scheme).
+fn normalise_origin(origin: &str) -> Option<String> {
+    let uri: http::Uri = origin.parse().ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') || authority.host().is_empty() {
+        return None;
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return None;
+    }
+    let host = authority.host().to_ascii_lowercase();
+    let default_port = if scheme == "https" { 443 } else { 80 };
+    Some(match authority.port_u16() {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cors(origins: &str, credentials: bool) -> Result<Cors, String> {
+        Cors::new(&config::Cors {
+            origins: origins.into(),
+            max_age: 3600,
+            allow_credentials: credentials,
+        })
+    }
+
+    #[test]
+    fn origins_are_compared_in_their_normal_form() {
+        let c = cors("https://Exchange.example, http://localhost:3000", false).unwrap();
+        let allowed = |o: &'static str| c.allow_origin(&HeaderValue::from_static(o));
+        assert_eq!(
+            allowed("https://exchange.example:443").unwrap(),
+            "https://exchange.example:443"
+        );
+        assert!(allowed("http://localhost:3000").is_some());
+        assert!(allowed("http://exchange.example").is_none());
+        assert!(allowed("https://exchange.example.evil").is_none());
+        assert!(allowed("null").is_none());
+    }
+
+    #[test]
+    fn configuration_mistakes_are_named() {
+        assert!(cors("*", true).unwrap_err().contains("allow_credentials"));
+        assert!(cors("exchange.example", false).is_err());
+        assert!(cors("https://exchange.example/app", false).is_err());
+        assert!(cors("ftp://exchange.example", false).is_err());
+        assert!(cors("https://user@exchange.example", false).is_err());
+        assert!(cors("*", false).unwrap().any_origin);
+        assert!(cors("", false).unwrap().origins.is_empty());
+    }
+}
