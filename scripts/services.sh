@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (Debian) and starts what Portcullis and its tests need: PostgreSQL, Redis,
-# RabbitMQ, and the nginx binary the integration tests run. Idempotent: quick when all is up.
+# RabbitMQ, the nginx binary and the gRPC client the integration tests run. Idempotent:
+# quick when all is up.
 set -euo pipefail
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -11,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+# The gRPC ext_authz tests call through a real gRPC client (tests/grpc/check.py).
+/usr/bin/python3 -c 'import grpc, grpc_tools' >/dev/null 2>&1 || need+=(python3-grpcio python3-grpc-tools)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

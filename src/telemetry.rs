@@ -46,7 +46,7 @@ pub struct HotMetrics {
 }
 
 /// The decision fronts, as they label their metrics.
-pub const FRONTS: [&str; 4] = ["barong", "nginx", "forward_auth", "proxy"];
+pub const FRONTS: [&str; 5] = ["barong", "nginx", "forward_auth", "grpc", "proxy"];
 
 impl HotMetrics {
     pub fn register() -> HotMetrics {

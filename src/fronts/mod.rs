@@ -4,10 +4,12 @@
 //! - `barong`: Envoy ext_authz as OpenDAX configures it for Barong (`ANY <prefix>/<path>`).
 //! - `nginx`: `auth_request` (only 200, 401 and 403 are understood by nginx).
 //! - `forward_auth`: Traefik's forwardAuth.
+//! - `grpc`: Envoy's gRPC ext_authz (`Authorization/Check`).
 //! - `proxy`: the built-in reverse proxy.
 
 pub mod barong;
 pub mod forward_auth;
+pub mod grpc;
 pub mod nginx;
 pub mod proxy;
 
@@ -114,7 +116,7 @@ pub async fn decide(
 }
 
 use crate::api::{Base, Doc, Endpoint, Guard, In, param};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 
 const DECISION_RESPONSES: &[(u16, &str)] = &[
     (
@@ -128,6 +130,25 @@ const DECISION_RESPONSES: &[(u16, &str)] = &[
     ),
     (422, "authz.invalid_api_key_headers"),
 ];
+
+fn grpc_endpoint(path: &'static str) -> Endpoint {
+    Endpoint {
+        doc: Doc {
+            method: "POST",
+            base: Base::Root,
+            path,
+            tag: "decisions",
+            summary: "Envoy gRPC ext_authz Check (HTTP/2, application/grpc): OK with Authorization set on the upstream request, or a denied_response with the real status and {\"errors\":[code]}",
+            params: &[],
+            responses: &[(
+                200,
+                "gRPC; grpc-status 0 with a CheckResponse, or 3/12 for a malformed call",
+            )],
+        },
+        guard: Guard::Open,
+        handler: post(grpc::handle),
+    }
+}
 
 /// The decision fronts' routes.
 pub fn endpoints() -> Vec<Endpoint> {
@@ -250,6 +271,8 @@ pub fn endpoints() -> Vec<Endpoint> {
             guard: Guard::Open,
             handler: any(forward_auth::handle),
         },
+        grpc_endpoint(grpc::CHECK_V3),
+        grpc_endpoint(grpc::CHECK_V2),
         Endpoint {
             doc: Doc {
                 method: "GET",

@@ -168,4 +168,42 @@ mod tests {
             assert!(issuer.verify(&valid[..cut], None, 1_001).is_err());
         }
     }
+
+    #[test]
+    fn grpc_check_requests_decode_or_refuse_without_panicking() {
+        use crate::fronts::grpc::decode_check;
+        use crate::net::protobuf::Writer;
+        let mut g = Gen::new(0x9bc);
+        // Random bytes, and mutations of a well-formed request.
+        let mut http = Writer::new();
+        http.bytes(2, b"GET").bytes(4, b"/api/v2/x?y=1");
+        let mut entry = Writer::new();
+        entry.bytes(1, b"cookie").bytes(2, b"_barong_session=a");
+        http.message(3, entry);
+        let mut request = Writer::new();
+        request.message(2, http);
+        let mut attributes = Writer::new();
+        attributes.message(4, request);
+        let mut check = Writer::new();
+        check.message(1, attributes);
+        let valid = check.into_bytes();
+        assert_eq!(decode_check(&valid).unwrap().method, "GET");
+        for _ in 0..50_000 {
+            let mut bytes = valid.clone();
+            for _ in 0..1 + g.below(4) {
+                let at = g.below(bytes.len());
+                match g.below(3) {
+                    0 => bytes[at] = g.next() as u8,
+                    1 => bytes.truncate(at),
+                    _ => bytes.insert(at, g.next() as u8),
+                }
+                if bytes.is_empty() {
+                    break;
+                }
+            }
+            let _ = decode_check(&bytes);
+            let noise: Vec<u8> = (0..g.below(64)).map(|_| g.next() as u8).collect();
+            let _ = decode_check(&noise);
+        }
+    }
 }

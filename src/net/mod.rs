@@ -9,3 +9,4 @@ mod fuzz;
 pub mod headers;
 pub mod outbound;
 pub mod path;
+pub mod protobuf;

@@ -32,6 +32,17 @@ fn envoy_example_matches_the_barong_contract() {
 }
 
 #[test]
+fn envoy_grpc_example_calls_check_over_http2() {
+    let envoy = read("config/envoy/envoy-grpc.yaml");
+    assert!(envoy.contains("transport_api_version: V3"));
+    assert!(envoy.contains("failure_mode_allow: false"));
+    assert!(envoy.contains("envoy_grpc: { cluster_name: portcullis_grpc }"));
+    let cluster = &envoy[envoy.find("- name: portcullis_grpc").unwrap()..];
+    assert!(cluster.contains("http2_protocol_options: {}"));
+    assert!(cluster.contains("address: portcullis, port_value: 8080"));
+}
+
+#[test]
 fn traefik_example_calls_the_forward_auth_front_and_strips_credentials() {
     let traefik = read("config/traefik/dynamic.yml");
     let settings = portcullis::config::Settings::from_toml("").unwrap();

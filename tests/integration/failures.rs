@@ -98,6 +98,19 @@ async fn redis_down_denies_with_503_within_the_timeout() {
         .send()
         .await;
     envoy.assert_error(403, "authz.unavailable");
+    // Over gRPC it is a denial, not a failed call: Envoy's failure_mode_allow never sees an
+    // error it could turn into an allow.
+    let grpc = crate::grpc::check(
+        &server,
+        serde_json::json!({ "method": "GET", "path": BALANCES, "headers": {
+            "cookie": session.cookie_header(), "user-agent": crate::support::UA,
+        }}),
+    )
+    .await;
+    assert_eq!(
+        crate::grpc::denied(&grpc),
+        (14, 503, r#"{"errors":["authz.unavailable"]}"#.into())
+    );
     assert_eq!(envoy.header("x-authz-status"), Some("503"));
     // API keys need Redis for the replay guard: denied as well.
     let bot = env.user_with("member", "active", true).await;

@@ -9,6 +9,7 @@ mod events;
 mod examples;
 mod failures;
 mod fronts;
+mod grpc;
 mod identity;
 mod mail;
 mod nginx;
