@@ -19,6 +19,7 @@ cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; r
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+command -v h2load >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null; }
 ./scripts/services.sh >/dev/null
 cargo build --release --quiet
 BIN=target/release/portcullis
@@ -122,6 +123,23 @@ run() {
   printf '%-52s %10s req/s %8s us CPU/req  non-2xx %s\n' "$name" "$rps" "$cpu_us" "${non2xx:-0}" >&2
 }
 
+# run_h2 NAME URL PIDS... -- h2load args: the same over HTTP/2 (prior knowledge), for the
+# gRPC front and the HTTP decision endpoint it is compared with.
+run_h2() {
+  local name=$1 url=$2; shift 2
+  local pids=(); while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
+  taskset -c 1 h2load -t1 -c"$CONNECTIONS" -m1 -D2 "$@" "$url" >/dev/null   # warm-up
+  local before; before=$(cpu_ticks "${pids[@]}")
+  local out; out=$(taskset -c 1 h2load -t1 -c"$CONNECTIONS" -m1 -D"$DURATION" "$@" "$url")
+  local after; after=$(cpu_ticks "${pids[@]}")
+  local requests; requests=$(echo "$out" | awk '/^requests:/ {print $8}')
+  local rps; rps=$(echo "$out" | awk '/^finished in/ {print $4}')
+  local non2xx; non2xx=$(echo "$out" | awk '/^status codes:/ {print $5 + $7 + $9}')
+  local cpu_us; cpu_us=$(awk -v t=$(( after - before )) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}")
+  printf '%-52s %10s req/s %8s us CPU/req  non-2xx %s\n' "$name" "$rps" "$cpu_us" "${non2xx:-0}" >&2
+}
+
 echo "== $DURATION s per scenario, $CONNECTIONS connections, wrk on CPU 1, servers on CPU 0" >&2
 run "nginx: static answer, direct" "http://127.0.0.1:$STATIC_PORT/api/v2/peatio/account/balances" $STATIC_PID --
 run "nginx: reverse proxy (baseline)" "http://127.0.0.1:$PROXY_PORT/api/v2/peatio/account/balances" \
@@ -146,6 +164,17 @@ for cache in true false; do
   if [ $cache = true ]; then
     run "portcullis: decision endpoint, pass rule (no identity)" \
       "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/public/markets" $PORTCULLIS_PID --
+    # Envoy's gRPC ext_authz against the HTTP decision endpoint, both over HTTP/2.
+    spec="{\"method\":\"GET\",\"path\":\"/api/v2/peatio/account/balances\",\"headers\":{\"cookie\":\"$COOKIE\",\"user-agent\":\"bench\"}"
+    allowed=$(/usr/bin/python3 tests/grpc/check.py "$spec,\"target\":\"127.0.0.1:$PORTCULLIS_PORT\"}")
+    case "$allowed" in *authorization*) ;; *) echo "gRPC check not allowed: $allowed" >&2; exit 1 ;; esac
+    /usr/bin/python3 tests/grpc/check.py "$spec,\"dump\":\"$WORK/check.bin\"}"
+    run_h2 "portcullis: decision endpoint over HTTP/2, session" \
+      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" $PORTCULLIS_PID -- \
+      -H "Cookie: $COOKIE" -H "User-Agent: bench"
+    run_h2 "portcullis: gRPC ext_authz Check, session" \
+      "http://127.0.0.1:$PORTCULLIS_PORT/envoy.service.auth.v3.Authorization/Check" $PORTCULLIS_PID -- \
+      -d "$WORK/check.bin" -H "content-type: application/grpc" -H "te: trailers"
     stop_portcullis
     # One signed header set reused: only possible with the replay guard off.
     start_portcullis PORTCULLIS_API_KEYS__REPLAY_GUARD=false

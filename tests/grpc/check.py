@@ -4,6 +4,7 @@
 Reads a JSON request from argv[1]:
   {"target": "127.0.0.1:8080", "method": "GET", "path": "/x?y", "headers": {...},
    "raw_headers": false, "source": "203.0.113.9"}
+("dump": FILE writes the framed request there instead of calling: bench/run.sh replays it)
 and prints the CheckResponse as JSON (proto field names; absent fields omitted, presence of
 `append` kept), or {"grpc_error": <code name>, "details": ...} when the call itself fails.
 Needs Debian's python3-grpcio and python3-grpc-tools.
@@ -54,6 +55,11 @@ def main():
     if spec.get("source"):
         request.attributes.source.address.socket_address.address = spec["source"]
         request.attributes.source.address.socket_address.port_value = 51000
+    if spec.get("dump"):
+        message = request.SerializeToString()
+        with open(spec["dump"], "wb") as out:
+            out.write(b"\0" + len(message).to_bytes(4, "big") + message)
+        return
     with grpc.insecure_channel(spec["target"]) as channel:
         try:
             response = stubs.AuthorizationStub(channel).Check(request, timeout=5)
