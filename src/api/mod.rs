@@ -122,26 +122,29 @@ pub fn full_path(settings: &crate::config::Settings, doc: &Doc) -> String {
     }
 }
 
-/// The router of every registered endpoint, each behind its guard.
+/// The router of every registered endpoint, each behind its guard. CORS wraps the auth API
+/// (`api.mount`) only: a decision front must never answer a preflight itself, or an `OPTIONS`
+/// carrying `Origin` would come back as an allow that no rule decided.
 pub fn router(app: &App) -> Router<App> {
-    let mut open = Router::new();
-    let mut restricted = Router::new();
+    // [auth API, decisions and operations] × [open, behind restrictions]
+    let mut groups: [[Router<App>; 2]; 2] = Default::default();
     for endpoint in endpoints() {
         let path = full_path(&app.settings, &endpoint.doc);
-        match endpoint.guard {
-            Guard::Open => open = open.route(&path, endpoint.handler),
-            Guard::Restrictions => restricted = restricted.route(&path, endpoint.handler),
-        }
+        let api = usize::from(endpoint.doc.base != Base::Mount);
+        let guarded = usize::from(endpoint.guard == Guard::Restrictions);
+        let group = &mut groups[api][guarded];
+        *group = std::mem::take(group).route(&path, endpoint.handler);
     }
-    let restricted = restricted.layer(axum::middleware::from_fn_with_state(
-        app.clone(),
-        guard::restrictions,
-    ));
+    let [[api_open, api_guarded], [other_open, other_guarded]] = groups;
+    let guard = || axum::middleware::from_fn_with_state(app.clone(), guard::restrictions);
     let cors = crate::net::cors::Cors::new(&app.settings.cors)
         .expect("cors settings are checked when the configuration loads");
-    open.merge(restricted)
-        .layer(axum::middleware::from_fn_with_state(
-            std::sync::Arc::new(cors),
-            crate::net::cors::middleware,
-        ))
+    let api =
+        api_open
+            .merge(api_guarded.layer(guard()))
+            .layer(axum::middleware::from_fn_with_state(
+                std::sync::Arc::new(cors),
+                crate::net::cors::middleware,
+            ));
+    api.merge(other_open.merge(other_guarded.layer(guard())))
 }

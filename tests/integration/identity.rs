@@ -995,6 +995,20 @@ async fn cross_origin_calls_follow_the_configured_origins() {
     // A preflight is answered by the gateway; it never becomes a login attempt.
     assert!(allowed.text().is_empty());
 
+    // The decision fronts are not the auth API: a preflight there is a request like any other
+    // and the gate decides it, never an allow answered by CORS.
+    let through_envoy = Client::new()
+        .request(
+            "OPTIONS",
+            listed.decision("/api/v2/peatio/account/balances"),
+        )
+        .header("origin", "https://exchange.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await;
+    through_envoy.assert_error(401, "authz.invalid_session");
+    assert_eq!(through_envoy.header("access-control-allow-origin"), None);
+
     let refused = preflight("https://evil.example").await;
     assert_eq!(refused.status, 200);
     assert_eq!(refused.header("access-control-allow-origin"), None);
