@@ -19,9 +19,17 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-  # Packages may start their own service instances under systemd; nginx's default site is not
-  # wanted (the tests run their own nginx on random ports).
-  pkill -x nginx 2>/dev/null || true
+  # The nginx package starts its own service instance (the default site on port 80), which the
+  # tests do not want: they run their own nginx on random ports. Stop that instance, and only
+  # it, through its own init script (or its pid file); any other nginx on the machine is left
+  # alone.
+  case " ${need[*]} " in
+    *" nginx "*)
+      if [ -s /run/nginx.pid ]; then
+        service nginx stop >/dev/null 2>&1 || /usr/sbin/nginx -s stop >/dev/null 2>&1 || true
+      fi
+      ;;
+  esac
 fi
 
 # PostgreSQL on 127.0.0.1:5432, user postgres without a password.

@@ -56,6 +56,8 @@ pub struct AppInner {
     /// Calls to other services (captcha, Auth0).
     pub outbound: crate::net::outbound::Outbound,
     pub auth0: crate::authn::auth0::Auth0,
+    /// The compiled `cors.*` policy (also consulted for websocket and login origins).
+    pub cors: Arc<crate::net::cors::Cors>,
 }
 
 impl AppInner {
@@ -169,8 +171,12 @@ impl App {
         let gate = Gate {
             policy: Arc::new(PolicyHandle::new()),
             sessions: Sessions::new(kv.clone(), settings.session.clone()),
-            subjects: Arc::new(Subjects::new(ttl)),
-            api_keys: Arc::new(ApiKeyCache::new(ttl)),
+            subjects: Arc::new(Subjects::new(ttl, settings.cache.max_subjects)),
+            api_keys: Arc::new(ApiKeyCache::new(
+                ttl,
+                settings.cache.max_api_keys,
+                settings.api_keys.unknown_per_ip,
+            )),
             replay: settings
                 .api_keys
                 .replay_guard
@@ -184,7 +190,15 @@ impl App {
                 csrf_protection: settings.session.csrf_protection,
                 nonce_lifetime_ms: settings.api_keys.nonce_lifetime_ms,
                 issue_for_pending: settings.jwt.issue_for_pending,
-                login_path: rule_path(&format!("{public_prefix}/identity/sessions")),
+                session_paths: [
+                    "identity/sessions",
+                    "identity/sessions/auth0",
+                    "identity/users",
+                    "identity/users/email/confirm_code",
+                ]
+                .iter()
+                .map(|path| rule_path(&format!("{public_prefix}/{path}")))
+                .collect(),
                 whitelink_path: rule_path(&format!("{public_prefix}/identity/users/access")),
                 token_reuse: TokenReuse {
                     enabled: settings.jwt.cache_tokens,
@@ -207,6 +221,10 @@ impl App {
             hot_metrics: crate::telemetry::HotMetrics::register(),
             events: crate::events::Events::new(&settings),
             auth0: crate::authn::auth0::Auth0::new(settings.auth0.clone(), outbound.clone()),
+            cors: Arc::new(
+                crate::net::cors::Cors::new(&settings.cors)
+                    .map_err(|why| anyhow::anyhow!("cors.origins: {why}"))?,
+            ),
             outbound,
             settings,
         })))

@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use crate::gate::geoip::GeoIp;
 use crate::net::form::form_pairs;
-use crate::store::Store;
 use crate::store::activities::{self, NewActivity};
+use crate::store::{Store, StoreError};
 
 const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
@@ -55,32 +55,59 @@ pub async fn run_writer(
                     .filter(|c| !c.is_empty());
             }
         }
-        let mut attempt = 0;
-        loop {
-            let result = match store.client().await {
-                Ok(client) => activities::insert_many(&client, &batch).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(()) => {
-                    metrics::counter!("portcullis_audit_written_total")
-                        .increment(batch.len() as u64);
-                    break;
-                }
-                Err(err) if attempt < 3 => {
-                    attempt += 1;
-                    tracing::warn!(error = %err, attempt, "audit batch not written yet; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
-                }
-                Err(err) => {
-                    tracing::error!(error = %err, records = batch.len(), "audit batch dropped");
-                    metrics::counter!("portcullis_audit_dropped_total")
-                        .increment(batch.len() as u64);
-                    break;
-                }
+        write_batch(&store, &batch).await;
+        batch.clear();
+    }
+}
+
+/// Writes a batch in one statement. If the database refuses it (rather than being away), the
+/// rows are written one by one, so one bad record costs only itself: nobody can wipe other
+/// records, an admin's audited writes among them, by sending one that Postgres refuses.
+async fn write_batch(store: &Store, batch: &[NewActivity]) {
+    let mut attempt = 0;
+    loop {
+        let result = match store.client().await {
+            Ok(client) => activities::insert_many(&client, batch).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                metrics::counter!("portcullis_audit_written_total").increment(batch.len() as u64);
+                return;
+            }
+            Err(StoreError::Unavailable(err)) if attempt < 3 => {
+                attempt += 1;
+                tracing::warn!(error = %err, attempt, "audit batch not written yet; retrying");
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+            Err(StoreError::Unavailable(err)) => {
+                tracing::error!(error = %err, records = batch.len(), "audit batch dropped: the database is unavailable");
+                metrics::counter!("portcullis_audit_dropped_total").increment(batch.len() as u64);
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, records = batch.len(), "audit batch refused; writing its records one by one");
+                write_one_by_one(store, batch).await;
+                return;
             }
         }
-        batch.clear();
+    }
+}
+
+async fn write_one_by_one(store: &Store, batch: &[NewActivity]) {
+    let Ok(client) = store.client().await else {
+        metrics::counter!("portcullis_audit_dropped_total").increment(batch.len() as u64);
+        return;
+    };
+    for activity in batch {
+        match activities::insert(&client, activity).await {
+            Ok(()) => metrics::counter!("portcullis_audit_written_total").increment(1),
+            Err(err) => {
+                // The record's values may be hostile: log what it is about, not what it says.
+                tracing::error!(error = %err, topic = %activities::fit(&activity.topic, 64), user_id = ?activity.user_id, "audit record refused by the database; dropped");
+                metrics::counter!("portcullis_audit_dropped_total").increment(1);
+            }
+        }
     }
 }
 
@@ -107,13 +134,14 @@ pub fn topic_for(path: &str, audit_topic: Option<&str>) -> String {
         .to_string()
 }
 
-/// `uid` or `user_uid` from the query string, the activity's target.
+/// `uid` or `user_uid` from the query string, the activity's target, when it looks like a
+/// uid (letters and digits, at most 32); anything else stays in the record's data only.
 pub fn target_uid(query: Option<&str>) -> Option<String> {
     let query = query?;
     form_pairs(query)
         .find(|(k, _)| k == "uid" || k == "user_uid")
         .map(|(_, v)| v)
-        .filter(|v| !v.is_empty())
+        .filter(|v| !v.is_empty() && v.len() <= 32 && v.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 /// The activity's data: the request's query parameters and its path, as JSON.
@@ -148,6 +176,8 @@ mod tests {
     fn target_and_data_come_from_the_query() {
         assert_eq!(target_uid(Some("a=1&user_uid=ID123")), Some("ID123".into()));
         assert_eq!(target_uid(Some("uid=")), None);
+        assert_eq!(target_uid(Some(&format!("uid={}", "A".repeat(40)))), None);
+        assert_eq!(target_uid(Some("uid=ID1%27--")), None);
         assert_eq!(target_uid(None), None);
         let data: serde_json::Value =
             serde_json::from_str(&request_data("api/v2/x", Some("uid=ID1&note=a+b"))).unwrap();

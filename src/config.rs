@@ -111,7 +111,11 @@ pub struct Server {
     pub shutdown_grace: u64,
     pub max_body_bytes: usize,
     pub header_read_timeout: u64,
+    pub idle_timeout: u64,
+    pub body_idle_timeout: u64,
+    pub body_read_timeout: u64,
     pub max_connections: usize,
+    pub max_connections_per_peer: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -218,6 +222,7 @@ pub struct Jwt {
 pub struct ApiKeys {
     pub nonce_lifetime_ms: u64,
     pub replay_guard: bool,
+    pub unknown_per_ip: Limit,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -403,6 +408,8 @@ pub struct RateLimits {
 #[serde(deny_unknown_fields)]
 pub struct Cache {
     pub subject_ttl: u64,
+    pub max_subjects: u64,
+    pub max_api_keys: u64,
     pub policy_debounce_ms: u64,
 }
 
@@ -521,11 +528,23 @@ impl Settings {
         if let Err(why) = crate::net::cors::Cors::new(&self.cors) {
             return fail("cors.origins", &why);
         }
-        if self.server.header_read_timeout == 0 || self.server.max_connections == 0 {
-            return fail(
+        for (key, value) in [
+            (
                 "server.header_read_timeout",
-                "header_read_timeout and max_connections must be positive",
-            );
+                self.server.header_read_timeout,
+            ),
+            ("server.idle_timeout", self.server.idle_timeout),
+            ("server.body_idle_timeout", self.server.body_idle_timeout),
+            ("server.body_read_timeout", self.server.body_read_timeout),
+            ("server.max_connections", self.server.max_connections as u64),
+            (
+                "server.max_connections_per_peer",
+                self.server.max_connections_per_peer as u64,
+            ),
+        ] {
+            if value == 0 {
+                return fail(key, "must be positive");
+            }
         }
         if self.events.batch <= 0 {
             return fail("events.batch", "must be positive");
@@ -595,6 +614,7 @@ impl Settings {
                 limits.password_reset_per_account,
             ),
             ("rate_limits.token_per_ip", limits.token_per_ip),
+            ("api_keys.unknown_per_ip", self.api_keys.unknown_per_ip),
         ] {
             if limit.max == 0 || limit.window == 0 {
                 return fail(key, "max and window must be positive");

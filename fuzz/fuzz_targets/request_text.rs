@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         gateway: portcullis::config::Gateway::Akamai,
     });
     let _ = resolver.resolve("127.0.0.1".parse().unwrap(), &headers);
+    let _ = portcullis::net::method::canonical(text);
     let _ = portcullis::api::params::Params::from_query(Some(text));
     let _ = portcullis::authn::api_keys::ruby_to_i(text);
     let _ = portcullis::domain::validation::email_valid(text);

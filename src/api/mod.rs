@@ -137,13 +137,11 @@ pub fn router(app: &App) -> Router<App> {
     }
     let [[api_open, api_guarded], [other_open, other_guarded]] = groups;
     let guard = || axum::middleware::from_fn_with_state(app.clone(), guard::restrictions);
-    let cors = crate::net::cors::Cors::new(&app.settings.cors)
-        .expect("cors settings are checked when the configuration loads");
     let api =
         api_open
             .merge(api_guarded.layer(guard()))
             .layer(axum::middleware::from_fn_with_state(
-                std::sync::Arc::new(cors),
+                app.cors.clone(),
                 crate::net::cors::middleware,
             ));
     api.merge(other_open.merge(other_guarded.layer(guard())))

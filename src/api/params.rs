@@ -84,12 +84,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             .to_ascii_lowercase();
         let body = axum::body::Bytes::from_request(req, state)
             .await
-            .map_err(|_| {
-                ApiError::new(
-                    http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "request.body_too_large",
-                )
-            })?;
+            .map_err(body_error)?;
         if body.is_empty() {
             return Ok(params);
         }
@@ -112,6 +107,21 @@ impl<S: Send + Sync> FromRequest<S> for Params {
             ));
         }
         Ok(params)
+    }
+}
+
+/// Why the body could not be read: too large (413), or too slow (408, see
+/// `server::bodies`). A client that went away gets the same 408; nobody reads it.
+fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    use axum::extract::rejection::{BytesRejection, FailedToBufferBody};
+    match rejection {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => {
+            ApiError::new(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                "request.body_too_large",
+            )
+        }
+        _ => ApiError::new(http::StatusCode::REQUEST_TIMEOUT, "request.timeout"),
     }
 }
 

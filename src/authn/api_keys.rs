@@ -4,16 +4,20 @@
 //! `X-Auth-Signature` = hex(HMAC-SHA256(key = the secret as its 32-character hex string,
 //! message = the nonce header exactly as sent + the kid)). Compared in constant time.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use http::HeaderMap;
 
+use crate::cache::Cache;
+use crate::config::Limit;
 use crate::crypto::SecretBox;
 use crate::domain::subject::SubjectKind;
 use crate::kv::{Kv, KvError};
+use crate::net::client_ip::network_key;
 use crate::store::{self, Store, StoreError};
 
 /// The three API-key headers as received (`None` = absent).
@@ -144,47 +148,69 @@ pub struct ApiKey {
     pub holder_uid: String,
 }
 
-struct Entry {
-    key: Option<Arc<ApiKey>>,
-    loaded: Instant,
+/// What a key id turned out to be.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Found(Arc<ApiKey>),
+    /// No such key (remembered for a while, so asking again costs nothing).
+    Unknown,
+    /// The caller asked for too many unknown ids lately; not looked up.
+    Throttled,
 }
 
-/// Keys by kid, including "no such kid" for a while, refreshed on change notices.
+/// Keys by kid, including "no such kid" for a while, refreshed on change notices (on
+/// `crate::cache`: size-bounded, and never caching a read that raced a change notice).
+///
+/// Random kids from a scanner would each cost a database query: unknown kids are remembered,
+/// and an address (an IPv6 /64) that asks for more than `api_keys.unknown_per_ip.max` unknown
+/// kids in a window gets no more lookups until it ends.
 pub struct ApiKeyCache {
-    entries: RwLock<HashMap<String, Entry>>,
-    ttl: Duration,
-    hits: metrics::Counter,
-    misses: metrics::Counter,
+    cache: Cache<Option<Arc<ApiKey>>>,
+    unknown: moka::sync::Cache<IpAddr, Arc<AtomicU32>>,
+    unknown_max: u32,
 }
 
-/// Bound on cached entries: random kids from a scanner must not grow memory without limit.
-const MAX_ENTRIES: usize = 50_000;
+/// Longest kid the database can hold; anything longer is unknown without a lookup.
+const MAX_KID_LEN: usize = 255;
 
 impl ApiKeyCache {
-    pub fn new(ttl: Duration) -> ApiKeyCache {
+    pub fn new(ttl: Duration, capacity: u64, unknown_per_ip: Limit) -> ApiKeyCache {
         ApiKeyCache {
-            entries: RwLock::new(HashMap::new()),
-            ttl,
-            hits: metrics::counter!("portcullis_cache_hits_total", "cache" => "api_key"),
-            misses: metrics::counter!("portcullis_cache_misses_total", "cache" => "api_key"),
+            cache: Cache::new("api_key", capacity, ttl),
+            unknown: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(unknown_per_ip.window))
+                .build(),
+            unknown_max: unknown_per_ip.max,
         }
     }
 
+    /// The key `kid` names, as far as `client` may ask.
     pub async fn get(
         &self,
         store: &Store,
         sbox: &SecretBox,
         kid: &str,
-    ) -> Result<Option<Arc<ApiKey>>, StoreError> {
-        if let Some(entry) = self.entries.read().expect("lock").get(kid)
-            && entry.loaded.elapsed() < self.ttl
-        {
-            self.hits.increment(1);
-            return Ok(entry.key.clone());
+        client: IpAddr,
+    ) -> Result<Lookup, StoreError> {
+        if kid.len() > MAX_KID_LEN {
+            return Ok(Lookup::Unknown);
         }
-        self.misses.increment(1);
-        let client = store.client().await?;
-        let key = match store::api_keys::find_for_auth(&client, kid).await? {
+        if let Some(entry) = self.cache.get(kid) {
+            return Ok(entry.map_or(Lookup::Unknown, Lookup::Found));
+        }
+        let asker = network_key(client);
+        if self
+            .unknown
+            .get(&asker)
+            .is_some_and(|count| count.load(Ordering::Relaxed) >= self.unknown_max)
+        {
+            metrics::counter!("portcullis_api_key_lookups_throttled_total").increment(1);
+            return Ok(Lookup::Throttled);
+        }
+        let ticket = self.cache.ticket(kid);
+        let client_db = store.client().await?;
+        let key = match store::api_keys::find_for_auth(&client_db, kid).await? {
             Some(row) => {
                 let mut secret = sbox
                     .open(
@@ -203,28 +229,23 @@ impl ApiKeyCache {
                     holder_uid: row.holder_uid,
                 }))
             }
-            None => None,
+            None => {
+                self.unknown
+                    .get_with(asker, || Arc::new(AtomicU32::new(0)))
+                    .fetch_add(1, Ordering::Relaxed);
+                None
+            }
         };
-        let mut entries = self.entries.write().expect("lock");
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(
-            kid.to_string(),
-            Entry {
-                key: key.clone(),
-                loaded: Instant::now(),
-            },
-        );
-        Ok(key)
+        self.cache.insert(kid, key.clone(), ticket);
+        Ok(key.map_or(Lookup::Unknown, Lookup::Found))
     }
 
     pub fn invalidate(&self, kid: &str) {
-        self.entries.write().expect("lock").remove(kid);
+        self.cache.invalidate(kid);
     }
 
     pub fn clear(&self) {
-        self.entries.write().expect("lock").clear();
+        self.cache.clear();
     }
 }
 

@@ -113,14 +113,16 @@ impl Sessions {
     }
 
     /// Slides the expiry forward. Written back at most every `renew_interval` seconds, so a
-    /// busy session costs one Redis read per request, not a read and a write.
+    /// busy session costs one Redis read per request, not a read and a write, and always once
+    /// less than half the idle time is left (so it slides even when `expire_time` is shorter
+    /// than `renew_interval`).
     pub async fn renew_if_due(
         &self,
         id: &str,
         data: &SessionData,
         now: i64,
     ) -> Result<(), KvError> {
-        if now - data.renewed_at < self.settings.renew_interval as i64 {
+        if !renewal_due(data, now, &self.settings) {
             return Ok(());
         }
         let mut renewed = data.clone();
@@ -231,6 +233,13 @@ impl Sessions {
     }
 }
 
+/// True when the sliding expiry must be written back now.
+pub fn renewal_due(data: &SessionData, now: i64, settings: &config::Session) -> bool {
+    let interval_passed = now - data.renewed_at >= settings.renew_interval as i64;
+    let half_spent = data.expire_time - now < (settings.expire_time as i64 + 1) / 2;
+    interval_passed || half_spent
+}
+
 /// The value of cookie `name` among the request's `Cookie` headers.
 pub fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
@@ -332,6 +341,30 @@ mod tests {
             "2001:db8:1:2:3:5:5:6".parse().unwrap(),
             1
         ));
+    }
+
+    #[test]
+    fn renewal_slides_even_when_the_idle_time_is_shorter_than_the_interval() {
+        let settings = config::Session {
+            cookie_name: "s".into(),
+            expire_time: 10,
+            lifetime: 100,
+            secure_cookie: false,
+            csrf_protection: true,
+            renew_interval: 30,
+        };
+        let mut d = data("10.0.0.1");
+        d.renewed_at = 1000;
+        d.expire_time = 1010;
+        // Plenty of idle time left and the interval not passed: no write.
+        assert!(!renewal_due(&d, 1004, &settings));
+        // Less than half the idle time left: written back although the interval has not passed.
+        assert!(renewal_due(&d, 1006, &settings));
+        // The interval passed: written back.
+        let mut long = d.clone();
+        long.expire_time = 5000;
+        assert!(renewal_due(&long, 1030, &settings));
+        assert!(!renewal_due(&long, 1029, &settings));
     }
 
     #[test]

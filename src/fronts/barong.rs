@@ -12,8 +12,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use http::{HeaderValue, StatusCode};
 
-use super::{X_AUTHZ_STATUS, allow_response, decide, denial_response};
+use super::{Original, X_AUTHZ_STATUS, allow_response, decide, denial_response};
 use crate::app::App;
+use crate::net::path::Forwarding;
 
 pub async fn handle(
     State(app): State<App>,
@@ -21,23 +22,19 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let prefix = &app.settings.decision.prefix;
-    let original = request
-        .uri()
-        .path()
-        .strip_prefix(prefix.as_str())
-        .unwrap_or("");
-    let verb = request.method().as_str();
-    match decide(
-        &app,
-        "barong",
-        verb,
-        original,
-        request.uri().query(),
-        peer.ip(),
-        request.headers(),
-    )
-    .await
-    {
+    let original = Original {
+        method: request.method().as_str(),
+        raw_path: request
+            .uri()
+            .path()
+            .strip_prefix(prefix.as_str())
+            .unwrap_or(""),
+        query: request.uri().query(),
+        // Envoy forwards the path it sent us (normalised only with `normalize_path`).
+        forwarding: Forwarding::AsIs,
+    };
+    let client = app.client_ip.resolve(peer.ip(), request.headers());
+    match decide(&app, "barong", &original, client, request.headers()).await {
         Ok(bearer) => allow_response(bearer.as_deref()),
         Err(denial) => {
             let real = denial.status;

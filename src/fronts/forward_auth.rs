@@ -1,5 +1,7 @@
 //! Traefik forwardAuth: the original request travels in `X-Forwarded-Method`,
-//! `X-Forwarded-Uri` (path and query) and `X-Forwarded-For`. Traefik copies a 2xx answer's
+//! `X-Forwarded-Uri` (path and query) and `X-Forwarded-For`. Traefik sets them from the real
+//! request only with `trustForwardHeader: false` (the shipped example); with `true`, a client
+//! behind a trusted hop could choose the URI and method that get judged. Traefik copies a 2xx answer's
 //! `Authorization` to the upstream (with `authResponseHeaders`) and returns any other answer
 //! to the client as it is, so denials keep their real status and body.
 
@@ -7,13 +9,11 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
-use http::StatusCode;
 
-use super::{allow_response, decide, denial_response};
+use super::{allow_response, decide, denial_response, original_from_headers};
 use crate::app::App;
 use crate::gate::Denial;
 use crate::net::headers::{X_FORWARDED_METHOD, X_FORWARDED_URI};
-use crate::net::path::split_query;
 
 pub async fn handle(
     State(app): State<App>,
@@ -21,28 +21,13 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let headers = request.headers();
-    let text = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let Some(uri) = text(X_FORWARDED_URI).filter(|u| u.starts_with('/')) else {
-        return denial_response(Denial {
-            status: StatusCode::BAD_REQUEST,
-            code: "authz.invalid_request",
-        });
+    // Traefik forwards the request line as it came (cleaned or not, depending on its version
+    // and `sanitizePath`).
+    let Some(original) = original_from_headers(headers, X_FORWARDED_METHOD, X_FORWARDED_URI) else {
+        return denial_response(Denial::INVALID_REQUEST);
     };
-    let verb = text(X_FORWARDED_METHOD)
-        .unwrap_or("GET")
-        .to_ascii_uppercase();
-    let (raw_path, query) = split_query(uri);
-    match decide(
-        &app,
-        "forward_auth",
-        &verb,
-        raw_path,
-        query,
-        peer.ip(),
-        headers,
-    )
-    .await
-    {
+    let client = app.client_ip.resolve(peer.ip(), headers);
+    match decide(&app, "forward_auth", &original, client, headers).await {
         Ok(bearer) => allow_response(bearer.as_deref()),
         Err(denial) => denial_response(denial),
     }

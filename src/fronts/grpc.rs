@@ -19,10 +19,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::StreamBody;
 
-use super::decide;
+use super::{Original, decide};
 use crate::app::App;
 use crate::gate::Denial;
-use crate::net::path::split_query;
+use crate::net::client_ip::UnreadableForwardedFor;
+use crate::net::path::{Forwarding, split_query};
 use crate::net::protobuf::{self, Malformed, Value, Writer};
 
 /// The service paths Envoy calls.
@@ -32,9 +33,7 @@ pub const CHECK_V2: &str = "envoy.service.auth.v2.Authorization/Check";
 /// gRPC status codes we answer with.
 mod code {
     pub const OK: u64 = 0;
-    pub const INVALID_ARGUMENT: u32 = 3;
     pub const PERMISSION_DENIED: u64 = 7;
-    pub const UNIMPLEMENTED: u32 = 12;
     pub const UNAVAILABLE: u64 = 14;
     pub const UNAUTHENTICATED: u64 = 16;
 }
@@ -48,60 +47,86 @@ pub struct Check {
     pub headers: HeaderMap,
     /// The downstream peer as Envoy saw it.
     pub source: Option<IpAddr>,
+    /// Bytes of header names and values read so far (bounded).
+    header_bytes: usize,
 }
+
+/// Largest CheckRequest read. Envoy sends the original request's headers (60 KiB at most by
+/// its defaults) and a little context; a bigger message is refused, not buffered.
+const MAX_MESSAGE: usize = 256 * 1024;
+/// Bounds on the original request's headers: Envoy's own limits are 100 headers and 60 KiB.
+const MAX_HEADERS: usize = 512;
+const MAX_HEADER_BYTES: usize = 128 * 1024;
 
 pub async fn handle(
     State(app): State<App>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    // Every answer from here on is a CheckResponse: a malformed, oversized or unreadable call
+    // is a denial (400), never a failed call, which `failure_mode_allow: true` would turn into
+    // an allow.
     let is_grpc = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/grpc"));
     if !is_grpc {
-        return grpc_error(
-            code::INVALID_ARGUMENT,
-            "content-type must be application/grpc",
-        );
+        return refuse(Denial::INVALID_REQUEST);
     }
-    let limit = app.settings.server.max_body_bytes;
-    let Ok(body) = axum::body::to_bytes(request.into_body(), limit).await else {
-        return grpc_error(code::INVALID_ARGUMENT, "request too large or cut short");
+    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_MESSAGE + 5).await else {
+        return refuse(Denial::INVALID_REQUEST);
     };
-    let message = match unframe(&body) {
-        Ok(message) => message,
-        Err((code, why)) => return grpc_error(code, why),
+    let Ok(message) = unframe(&body) else {
+        return refuse(Denial::INVALID_REQUEST);
     };
     let Ok(check) = decode_check(message) else {
-        return grpc_error(code::INVALID_ARGUMENT, "malformed CheckRequest");
-    };
-    // Envoy's view of the client is believed only from a peer we trust; anyone else could
-    // claim any address and step around IP restrictions.
-    let client = match check.source {
-        Some(source) if app.client_ip.is_trusted(peer.ip()) => source,
-        _ => peer.ip(),
+        return refuse(Denial::INVALID_REQUEST);
     };
     let (raw_path, query) = split_query(&check.path);
-    let verb = check.method.to_ascii_uppercase();
-    let answer = match decide(&app, "grpc", &verb, raw_path, query, client, &check.headers).await {
+    let original = Original {
+        method: &check.method,
+        raw_path,
+        query,
+        // Envoy forwards the path it sent us (normalised only with `normalize_path`).
+        forwarding: Forwarding::AsIs,
+    };
+    let client = client_of(&app, peer.ip(), &check);
+    let answer = match decide(&app, "grpc", &original, client, &check.headers).await {
         Ok(bearer) => encode_allow(bearer.as_deref()),
         Err(denial) => encode_deny(denial),
     };
     grpc_ok(answer)
 }
 
-/// The one length-prefixed message of a unary call, or the gRPC status refusing it.
-fn unframe(body: &[u8]) -> Result<&[u8], (u32, &'static str)> {
-    const MALFORMED: (u32, &str) = (code::INVALID_ARGUMENT, "malformed gRPC frame");
-    let (head, message) = body.split_at_checked(5).ok_or(MALFORMED)?;
+/// The client of a Check: Envoy's downstream address when Envoy is a peer we trust and says
+/// it, walked through X-Forwarded-For when that address is itself a trusted hop (a load
+/// balancer in front of Envoy). Anyone else is their own client, whatever they claim; a
+/// trusted Envoy that does not say is refused rather than taken for the client itself.
+fn client_of(app: &App, peer: IpAddr, check: &Check) -> Result<IpAddr, UnreadableForwardedFor> {
+    if !app.client_ip.is_trusted(peer) {
+        return Ok(peer.to_canonical());
+    }
+    match check.source {
+        Some(source) => app.client_ip.resolve(source, &check.headers),
+        None => Err(UnreadableForwardedFor),
+    }
+}
+
+fn refuse(denial: Denial) -> Response {
+    grpc_ok(encode_deny(denial))
+}
+
+/// The one length-prefixed, uncompressed message of a unary call.
+fn unframe(body: &[u8]) -> Result<&[u8], Malformed> {
+    let (head, message) = body.split_at_checked(5).ok_or(Malformed)?;
+    // Compressed messages are not negotiated (we announce no grpc-accept-encoding).
     if head[0] != 0 {
-        return Err((code::UNIMPLEMENTED, "compressed messages are not supported"));
+        return Err(Malformed);
     }
     let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if message.len() != len {
-        return Err(MALFORMED);
+    if message.len() != len || len > MAX_MESSAGE {
+        return Err(Malformed);
     }
     Ok(message)
 }
@@ -131,7 +156,7 @@ fn decode_http(http: &[u8], check: &mut Check) -> Result<(), Malformed> {
             (2, Value::Bytes(method)) => check.method = text(method)?,
             (3, Value::Bytes(entry)) => {
                 let (key, value) = pair(entry, 2)?;
-                add_header(&mut check.headers, key, value);
+                add_header(check, key, value)?;
             }
             (4, Value::Bytes(path)) => check.path = text(path)?,
             // header_map { repeated HeaderValue headers = 1 }, HeaderValue { key = 1,
@@ -139,12 +164,7 @@ fn decode_http(http: &[u8], check: &mut Check) -> Result<(), Malformed> {
             (13, Value::Bytes(map)) => for_each(map, 1, |entry| {
                 let (key, value) = pair(entry, 2)?;
                 let (_, raw) = pair(entry, 3)?;
-                add_header(
-                    &mut check.headers,
-                    key,
-                    if raw.is_empty() { value } else { raw },
-                );
-                Ok(())
+                add_header(check, key, if raw.is_empty() { value } else { raw })
             })?,
             _ => {}
         }
@@ -200,11 +220,23 @@ fn text(bytes: &[u8]) -> Result<String, Malformed> {
 }
 
 /// Pseudo-headers (`:path`, `:authority`) and anything HTTP would refuse are left out: the
-/// gate reads only ordinary headers.
-fn add_header(headers: &mut HeaderMap, key: &[u8], value: &[u8]) {
-    if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key), HeaderValue::from_bytes(value)) {
-        headers.append(name, value);
+/// gate reads only ordinary headers. More headers, or more header bytes, than any Envoy sends
+/// make the request malformed (refused), so a crafted message can neither grow the map without
+/// bound nor push a header out of it.
+fn add_header(check: &mut Check, key: &[u8], value: &[u8]) -> Result<(), Malformed> {
+    let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key), HeaderValue::from_bytes(value))
+    else {
+        return Ok(());
+    };
+    check.header_bytes += name.as_str().len() + value.len();
+    if check.headers.len() >= MAX_HEADERS || check.header_bytes > MAX_HEADER_BYTES {
+        return Err(Malformed);
     }
+    check
+        .headers
+        .try_append(name, value)
+        .map_err(|_| Malformed)?;
+    Ok(())
 }
 
 /// `CheckResponse { status: OK, ok_response { headers: [Authorization: Bearer …] } }`.
@@ -279,28 +311,6 @@ fn grpc_ok(message: Vec<u8>) -> Response {
             HeaderValue::from_static("application/grpc"),
         )],
         Body::new(StreamBody::new(frames)),
-    )
-        .into_response()
-}
-
-/// A call we cannot answer: a trailers-only response with the gRPC status.
-fn grpc_error(code: u32, message: &'static str) -> Response {
-    (
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/grpc"),
-            ),
-            (
-                HeaderName::from_static("grpc-status"),
-                HeaderValue::from(code),
-            ),
-            (
-                HeaderName::from_static("grpc-message"),
-                HeaderValue::from_static(message),
-            ),
-        ],
-        Body::empty(),
     )
         .into_response()
 }

@@ -21,6 +21,9 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use crate::app::App;
 use crate::authn::api_keys::ApiKeyHeaders;
 use crate::gate::{Denial, Facts};
+use crate::net::client_ip::UnreadableForwardedFor;
+use crate::net::method;
+use crate::net::path::{self, Forwarding};
 
 pub use crate::net::headers::{X_AUTHZ_ERROR, X_AUTHZ_STATUS};
 
@@ -79,26 +82,71 @@ pub fn allow_response(bearer: Option<&str>) -> Response {
     response
 }
 
-/// The common path of every decision front: normalise the path, resolve the client, ask the
-/// gate, record the outcome. Returns the bearer to forward (`None` on a pass rule).
+/// A header that carries part of the original request: `None` when absent or blank. Bytes
+/// that are not text are kept as a path no rule accepts, so they are refused as a bad path
+/// rather than taken for a missing header.
+pub fn original_header(headers: &HeaderMap, name: http::HeaderName) -> Option<&str> {
+    let value = headers.get(name)?;
+    let text = std::str::from_utf8(value.as_bytes()).unwrap_or("\u{0}");
+    (!text.trim().is_empty()).then_some(text)
+}
+
+/// The original request described by a method header and a URI header (nginx's
+/// `X-Original-*`, Traefik's `X-Forwarded-*`). `None` when either is missing: without the
+/// original method a request cannot be judged (guessing GET would skip CSRF and let GET-only
+/// rows grant every verb). The front proxy forwards the path as it sees fit, so only paths no
+/// normaliser changes are judged ([`Forwarding::AsIs`]).
+pub fn original_from_headers(
+    headers: &HeaderMap,
+    method: http::HeaderName,
+    uri: http::HeaderName,
+) -> Option<Original<'_>> {
+    let method = original_header(headers, method)?;
+    let (raw_path, query) = path::split_query(original_header(headers, uri)?);
+    Some(Original {
+        method,
+        raw_path,
+        query,
+        forwarding: Forwarding::AsIs,
+    })
+}
+
+/// The original request a front asks about, as the front proxy described it.
+pub struct Original<'a> {
+    /// The method as the front sent it (any letter case; unknown methods are refused).
+    pub method: &'a str,
+    /// The path, still encoded, without the query.
+    pub raw_path: &'a str,
+    pub query: Option<&'a str>,
+    /// Who forwards the request once it is allowed (see `net::path::Forwarding`).
+    pub forwarding: Forwarding,
+}
+
+/// The common path of every decision front: canonical method, judged path, resolved client,
+/// the gate, the outcome recorded. Returns the bearer to forward (`None` on a pass rule).
 pub async fn decide(
     app: &App,
     front: &'static str,
-    verb: &str,
-    raw_path: &str,
-    query: Option<&str>,
-    peer: IpAddr,
+    original: &Original<'_>,
+    client: Result<IpAddr, UnreadableForwardedFor>,
     headers: &HeaderMap,
 ) -> Result<Option<std::sync::Arc<str>>, Denial> {
     let started = std::time::Instant::now();
-    if crate::net::path::is_ambiguous(raw_path) {
-        metrics::counter!("portcullis_decisions_total", "front" => front, "outcome" => Denial::INVALID_PATH.code)
+    let refused = |denial: Denial| {
+        metrics::counter!("portcullis_decisions_total", "front" => front, "outcome" => denial.code)
             .increment(1);
-        return Err(Denial::INVALID_PATH);
-    }
-    let path = crate::net::path::rule_path(raw_path);
-    let ip = app.client_ip.resolve(peer, headers);
-    let facts = facts(app, verb, &path, query, ip, headers);
+        Err(denial)
+    };
+    let Some(verb) = method::canonical(original.method) else {
+        return refused(Denial::INVALID_REQUEST);
+    };
+    let Ok(path) = path::judge(original.raw_path, original.forwarding) else {
+        return refused(Denial::INVALID_PATH);
+    };
+    let Ok(ip) = client else {
+        return refused(Denial::INVALID_FORWARDED_FOR);
+    };
+    let facts = facts(app, verb, &path, original.query, ip, headers);
     let result = app.gate.authorize(&facts).await.map(|grant| grant.bearer);
     let hot = app.hot_metrics.front(front);
     if let Some((_, seconds)) = hot {

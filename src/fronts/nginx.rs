@@ -12,11 +12,11 @@ use http::{HeaderValue, StatusCode};
 
 use super::{
     X_AUTHZ_ERROR, X_AUTHZ_STATUS, allow_response, decide, denial_response, error_response,
+    original_from_headers,
 };
 use crate::app::App;
 use crate::gate::Denial;
 use crate::net::headers::{X_ORIGINAL_METHOD, X_ORIGINAL_URI};
-use crate::net::path::split_query;
 
 pub async fn handle(
     State(app): State<App>,
@@ -24,18 +24,12 @@ pub async fn handle(
     request: Request,
 ) -> Response {
     let headers = request.headers();
-    let text = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let Some(uri) = text(X_ORIGINAL_URI).filter(|u| u.starts_with('/')) else {
-        return deny(Denial {
-            status: StatusCode::BAD_REQUEST,
-            code: "authz.invalid_request",
-        });
+    // nginx forwards its own normalised `$uri`, cut at a raw '#'.
+    let Some(original) = original_from_headers(headers, X_ORIGINAL_METHOD, X_ORIGINAL_URI) else {
+        return deny(Denial::INVALID_REQUEST);
     };
-    let verb = text(X_ORIGINAL_METHOD)
-        .unwrap_or("GET")
-        .to_ascii_uppercase();
-    let (raw_path, query) = split_query(uri);
-    match decide(&app, "nginx", &verb, raw_path, query, peer.ip(), headers).await {
+    let client = app.client_ip.resolve(peer.ip(), headers);
+    match decide(&app, "nginx", &original, client, headers).await {
         Ok(bearer) => allow_response(bearer.as_deref()),
         Err(denial) => deny(denial),
     }

@@ -19,12 +19,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::{decide, denial_response, error_response};
+use super::{Original, decide, denial_response, error_response};
 use crate::app::App;
 use crate::authn::sessions::strip_cookie;
 use crate::config;
+use crate::gate::Denial;
 use crate::net::headers;
-use crate::net::path::forward_path;
+use crate::net::method;
+use crate::net::path::{Forwarding, forward_path};
 
 /// One configured route, ready to forward.
 pub struct Route {
@@ -146,8 +148,15 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
+/// A websocket handshake: the only protocol upgrade the proxy tunnels. Any other (`h2c`, TLS
+/// upgrades, made-up protocols) is forwarded as a plain request without its `Upgrade`, so no
+/// tunnel opens whose requests the gate would never see.
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    let upgrade_is_websocket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    upgrade_is_websocket
         && headers
             .get_all(header::CONNECTION)
             .iter()
@@ -158,8 +167,49 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
             })
 }
 
-/// Turns the client's headers into the upstream's, in place: hop-by-hop headers and the
-/// client's credentials go, the minted token and the forwarding headers come.
+/// Headers some upstreams read in place of the request's own address, path or method
+/// (RFC 7239 `Forwarded` in Rack 3, CDN client headers, Symfony and IIS URL overrides,
+/// `Rack::MethodOverride`). The gate never judged them, so a client may not send them on.
+const OVERRIDES: [HeaderName; 14] = [
+    header::FORWARDED,
+    HeaderName::from_static("cf-connecting-ip"),
+    headers::TRUE_CLIENT_IP,
+    HeaderName::from_static("client-ip"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("x-cluster-client-ip"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-rewrite-url"),
+    headers::X_ORIGINAL_URI,
+    headers::X_ORIGINAL_METHOD,
+    HeaderName::from_static("x-http-method-override"),
+    HeaderName::from_static("x-http-method"),
+    HeaderName::from_static("x-method-override"),
+    HeaderName::from_static("x-forwarded-prefix"),
+];
+
+/// A websocket handshake carrying the session cookie must come from a page of ours: the same
+/// origin as the request, or one listed in `cors.origins`. SameSite=Lax keeps other sites'
+/// pages out, but not a sibling subdomain's (cross-site websocket hijacking).
+fn websocket_origin_allowed(app: &App, headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if app.sessions().id_from(headers).is_none() {
+        return true;
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let same_origin = origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
+    same_origin || app.cors.lists(origin)
+}
+
+/// Turns the client's headers into the upstream's, in place: hop-by-hop headers, the client's
+/// credentials and the headers that would override what the gate judged go; the minted token
+/// and the forwarding headers come.
 fn rewrite_headers(
     app: &App,
     headers: &mut HeaderMap,
@@ -167,7 +217,7 @@ fn rewrite_headers(
     peer: IpAddr,
     client_ip: IpAddr,
     authority: &str,
-    upgrade: bool,
+    websocket: bool,
 ) {
     let upgrade_value = headers.get(header::UPGRADE).cloned();
     strip_hop_by_hop(headers);
@@ -177,10 +227,15 @@ fn rewrite_headers(
         headers::X_AUTH_SIGNATURE,
         headers::X_CSRF_TOKEN,
         header::PROXY_AUTHORIZATION,
+        header::AUTHORIZATION,
     ] {
         headers.remove(name);
     }
-    headers.remove(header::AUTHORIZATION);
+    if headers.keys().any(|name| OVERRIDES.contains(name)) {
+        for name in OVERRIDES {
+            headers.remove(name);
+        }
+    }
     if let Some(bearer) = bearer
         && let Ok(value) = HeaderValue::from_str(bearer)
     {
@@ -201,15 +256,18 @@ fn rewrite_headers(
             headers.insert(header::COOKIE, value);
         }
     }
+    let trusted_peer = app.client_ip.is_trusted(peer);
     let peer_text = peer.to_string();
+    // A trusted proxy's chain is kept and extended; anyone else's claims are dropped, so an
+    // upstream that trusts private addresses (Rails does) cannot be led along a forged chain.
     let forwarded_for = match headers
         .get(headers::X_FORWARDED_FOR)
         .and_then(|v| v.to_str().ok())
+        .filter(|_| trusted_peer)
     {
         Some(previous) => format!("{previous}, {peer_text}"),
         None => peer_text.clone(),
     };
-
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
         headers.insert(headers::X_FORWARDED_FOR, value);
     }
@@ -221,7 +279,7 @@ fn rewrite_headers(
     if let Ok(value) = HeaderValue::from_str(&client_ip_text) {
         headers.insert(headers::X_REAL_IP, value);
     }
-    if !headers.contains_key(headers::X_FORWARDED_PROTO) || !app.client_ip.is_trusted(peer) {
+    if !headers.contains_key(headers::X_FORWARDED_PROTO) || !trusted_peer {
         headers.insert(headers::X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
     if let Some(host) = headers.get(header::HOST).cloned() {
@@ -230,7 +288,7 @@ fn rewrite_headers(
     if let Ok(value) = HeaderValue::from_str(authority) {
         headers.insert(header::HOST, value);
     }
-    if upgrade && let Some(value) = upgrade_value {
+    if websocket && let Some(value) = upgrade_value {
         headers.insert(header::UPGRADE, value);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
@@ -263,34 +321,36 @@ pub async fn handle(
     let Some(route) = app.upstreams.find(&path) else {
         return not_found(&app, &path);
     };
-    let query = request.uri().query().map(str::to_string);
-    let verb = request.method().as_str().to_string();
-    let bearer = match decide(
-        &app,
-        "proxy",
-        &verb,
-        &path,
-        query.as_deref(),
-        peer.ip(),
-        request.headers(),
-    )
-    .await
-    {
+    let original = Original {
+        method: request.method().as_str(),
+        raw_path: request.uri().path(),
+        query: request.uri().query(),
+        forwarding: Forwarding::Normalised,
+    };
+    let client = app.client_ip.resolve(peer.ip(), request.headers());
+    let bearer = match decide(&app, "proxy", &original, client, request.headers()).await {
         Ok(bearer) => bearer,
         Err(denial) => return denial_response(denial),
     };
+    // `decide` accepted both, so neither is an error here.
+    let (Ok(client_ip), Some(method)) = (client, method::canonical(request.method().as_str()))
+    else {
+        return denial_response(Denial::INVALID_REQUEST);
+    };
 
+    let websocket = is_websocket_upgrade(request.headers());
+    if websocket && !websocket_origin_allowed(&app, request.headers()) {
+        return error_response(StatusCode::FORBIDDEN, "gateway.origin_not_allowed");
+    }
     let target = route.next_target();
-    let path_and_query = match &query {
+    let path_and_query = match request.uri().query() {
         Some(q) => format!("{}?{q}", route.upstream_path(&path)),
         None => route.upstream_path(&path),
     };
     let Ok(uri) = format!("{target}{path_and_query}").parse::<Uri>() else {
         return error_response(StatusCode::BAD_REQUEST, "gateway.invalid_path");
     };
-    let upgrade = is_upgrade(request.headers());
-    let client_ip = app.client_ip.resolve(peer.ip(), request.headers());
-    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+    let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
 
     let (mut parts, body) = request.into_parts();
     let authority = uri
@@ -304,12 +364,19 @@ pub async fn handle(
         peer.ip(),
         client_ip,
         &authority,
-        upgrade,
+        websocket,
     );
     let mut outgoing = http::Request::new(body);
-    *outgoing.method_mut() = parts.method;
+    // The canonical name of the method the gate judged (a client's `post` goes on as POST).
+    *outgoing.method_mut() = if parts.method.as_str() == method {
+        parts.method
+    } else {
+        http::Method::from_bytes(method.as_bytes()).unwrap_or(http::Method::GET)
+    };
     *outgoing.uri_mut() = uri;
     *outgoing.headers_mut() = parts.headers;
+    // The connection's slot stays taken while a tunnel runs on it.
+    let hold = parts.extensions.remove::<crate::server::ConnectionHold>();
 
     let sent = tokio::time::timeout(route.timeout, app.upstreams.client.request(outgoing)).await;
     let mut response = match sent {
@@ -327,11 +394,18 @@ pub async fn handle(
         }
     };
 
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS
-        && let Some(client_upgrade) = client_upgrade
-    {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // Only a websocket handshake we forwarded may switch protocols; an upstream that
+        // switches unasked would leave the client with a tunnel nobody decided on.
+        let Some(client_upgrade) = client_upgrade else {
+            tracing::warn!(upstream = %target, "upstream switched protocols unasked");
+            metrics::counter!("portcullis_upstream_errors_total", "kind" => "unasked_upgrade")
+                .increment(1);
+            return error_response(StatusCode::BAD_GATEWAY, "gateway.upstream_unavailable");
+        };
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         tokio::spawn(async move {
+            let _hold = hold;
             match tokio::try_join!(client_upgrade, upstream_upgrade) {
                 Ok((client, upstream)) => {
                     let mut client = TokioIo::new(client);

@@ -22,12 +22,13 @@ use std::sync::Arc;
 use http::StatusCode;
 
 use crate::audit::{self, AuditSink};
-use crate::authn::api_keys::{ApiKeyCache, ApiKeyHeaders, ReplayGuard, ruby_to_i};
+use crate::authn::api_keys::{ApiKeyCache, ApiKeyHeaders, Lookup, ReplayGuard, ruby_to_i};
 use crate::authn::sessions::{self, Sessions, binding_holds};
 use crate::crypto::{SecretBox, constant_time_eq};
 use crate::domain::state;
 use crate::domain::subject::SubjectKind;
 use crate::jwt::Issuer;
+use crate::net::method;
 use crate::store::Store;
 use crate::store::activities::NewActivity;
 use geoip::GeoIp;
@@ -39,7 +40,7 @@ use subjects::{CachedSubject, Subjects, TokenReuse};
 /// The facts of a request that a decision depends on.
 #[derive(Debug, Clone, Copy)]
 pub struct Facts<'a> {
-    /// The method as received, upper-case (HEAD stays HEAD).
+    /// The method, canonical upper-case (see `net::method`; HEAD stays HEAD).
     pub verb: &'a str,
     /// The public path, as rules see it (see `net::path::rule_path`).
     pub path: &'a str,
@@ -70,8 +71,12 @@ impl Denial {
     }
 
     pub const UNAVAILABLE: Denial = Denial::new(503, "authz.unavailable");
-    /// A path whose meaning upstreams disagree on (see `net::path::is_ambiguous`).
+    /// A path whose meaning proxies or upstreams disagree on (see `net::path::judge`).
     pub const INVALID_PATH: Denial = Denial::new(400, "authz.invalid_path");
+    /// The original method or URI is missing, or the method is not one the gate knows.
+    pub const INVALID_REQUEST: Denial = Denial::new(400, "authz.invalid_request");
+    /// A trusted proxy's X-Forwarded-For cannot be read where it must be believed.
+    pub const INVALID_FORWARDED_FOR: Denial = Denial::new(400, "authz.invalid_forwarded_for");
     const PERMISSION_DENIED: Denial = Denial::new(401, "authz.permission_denied");
     const MISSING_CSRF: Denial = Denial::new(401, "authz.missing_csrf_token");
     const CSRF_MISMATCH: Denial = Denial::new(401, "authz.csrf_token_mismatch");
@@ -86,6 +91,8 @@ impl Denial {
     const INVALID_SIGNATURE: Denial = Denial::new(401, "authz.invalid_signature");
     const KEY_NOT_ACTIVE: Denial = Denial::new(401, "authz.apikey_not_active");
     const DISABLED_2FA: Denial = Denial::new(401, "authz.disabled_2fa");
+    /// The address asked for too many unknown key ids lately (see `authn::api_keys`).
+    const TOO_MANY_UNKNOWN_KEYS: Denial = Denial::new(429, "authz.too_many_attempts");
 }
 
 /// How the subject proved who it is.
@@ -117,8 +124,9 @@ pub struct GateSettings {
     pub csrf_protection: bool,
     pub nonce_lifetime_ms: u64,
     pub issue_for_pending: bool,
-    /// Rule path of the login endpoint: the only path blocklogin denies.
-    pub login_path: String,
+    /// Rule paths of every endpoint that opens a session (password and Auth0 login, signup,
+    /// email confirmation): the paths blocklogin denies (decisions.md #27).
+    pub session_paths: Vec<String>,
     /// Rule path of whitelink redemption: restrictions do not apply to it.
     pub whitelink_path: String,
     pub token_reuse: TokenReuse,
@@ -187,7 +195,7 @@ impl Gate {
         if policy.restrictions.is_empty() || facts.path == self.settings.whitelink_path {
             return Ok(());
         }
-        let is_login = facts.path == self.settings.login_path;
+        let is_login = self.settings.session_paths.iter().any(|p| p == facts.path);
         let geoip = self.geoip.as_deref();
         let verdict = policy.restrictions.check(facts.ip, is_login, &mut || {
             geoip.and_then(|g| g.locate(facts.ip))
@@ -209,8 +217,8 @@ impl Gate {
         &self,
         facts: &Facts<'_>,
     ) -> Result<(Arc<CachedSubject>, Via), Denial> {
-        let needs_csrf = self.settings.csrf_protection
-            && matches!(facts.verb, "POST" | "PUT" | "PATCH" | "DELETE" | "TRACE");
+        // Every method but GET, HEAD and OPTIONS, in any letter case (decisions.md #26).
+        let needs_csrf = self.settings.csrf_protection && !method::is_safe(facts.verb);
         // Barong checks the CSRF header before it looks at the session at all (quirk #1).
         if needs_csrf && facts.csrf_token.is_none() {
             return Err(Denial::MISSING_CSRF);
@@ -264,12 +272,16 @@ impl Gate {
             .api_key
             .complete()
             .ok_or(Denial::INVALID_KEY_HEADERS)?;
-        let key = self
+        let key = match self
             .api_keys
-            .get(&self.store, &self.secrets, kid)
+            .get(&self.store, &self.secrets, kid, facts.ip)
             .await
             .map_err(unavailable("postgres"))?
-            .ok_or(Denial::UNEXISTENT_KEY)?;
+        {
+            Lookup::Found(key) => key,
+            Lookup::Unknown => return Err(Denial::UNEXISTENT_KEY),
+            Lookup::Throttled => return Err(Denial::TOO_MANY_UNKNOWN_KEYS),
+        };
         let nonce_ms = ruby_to_i(nonce);
         if nonce_ms <= 0 {
             return Err(Denial::NONCE_NOT_TIMESTAMP);

@@ -3,7 +3,8 @@
 //! Barong's semantics (§4.2), kept on purpose (decisions.md #2): candidate rows are those of the
 //! subject's role whose verb equals the request's (or is `ALL`) and whose path is a raw string
 //! prefix of the request path. Deny when there is no candidate, when any candidate is DROP, or
-//! when none is ACCEPT. AUDIT grants nothing but asks for an audit record.
+//! when none is ACCEPT. AUDIT grants nothing but asks for an audit record. One addition: a
+//! DROP row for GET applies to HEAD too (HEAD runs the GET action upstream).
 
 use std::collections::HashMap;
 
@@ -96,7 +97,12 @@ impl Permissions {
         let mut matched = Matched::default();
         let mut audit_topic: Option<Option<String>> = None;
         for rule in self.by_role.get(role).map(Vec::as_slice).unwrap_or(&[]) {
-            if !(rule.verb == verb || rule.verb == "ALL") || !path.starts_with(&rule.path) {
+            // A DROP of GET also drops HEAD: upstreams (Rails among them) answer HEAD by running
+            // the GET action, so a GET-only DROP must not be walked around with HEAD.
+            let verb_matches = rule.verb == verb
+                || rule.verb == "ALL"
+                || (verb == "HEAD" && rule.verb == "GET" && rule.action == Action::Drop);
+            if !verb_matches || !path.starts_with(&rule.path) {
                 continue;
             }
             match rule.action {
@@ -170,6 +176,18 @@ mod tests {
         }
         let p = Permissions::compile(&[row(1, "member", "GET", "api/v2", "ACCEPT")]);
         assert_eq!(p.check("member", "HEAD", "api/v2/x"), Verdict::Deny);
+    }
+
+    #[test]
+    fn a_get_drop_also_drops_head() {
+        let p = Permissions::compile(&[
+            row(1, "member", "ALL", "api/v2", "ACCEPT"),
+            row(2, "member", "GET", "api/v2/secret", "DROP"),
+        ]);
+        assert_eq!(p.check("member", "GET", "api/v2/secret"), Verdict::Deny);
+        assert_eq!(p.check("member", "HEAD", "api/v2/secret"), Verdict::Deny);
+        assert_eq!(p.check("member", "POST", "api/v2/secret"), allow());
+        assert_eq!(p.check("member", "HEAD", "api/v2/public"), allow());
     }
 
     #[test]

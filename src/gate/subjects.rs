@@ -1,21 +1,21 @@
-//! Per-node cache of subjects (users and service accounts) and of the token minted for each.
+//! Per-node cache of subjects (users and service accounts) and of the token minted for each
+//! (on `crate::cache`: size-bounded, and never caching a read that raced a change notice).
 //!
 //! The token lives inside the cached subject: when a change notice replaces the subject
 //! (ban, role, level, state, email...), the token goes with it, so a stale claim is never
 //! handed out again. A token is reused while less than `reuse_fraction` of its lifetime has
 //! passed, and never across a signing-key change.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use crate::cache::Cache;
 use crate::domain::subject::{SubjectKind, SubjectRecord};
 use crate::jwt::{Issuer, MintedToken};
 use crate::store::{self, Store, StoreError};
 
 pub struct CachedSubject {
     pub record: SubjectRecord,
-    loaded: Instant,
     token: Mutex<Option<MintedToken>>,
 }
 
@@ -30,7 +30,6 @@ impl CachedSubject {
     pub fn new(record: SubjectRecord) -> CachedSubject {
         CachedSubject {
             record,
-            loaded: Instant::now(),
             token: Mutex::new(None),
         }
     }
@@ -57,37 +56,22 @@ impl CachedSubject {
     }
 }
 
-#[derive(Default)]
-struct Maps {
-    users: HashMap<String, Arc<CachedSubject>>,
-    service_accounts: HashMap<String, Arc<CachedSubject>>,
+/// Subjects by kind and uid, with the token minted for each.
+pub struct Subjects {
+    cache: Cache<Arc<CachedSubject>>,
 }
 
-impl Maps {
-    fn of(&mut self, kind: SubjectKind) -> &mut HashMap<String, Arc<CachedSubject>> {
-        match kind {
-            SubjectKind::User => &mut self.users,
-            SubjectKind::ServiceAccount => &mut self.service_accounts,
-        }
+fn cache_key(kind: SubjectKind, uid: &str) -> String {
+    match kind {
+        SubjectKind::User => format!("user:{uid}"),
+        SubjectKind::ServiceAccount => format!("service_account:{uid}"),
     }
 }
 
-pub struct Subjects {
-    maps: RwLock<Maps>,
-    ttl: Duration,
-    hits: metrics::Counter,
-    misses: metrics::Counter,
-}
-
-const MAX_ENTRIES: usize = 200_000;
-
 impl Subjects {
-    pub fn new(ttl: Duration) -> Subjects {
+    pub fn new(ttl: Duration, capacity: u64) -> Subjects {
         Subjects {
-            maps: RwLock::new(Maps::default()),
-            ttl,
-            hits: metrics::counter!("portcullis_cache_hits_total", "cache" => "subject"),
-            misses: metrics::counter!("portcullis_cache_misses_total", "cache" => "subject"),
+            cache: Cache::new("subject", capacity, ttl),
         }
     }
 
@@ -98,20 +82,11 @@ impl Subjects {
         kind: SubjectKind,
         uid: &str,
     ) -> Result<Option<Arc<CachedSubject>>, StoreError> {
-        {
-            let maps = self.maps.read().expect("lock");
-            let map = match kind {
-                SubjectKind::User => &maps.users,
-                SubjectKind::ServiceAccount => &maps.service_accounts,
-            };
-            if let Some(subject) = map.get(uid)
-                && subject.loaded.elapsed() < self.ttl
-            {
-                self.hits.increment(1);
-                return Ok(Some(subject.clone()));
-            }
+        let key = cache_key(kind, uid);
+        if let Some(subject) = self.cache.get(&key) {
+            return Ok(Some(subject));
         }
-        self.misses.increment(1);
+        let ticket = self.cache.ticket(&key);
         let client = store.client().await?;
         let record = match kind {
             SubjectKind::User => store::users::find_by_uid(&client, uid)
@@ -124,41 +99,32 @@ impl Subjects {
         let Some(record) = record else {
             return Ok(None);
         };
-        let mut maps = self.maps.write().expect("lock");
-        let map = maps.of(kind);
-        // Keep the existing entry (and its token) when nothing changed.
-        if let Some(existing) = map.get(uid)
-            && existing.record == record
-        {
-            let refreshed = Arc::new(CachedSubject {
-                record,
-                loaded: Instant::now(),
-                token: Mutex::new(
-                    existing
-                        .token
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .clone(),
-                ),
+        // Keep the token minted for the old entry when nothing changed (a TTL refresh).
+        let token = self
+            .cache
+            .get_stale(&key)
+            .filter(|existing| existing.record == record)
+            .and_then(|existing| {
+                existing
+                    .token
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
             });
-            map.insert(uid.to_string(), refreshed.clone());
-            return Ok(Some(refreshed));
-        }
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-        let subject = Arc::new(CachedSubject::new(record));
-        map.insert(uid.to_string(), subject.clone());
+        let subject = Arc::new(CachedSubject {
+            record,
+            token: Mutex::new(token),
+        });
+        // Not cached when a change notice for it arrived meanwhile: this read may predate it.
+        self.cache.insert(&key, subject.clone(), ticket);
         Ok(Some(subject))
     }
 
     pub fn invalidate(&self, kind: SubjectKind, uid: &str) {
-        self.maps.write().expect("lock").of(kind).remove(uid);
+        self.cache.invalidate(&cache_key(kind, uid));
     }
 
     pub fn clear(&self) {
-        let mut maps = self.maps.write().expect("lock");
-        maps.users.clear();
-        maps.service_accounts.clear();
+        self.cache.clear();
     }
 }

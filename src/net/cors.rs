@@ -67,6 +67,11 @@ impl Cors {
         })
     }
 
+    /// True when `origin` is one of the listed origins (`*` lists none).
+    pub fn lists(&self, origin: &str) -> bool {
+        normalise_origin(origin).is_some_and(|o| self.origins.contains(&o))
+    }
+
     /// The `Access-Control-Allow-Origin` value for this request's origin, if it is allowed.
     fn allow_origin(&self, origin: &HeaderValue) -> Option<HeaderValue> {
         if self.any_origin {

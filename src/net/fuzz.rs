@@ -41,34 +41,42 @@ impl Gen {
 #[cfg(test)]
 mod tests {
     use super::Gen;
-    use crate::net::path::{forward_path, rule_path};
+    use crate::net::front_models as fronts_model;
+    use crate::net::path::{Forwarding, forward_path, judge, rule_path};
 
     const PATH_PIECES: &[&str] = &[
         "/", "/", ".", "..", "%2e", "%2E", "%2f", "%2F", "%25", "%", "a", "api", "v2", "peatio",
-        "admin", "?", "#", ";", "\\", " ", "%00", "é", "%C3%A9", "%zz",
+        "admin", "?", "#", ";", "\\", " ", "%00", "é", "%C3%A9", "%zz", "%3B", "%23", "%3f", "%41",
+        "%61dmin", "@", ":", "~", "+",
     ];
 
     #[test]
-    fn forwarded_paths_normalise_to_the_checked_path() {
+    fn the_proxy_forwards_exactly_the_judged_path() {
         let mut g = Gen::new(0x5eed);
         for _ in 0..50_000 {
             let raw = format!("/{}", g.string(PATH_PIECES, 24));
-            if crate::net::path::is_ambiguous(&raw) {
-                // Refused before any rule sees it.
+            let Ok(checked) = judge(&raw, Forwarding::Normalised) else {
                 continue;
-            }
-            let checked = rule_path(&raw);
+            };
             let forwarded = forward_path(&raw);
             assert!(forwarded.starts_with('/'), "{raw:?} -> {forwarded:?}");
-            // What the upstream acts on is what the rules saw.
+            // What the upstream acts on, decoded, is what the rules saw.
             assert_eq!(
                 rule_path(&forwarded),
                 checked,
                 "raw {raw:?} forwarded {forwarded:?}"
             );
-            assert!(
-                !checked.starts_with('/') && !checked.ends_with('/'),
-                "{raw:?} -> {checked:?}"
+            let decoded: Vec<u8> = percent_encoding::percent_decode(forwarded.as_bytes()).collect();
+            assert_eq!(
+                fronts_model::as_rules_see(&decoded),
+                checked.as_bytes(),
+                "raw {raw:?}"
+            );
+            assert_eq!(
+                fronts_model::normalising_upstream(&decoded)
+                    .map(|p| fronts_model::as_rules_see(&p)),
+                Some(checked.as_bytes().to_vec()),
+                "an upstream that normalises again sees another path: {raw:?}"
             );
             assert!(
                 checked
@@ -80,23 +88,160 @@ mod tests {
         }
     }
 
+    type FrontModel = fn(&str) -> Option<Vec<u8>>;
+
+    /// For nginx, Envoy (normalising or not) and Traefik: whatever the front proxy forwards, and
+    /// whatever the upstream then makes of it, is the path the rules judged.
     #[test]
-    fn client_ip_resolution_never_panics() {
+    fn every_front_proxy_forwards_exactly_the_judged_path() {
+        let mut g = Gen::new(0xf407);
+        let mut judged = 0;
+        for _ in 0..60_000 {
+            let raw = format!("/{}", g.string(PATH_PIECES, 20));
+            let Ok(checked) = judge(&raw, Forwarding::AsIs) else {
+                continue;
+            };
+            judged += 1;
+            let fronts: [(&str, FrontModel); 3] = [
+                ("nginx", fronts_model::nginx),
+                ("envoy normalize_path", fronts_model::envoy_normalising),
+                ("envoy or traefik verbatim", fronts_model::verbatim),
+            ];
+            for (front, forwards) in fronts {
+                let Some(forwarded) = forwards(&raw) else {
+                    continue;
+                };
+                assert_eq!(
+                    fronts_model::as_rules_see(&forwarded),
+                    checked.as_bytes(),
+                    "{front} forwards another path than the one judged for {raw:?}"
+                );
+                assert_eq!(
+                    fronts_model::normalising_upstream(&forwarded)
+                        .map(|p| fronts_model::as_rules_see(&p)),
+                    Some(checked.as_bytes().to_vec()),
+                    "behind {front}, a normalising upstream reads {raw:?} differently"
+                );
+            }
+        }
+        assert!(
+            judged > 1000,
+            "the generator must reach accepted paths ({judged})"
+        );
+    }
+
+    #[test]
+    fn the_reviewed_attacks_are_refused_by_every_front() {
+        for raw in [
+            "/api/v2/peatio/account/withdraws#/../balances",
+            "/api/v2/peatio/management#/../public/markets",
+            "/api/v2/peatio/public/markets#/../../../auth/identity/users/access",
+            "/x/blocked/../passed",
+            "/api/v2/peatio/account;/withdraws",
+        ] {
+            assert!(judge(raw, Forwarding::AsIs).is_err(), "{raw}");
+            assert!(
+                judge(raw, Forwarding::Normalised).is_err() || !raw.contains(['#', ';']),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn original_request_headers_parse_or_refuse_without_panicking() {
+        use crate::net::method;
+        use crate::net::path::split_query;
+        let pieces: &[&str] = &[
+            "/", "a", "?", "#", "%", "%2e", ".", "..", ";", "=", "&", "GET", "post", " ", "\\",
+        ];
+        let mut g = Gen::new(0x0419);
+        for _ in 0..30_000 {
+            let text = g.string(pieces, 24);
+            let mut headers = http::HeaderMap::new();
+            for (name, value) in [("x-original-uri", &text), ("x-forwarded-uri", &text)] {
+                if let Ok(v) = http::HeaderValue::from_bytes(value.as_bytes()) {
+                    headers.insert(name, v);
+                }
+            }
+            for name in [
+                crate::net::headers::X_ORIGINAL_URI,
+                crate::net::headers::X_FORWARDED_URI,
+            ] {
+                if let Some(uri) = crate::fronts::original_header(&headers, name) {
+                    let (raw, _query) = split_query(uri);
+                    if let Ok(path) = judge(raw, Forwarding::AsIs) {
+                        assert!(!path.contains(['#', '?', ';', '\\']), "{uri:?} -> {path:?}");
+                    }
+                }
+            }
+            let _ = method::canonical(&text);
+        }
+    }
+
+    #[test]
+    fn client_ip_resolution_never_panics_and_never_yields_to_junk() {
         let resolver = crate::net::client_ip::ClientIpResolver::new(&crate::config::Network {
             trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
-            gateway: crate::config::Gateway::Akamai,
+            gateway: crate::config::Gateway::None,
         });
         let pieces: &[&str] = &[
-            "1", "2", "5", ".", ":", ",", " ", "[", "]", "::", "ffff", "a", "256", "-",
+            "1",
+            "2",
+            "5",
+            ".",
+            ":",
+            ",",
+            " ",
+            "[",
+            "]",
+            "::",
+            "ffff",
+            "a",
+            "256",
+            "-",
+            "\u{e9}",
+            "unknown",
+            "127.0.0.1",
         ];
         let mut g = Gen::new(7);
         for _ in 0..20_000 {
-            let mut headers = http::HeaderMap::new();
-            if let Ok(v) = http::HeaderValue::from_str(&g.string(pieces, 30)) {
-                headers.insert("x-forwarded-for", v.clone());
-                headers.insert("true-client-ip", v);
+            let mut junk = g.string(pieces, 30).into_bytes();
+            if g.below(4) == 0 {
+                junk.push(0x80 + g.below(0x7f) as u8);
             }
-            resolver.resolve("127.0.0.1".parse().unwrap(), &headers);
+            // What nginx, Envoy (use_remote_address) and Traefik send: the client's own line,
+            // with the real address appended.
+            let mut line = junk.clone();
+            line.extend_from_slice(b", 81.2.69.160");
+            let Ok(value) = http::HeaderValue::from_bytes(&line) else {
+                continue;
+            };
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-forwarded-for", value);
+            let peer = "127.0.0.1".parse().unwrap();
+            assert_eq!(
+                resolver.resolve(peer, &headers).map(|ip| ip.to_string()),
+                Ok("81.2.69.160".to_string()),
+                "{:?}",
+                String::from_utf8_lossy(&line)
+            );
+            // The junk alone: unreadable, or an address it really contains; never the proxy's
+            // own address unless the junk says so.
+            if let Ok(value) = http::HeaderValue::from_bytes(&junk) {
+                headers.insert("x-forwarded-for", value);
+                if let Ok(ip) = resolver.resolve(peer, &headers) {
+                    let text = String::from_utf8_lossy(&junk);
+                    assert!(
+                        ip != peer
+                            || text.contains("127.0.0.1")
+                            || text.trim_matches([' ', ',']).is_empty(),
+                        "{text:?} -> {ip}"
+                    );
+                }
+            }
+            // From an untrusted peer, never anything but the peer.
+            let outsider = "203.0.113.9".parse().unwrap();
+            assert_eq!(resolver.resolve(outsider, &headers), Ok(outsider));
         }
     }
 

@@ -4,9 +4,12 @@
 pub mod client_ip;
 pub mod cors;
 pub mod form;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod front_models;
 #[cfg(test)]
 mod fuzz;
 pub mod headers;
+pub mod method;
 pub mod outbound;
 pub mod path;
 pub mod protobuf;

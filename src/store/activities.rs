@@ -1,6 +1,50 @@
 //! The `activities` table: the audit log of what users did and what the gate denied.
+//!
+//! Values are cut to their columns' widths here, where the widths are known: a 3,000-character
+//! User-Agent or a made-up 40-character uid must neither fail the write (and with it a login's
+//! answer, or a whole batch of audit records) nor be refused; the record keeps what fits.
 
 use super::{Db, StoreError, execute};
+
+/// Column widths, in characters (what VARCHAR(n) counts).
+const TARGET_UID: usize = 32;
+const USER_IP: usize = 64;
+const COUNTRY: usize = 64;
+const USER_AGENT: usize = 1024;
+const TOPIC: usize = 64;
+const ACTION: usize = 64;
+/// `data` is TEXT; a bound keeps one record from holding megabytes of query string.
+const DATA: usize = 8 * 1024;
+
+/// The longest prefix of `text` with at most `max` characters.
+pub fn fit(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => &text[..cut],
+        None => text,
+    }
+}
+
+/// The activity with every value cut to its column.
+fn fitted(a: &NewActivity) -> NewActivity {
+    NewActivity {
+        user_id: a.user_id,
+        target_uid: a
+            .target_uid
+            .as_deref()
+            .map(|t| fit(t, TARGET_UID).to_string()),
+        category: a.category,
+        user_ip: fit(&a.user_ip, USER_IP).to_string(),
+        user_ip_country: a
+            .user_ip_country
+            .as_deref()
+            .map(|c| fit(c, COUNTRY).to_string()),
+        user_agent: fit(&a.user_agent, USER_AGENT).to_string(),
+        topic: fit(&a.topic, TOPIC).to_string(),
+        action: fit(&a.action, ACTION).to_string(),
+        result: a.result,
+        data: a.data.as_deref().map(|d| fit(d, DATA).to_string()),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewActivity {
@@ -19,6 +63,7 @@ pub struct NewActivity {
 }
 
 pub async fn insert<C: Db>(c: &C, a: &NewActivity) -> Result<(), StoreError> {
+    let a = &fitted(a);
     execute(
         c,
         "INSERT INTO activities (user_id, target_uid, category, user_ip, user_ip_country, user_agent,
@@ -46,6 +91,7 @@ pub async fn insert_many<C: Db>(c: &C, batch: &[NewActivity]) -> Result<(), Stor
     if batch.is_empty() {
         return Ok(());
     }
+    let batch: Vec<NewActivity> = batch.iter().map(fitted).collect();
     macro_rules! column {
         ($field:ident) => {
             batch.iter().map(|a| a.$field.clone()).collect::<Vec<_>>()
@@ -82,4 +128,34 @@ pub async fn insert_many<C: Db>(c: &C, batch: &[NewActivity]) -> Result<(), Stor
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_cut_to_their_columns_in_characters() {
+        assert_eq!(fit("abc", 2), "ab");
+        assert_eq!(fit("abc", 3), "abc");
+        assert_eq!(fit("ééé", 2), "éé");
+        let long = NewActivity {
+            user_id: Some(1),
+            target_uid: Some("A".repeat(40)),
+            category: "admin",
+            user_ip: "1.2.3.4".into(),
+            user_ip_country: None,
+            user_agent: "ü".repeat(3000),
+            topic: "t".repeat(100),
+            action: "a".repeat(100),
+            result: "denied",
+            data: Some("d".repeat(100_000)),
+        };
+        let f = fitted(&long);
+        assert_eq!(f.target_uid.unwrap().chars().count(), 32);
+        assert_eq!(f.user_agent.chars().count(), 1024);
+        assert_eq!(f.topic.len(), 64);
+        assert_eq!(f.action.len(), 64);
+        assert_eq!(f.data.unwrap().len(), 8 * 1024);
+    }
 }

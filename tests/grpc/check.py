@@ -4,6 +4,7 @@
 Reads a JSON request from argv[1]:
   {"target": "127.0.0.1:8080", "method": "GET", "path": "/x?y", "headers": {...},
    "raw_headers": false, "source": "203.0.113.9"}
+("source" defaults to 127.0.0.1, as Envoy always reports one; null leaves it out)
 ("dump": FILE writes the framed request there instead of calling: bench/run.sh replays it)
 and prints the CheckResponse as JSON (proto field names; absent fields omitted, presence of
 `append` kept), or {"grpc_error": <code name>, "details": ...} when the call itself fails.
@@ -52,8 +53,10 @@ def main():
         else:
             http.headers[key] = value
     http.headers[":authority"] = "exchange.example"
-    if spec.get("source"):
-        request.attributes.source.address.socket_address.address = spec["source"]
+    # Envoy always reports the downstream address; "source": null leaves it out.
+    source = spec.get("source", "127.0.0.1")
+    if source:
+        request.attributes.source.address.socket_address.address = source
         request.attributes.source.address.socket_address.port_value = 51000
     if spec.get("dump"):
         message = request.SerializeToString()

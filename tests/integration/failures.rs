@@ -82,6 +82,7 @@ async fn redis_down_denies_with_503_within_the_timeout() {
     let denied = client
         .get(server.url("/api/v2/auth/_/forward-auth"))
         .session(&session)
+        .header("x-forwarded-method", "GET")
         .header("x-forwarded-uri", BALANCES)
         .send()
         .await;
@@ -118,6 +119,7 @@ async fn redis_down_denies_with_503_within_the_timeout() {
     client
         .get(server.url("/api/v2/auth/_/forward-auth"))
         .headers(&key.headers())
+        .header("x-forwarded-method", "GET")
         .header("x-forwarded-uri", BALANCES)
         .send()
         .await
@@ -166,6 +168,7 @@ async fn postgres_down_denies_subjects_it_has_not_cached() {
     client
         .get(server.url("/api/v2/auth/_/forward-auth"))
         .session(&session)
+        .header("x-forwarded-method", "GET")
         .header("x-forwarded-uri", BALANCES)
         .send()
         .await
@@ -173,6 +176,7 @@ async fn postgres_down_denies_subjects_it_has_not_cached() {
     client
         .get(server.url("/api/v2/auth/_/forward-auth"))
         .headers(&key.headers())
+        .header("x-forwarded-method", "GET")
         .header("x-forwarded-uri", BALANCES)
         .send()
         .await

@@ -144,6 +144,18 @@ async fn envoys_source_address_is_believed_only_from_a_trusted_peer() {
         denied(&check(&trusting, public.clone()).await),
         (7, 433, r#"{"errors":["authz.restrict.blacklist"]}"#.into())
     );
+    // A trusted Envoy that does not say who the client is: refused, never taken for the
+    // client itself (its own address could be whitelisted).
+    let unsaid =
+        json!({ "method": "GET", "path": "/api/v2/peatio/public/markets", "source": null });
+    assert_eq!(
+        denied(&check(&trusting, unsaid.clone()).await),
+        (
+            7,
+            400,
+            r#"{"errors":["authz.invalid_forwarded_for"]}"#.into()
+        )
+    );
     // The test client connects from 127.0.0.1: once that is not a trusted proxy, the claimed
     // source is ignored and the connection's own address decides.
     let wary = env
@@ -153,31 +165,149 @@ async fn envoys_source_address_is_believed_only_from_a_trusted_peer() {
         check(&wary, public).await,
         json!({ "status": {}, "ok_response": {} })
     );
+    assert_eq!(
+        check(&wary, unsaid).await,
+        json!({ "status": {}, "ok_response": {} })
+    );
 }
 
+/// One POST to the v3 Check path over HTTP/2 (as Envoy calls), with its trailers.
+async fn h2_post(
+    addr: std::net::SocketAddr,
+    content_type: &str,
+    body: Vec<u8>,
+) -> crate::support::Response {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let request = http::Request::post(format!(
+        "http://{addr}/envoy.service.auth.v3.Authorization/Check"
+    ))
+    .header("content-type", content_type)
+    .header("te", "trailers")
+    .body(Full::new(bytes::Bytes::from(body)))
+    .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let collected = response.into_body().collect().await.unwrap();
+    crate::support::Response {
+        status,
+        headers,
+        trailers: collected.trailers().cloned(),
+        body: collected.to_bytes(),
+    }
+}
+
+/// A CheckResponse read off the wire: (rpc status code, denied HTTP status, denied body).
+fn read_denial(response: &crate::support::Response) -> (u64, u64, String) {
+    use portcullis::net::protobuf::{Value as Field, fields};
+    assert_eq!(response.status, 200, "{}", response.text());
+    let trailers = response.trailers.as_ref().expect("grpc-status in trailers");
+    assert_eq!(
+        trailers.get("grpc-status").unwrap(),
+        "0",
+        "a denial, not a failed call"
+    );
+    let body = &response.body;
+    assert_eq!(body[0], 0);
+    let message = &body[5..];
+    let sub = |message: &[u8], number: u32| -> Vec<u8> {
+        fields(message)
+            .filter_map(Result::ok)
+            .find_map(|(n, v)| match v {
+                Field::Bytes(b) if n == number => Some(b.to_vec()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let varint = |message: &[u8], number: u32| -> u64 {
+        fields(message)
+            .filter_map(Result::ok)
+            .find_map(|(n, v)| match v {
+                Field::Varint(x) if n == number => Some(x),
+                _ => None,
+            })
+            .unwrap_or(0)
+    };
+    let rpc = varint(&sub(message, 1), 1);
+    let denied = sub(message, 2);
+    let http_status = varint(&sub(&denied, 1), 1);
+    let text = String::from_utf8(sub(&denied, 3)).unwrap();
+    (rpc, http_status, text)
+}
+
+/// Malformed, oversized and unreadable calls are denials (a CheckResponse with 400), never
+/// failed calls: Envoy's `failure_mode_allow: true` turns a failed call into an allow.
 #[tokio::test]
-async fn calls_that_are_not_checks_are_refused_with_a_grpc_status() {
+async fn malformed_and_oversized_checks_are_denied_never_failed() {
+    use portcullis::net::protobuf::Writer;
     let env = TestEnv::new().await;
     let server = env.start().await;
-    let url = server.url("/envoy.service.auth.v3.Authorization/Check");
-    let call = |content_type: &'static str, body: &'static [u8]| {
-        Client::new()
-            .post(url.clone())
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-    };
-    let not_grpc = call("application/json", b"{}").await;
-    assert_eq!(not_grpc.header("grpc-status"), Some("3"));
-    // A frame announcing 16 bytes and carrying 2.
-    let cut = call("application/grpc", &[0, 0, 0, 0, 16, 0x0a, 0x00]).await;
-    assert_eq!(cut.header("grpc-status"), Some("3"));
-    // A whole frame holding a broken message (field 1 claims 5 bytes, has 1).
-    let broken = call("application/grpc", &[0, 0, 0, 0, 3, 0x0a, 0x05, 0x22]).await;
-    assert_eq!(
-        (broken.header("grpc-status"), broken.header("grpc-message")),
-        (Some("3"), Some("malformed CheckRequest"))
+    let addr = server.addr;
+    let call = move |content_type: &'static str, body: Vec<u8>| h2_post(addr, content_type, body);
+    let invalid = (
+        7,
+        400,
+        r#"{"errors":["authz.invalid_request"]}"#.to_string(),
     );
-    let compressed = call("application/grpc", &[1, 0, 0, 0, 0]).await;
-    assert_eq!(compressed.header("grpc-status"), Some("12"));
+    let frame = |message: Vec<u8>| {
+        let mut framed = vec![0];
+        framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&message);
+        framed
+    };
+    let not_grpc = call("application/json", b"{}".to_vec()).await;
+    assert_eq!(read_denial(&not_grpc), invalid);
+    // A frame announcing 16 bytes and carrying 2.
+    let cut = call("application/grpc", vec![0, 0, 0, 0, 16, 0x0a, 0x00]).await;
+    assert_eq!(read_denial(&cut), invalid);
+    // A whole frame holding a broken message (field 1 claims 5 bytes, has 1).
+    let broken = call("application/grpc", vec![0, 0, 0, 0, 3, 0x0a, 0x05, 0x22]).await;
+    assert_eq!(read_denial(&broken), invalid);
+    let compressed = call("application/grpc", vec![1, 0, 0, 0, 0]).await;
+    assert_eq!(read_denial(&compressed), invalid);
+
+    // The review's crash: 33,000 distinct header names (a HeaderMap holds 32,768). Now far
+    // over the size bound, and at any size over the count bound: denied, no panic.
+    let check_with_headers = |count: usize| {
+        let mut http = Writer::new();
+        http.bytes(2, b"GET")
+            .bytes(4, b"/api/v2/peatio/public/markets");
+        for i in 0..count {
+            let mut entry = Writer::new();
+            entry.bytes(1, format!("x-h{i}").as_bytes()).bytes(2, b"1");
+            http.message(3, entry);
+        }
+        let mut request = Writer::new();
+        request.message(2, http);
+        let mut socket = Writer::new();
+        socket.bytes(2, b"203.0.113.1");
+        let mut address = Writer::new();
+        address.message(1, socket);
+        let mut source = Writer::new();
+        source.message(1, address);
+        let mut attributes = Writer::new();
+        attributes.message(1, source).message(4, request);
+        let mut check = Writer::new();
+        check.message(1, attributes);
+        frame(check.into_bytes())
+    };
+    let huge = call("application/grpc", check_with_headers(33_000)).await;
+    assert_eq!(read_denial(&huge), invalid);
+    let many = call("application/grpc", check_with_headers(600)).await;
+    assert_eq!(read_denial(&many), invalid);
+    // A sane one on the same path is judged normally (a pass rule: allowed, no denial).
+    let fine = call("application/grpc", check_with_headers(10)).await;
+    assert_eq!(read_denial(&fine).0, 0);
+    // The server is still up and well.
+    assert_eq!(
+        Client::new().get(server.url("/health")).send().await.status,
+        200
+    );
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod api_keys;
 mod cli;
+mod connections;
 mod events;
 mod examples;
 mod failures;

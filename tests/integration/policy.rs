@@ -189,27 +189,26 @@ async fn pass_rules_skip_identity_and_block_rules_refuse_everyone() {
         .send()
         .await
         .assert_error(401, "authz.permission_denied");
-    // Normalisation: dot segments and doubled slashes cannot hide a blocked path.
-    client
-        .get(server.decision("/api/v2/peatio/public/../management/x"))
-        .send()
-        .await
-        .assert_error(401, "authz.permission_denied");
-    client
-        .get(server.decision("/api/v2/peatio//management/x"))
-        .send()
-        .await
-        .assert_error(401, "authz.permission_denied");
-    client
-        .get(server.decision("/api/v2/peatio/public/%2e%2e/account/balances"))
-        .send()
-        .await
-        .assert_error(401, "authz.invalid_session");
+    // The decision endpoint judges the path Envoy will forward, so a path any normaliser
+    // would rewrite (dot segments, doubled slashes) is refused rather than guessed at.
+    for rewritten in [
+        "/api/v2/peatio/public/../management/x",
+        "/api/v2/peatio//management/x",
+        "/api/v2/peatio/public/%2e%2e/account/balances",
+    ] {
+        client
+            .get(server.decision(rewritten))
+            .send()
+            .await
+            .assert_error(400, "authz.invalid_path");
+    }
     // Paths upstreams read differently are refused outright.
     for ambiguous in [
         "/api/v2/peatio/account/x/..%2F..%2Fpublic",
         "/api/v2/peatio/public/..;/account/balances",
         "/api/v2/peatio/public\\..\\account",
+        "/api/v2/peatio/account;/withdraws",
+        "/api/v2/peatio/account/%3Bwithdraws",
     ] {
         client
             .get(server.decision(ambiguous))

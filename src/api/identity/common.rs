@@ -4,16 +4,20 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
 use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
+use crate::api::guard::ClientAddr;
 use crate::api::params::Params;
 use crate::app::App;
 use crate::authn::rate_limit::RateVerdict;
 use crate::config::Limit;
+use crate::gate::Denial;
 use crate::store::activities::{self, NewActivity};
 use crate::store::users::UserRow;
 use crate::store::{Db, labels};
@@ -24,18 +28,38 @@ pub struct Caller {
     pub user_agent: String,
 }
 
-impl Caller {
-    pub fn of(app: &App, peer: SocketAddr, headers: &HeaderMap) -> Caller {
-        Caller {
-            ip: app.client_ip.resolve(peer.ip(), headers),
-            user_agent: headers
+/// The caller of an auth API route: the address the restrictions guard resolved (or, on an
+/// unguarded route, resolved here the same way) and the User-Agent as sent.
+impl FromRequestParts<App> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Caller, ApiError> {
+        let ip = match parts.extensions.get::<ClientAddr>() {
+            Some(ClientAddr(ip)) => *ip,
+            None => {
+                let ConnectInfo(peer) = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .copied()
+                    .ok_or_else(ApiError::internal)?;
+                app.client_ip
+                    .resolve(peer.ip(), &parts.headers)
+                    .map_err(|_| ApiError::bad_request(Denial::INVALID_FORWARDED_FOR.code))?
+            }
+        };
+        Ok(Caller {
+            ip,
+            user_agent: parts
+                .headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string(),
-        }
+        })
     }
+}
 
+impl Caller {
     /// A user-category activity of this caller.
     pub fn activity(
         &self,

@@ -6,9 +6,7 @@
 //! the same state and 2FA checks as password logins (decisions.md #7). Attempts are limited
 //! per client address and per account, across nodes.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -246,7 +244,7 @@ async fn complete_login(
 
 async fn create(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
@@ -266,7 +264,6 @@ async fn create(
         params.get("captcha_response"),
     )
     .await?;
-    let caller = Caller::of(&app, peer, &headers);
     limit_attempts(&app, &caller, &email).await?;
 
     let client = app.store.client().await?;
@@ -304,13 +301,12 @@ async fn create(
 
 async fn auth0(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
     let token = common::require(&params, "identity.session", &["id_token"], false)?.remove(0);
     let invalid = |status| ApiError::new(status, "identity.session.auth0.invalid_params");
-    let caller = Caller::of(&app, peer, &headers);
     common::limit(
         &app,
         "login_ip",
@@ -378,7 +374,7 @@ pub fn totp_context(uid: &str) -> String {
 
 async fn destroy(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let not_found = || ApiError::not_found("identity.session.not_found");
@@ -388,7 +384,6 @@ async fn destroy(
     let user = users::find_by_uid(&client, &session.uid).await?;
     app.sessions().destroy(id, &session.uid).await?;
     if let Some(user) = user {
-        let caller = Caller::of(&app, peer, &headers);
         activities::insert(
             &client,
             &caller.activity(user.id, "session", "logout", "succeed", None),

@@ -6,9 +6,7 @@
 //! `jti` is burned in Redis when it is redeemed. For resets only the newest link works. The
 //! code-requesting endpoints answer 201 whether or not the account exists.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use http::{HeaderMap, StatusCode};
@@ -196,8 +194,7 @@ fn too_many() -> &'static str {
 
 async fn email_generate(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
     let email = common::require(&params, "identity.user", &["email"], false)?.remove(0);
@@ -209,7 +206,6 @@ async fn email_generate(
         params.get("captcha_response"),
     )
     .await?;
-    let caller = Caller::of(&app, peer, &headers);
     let limits = &settings.rate_limits;
     common::limit(
         &app,
@@ -242,12 +238,11 @@ async fn email_generate(
 
 async fn email_confirm(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
     let token = common::require(&params, "identity.user", &["token"], false)?.remove(0);
-    let caller = Caller::of(&app, peer, &headers);
     common::limit(
         &app,
         "token_ip",
@@ -286,8 +281,7 @@ fn reset_key(app: &App, uid: &str) -> String {
 
 async fn password_generate(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
     let email = common::require(&params, "identity.user", &["email"], false)?.remove(0);
@@ -299,7 +293,6 @@ async fn password_generate(
         params.get("captcha_response"),
     )
     .await?;
-    let caller = Caller::of(&app, peer, &headers);
     let limits = &settings.rate_limits;
     common::limit(
         &app,
@@ -363,8 +356,7 @@ async fn password_generate(
 
 async fn password_confirm(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
     // Barong's own codes for this endpoint (its token parameter has a custom message).
@@ -398,7 +390,6 @@ async fn password_confirm(
         return Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes));
     }
     let (token, password, confirm) = (&values[0], &values[1], &values[2]);
-    let caller = Caller::of(&app, peer, &headers);
     common::limit(
         &app,
         "token_ip",

@@ -1,10 +1,8 @@
 //! `POST /identity/users` (signup), `POST /identity/users/access` (whitelink redemption) and
 //! `GET /identity/users/register_geetest` (Barong §7.1, §5.4, §7).
 
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
@@ -216,7 +214,7 @@ async fn insert_account<C: store::Db>(
 
 async fn create(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    caller: Caller,
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
@@ -229,7 +227,6 @@ async fn create(
         params.get("captcha_response"),
     )
     .await?;
-    let caller = Caller::of(&app, peer, &headers);
     let ip = caller.ip.to_string();
     common::limit(
         &app,
@@ -306,14 +303,8 @@ pub async fn create_verified(app: &App, email: &str, caller: &Caller) -> ApiResu
     Ok(user)
 }
 
-async fn access(
-    State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    params: Params,
-) -> ApiResult<Response> {
+async fn access(State(app): State<App>, caller: Caller, params: Params) -> ApiResult<Response> {
     let token = common::require(&params, "identity.user", &["whitelink_token"], false)?.remove(0);
-    let caller = Caller::of(&app, peer, &headers);
     let ip = caller.ip.to_string();
     common::limit(
         &app,

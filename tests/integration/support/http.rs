@@ -102,15 +102,13 @@ impl RequestBuilder {
             .expect("request sent");
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body read")
-            .to_bytes();
+        let collected = response.into_body().collect().await.expect("body read");
+        let trailers = collected.trailers().cloned();
+        let body = collected.to_bytes();
         Response {
             status,
             headers,
+            trailers,
             body,
         }
     }
@@ -120,6 +118,8 @@ impl RequestBuilder {
 pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,
+    /// Trailers, when the server sent any (HTTP/1.1 needs `te: trailers` on the request).
+    pub trailers: Option<HeaderMap>,
     pub body: Bytes,
 }
 
