@@ -2,22 +2,15 @@
 //! has a deadline, one direct client cannot take every slot, and a flood of idle sockets never
 //! locks a real client out.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Empty;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
+use crate::support::raw::connect_from;
 use crate::support::{Client, TestEnv};
-
-/// A connection from a chosen loopback address (127.0.0.x), as a distinct client would be.
-async fn connect_from(source: &str, server: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
-    socket.connect(server).await.unwrap()
-}
 
 /// Reads until the server closes; the time that took, or `None` if it stayed open `limit`.
 async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {

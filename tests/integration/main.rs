@@ -5,12 +5,14 @@ mod support;
 
 mod api_keys;
 mod cli;
+mod client_address;
 mod connections;
 mod events;
 mod examples;
 mod failures;
 mod fronts;
 mod grpc;
+mod hostile_input;
 mod identity;
 mod mail;
 mod nginx;

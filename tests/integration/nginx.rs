@@ -180,3 +180,120 @@ async fn nginx_example_config_guards_a_backend() {
         .await;
     maintenance.assert_error(471, "authz.restrict.maintenance");
 }
+
+/// The review's attacks through the shipped nginx config, from raw sockets: what nginx would
+/// forward is what Portcullis judged, or the request is refused; and a client's junk in
+/// X-Forwarded-For never turns it into nginx.
+#[tokio::test]
+async fn nginx_forwards_only_what_was_judged_from_whoever_really_asked() {
+    use crate::support::raw::{get, send_from};
+    let env = TestEnv::new().await;
+    env.sql(
+        "INSERT INTO permissions (role, verb, path, action, topic) VALUES
+           ('trader', 'ALL', 'api/v2/peatio', 'ACCEPT', NULL),
+           ('trader', 'ALL', 'api/v2/peatio/account/withdraws', 'DROP', NULL)",
+    )
+    .await;
+    env.restrict("blacklist", "ip", "127.0.0.2", Some(433))
+        .await;
+    // nginx (on 127.0.0.1) is the one trusted proxy; 127.0.0.2 and up are internet clients.
+    let portcullis = env
+        .start_with("[network]\ntrusted_proxies = [\"127.0.0.1/32\"]")
+        .await;
+    let backend = Upstream::start().await;
+    let nginx = start_nginx(&portcullis, &backend).await;
+    let front: std::net::SocketAddr = format!("127.0.0.1:{}", nginx.port).parse().unwrap();
+    let trader = env.user_with("trader", "active", true).await;
+    let key = env.api_key(&trader.uid).await;
+    let signed = |path: &str, method: &str| {
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n"
+        );
+        for (name, value) in key.headers() {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.into_bytes()
+    };
+
+    // The DROP holds on the plain path, and balances are allowed.
+    let dropped = send_from(
+        "127.0.0.3",
+        front,
+        &signed("/api/v2/peatio/account/withdraws", "POST"),
+    )
+    .await;
+    assert_eq!(dropped.status, 401, "{dropped:?}");
+    assert!(
+        dropped.body.contains("authz.invalid_permission"),
+        "{dropped:?}"
+    );
+    let allowed = send_from(
+        "127.0.0.3",
+        front,
+        &signed("/api/v2/peatio/account/balances", "GET"),
+    )
+    .await;
+    assert_eq!(allowed.status, 200, "{allowed:?}");
+    assert!(
+        allowed
+            .head
+            .to_ascii_lowercase()
+            .contains("x-upstream: echo"),
+        "{allowed:?}"
+    );
+
+    // nginx cuts its $uri at a raw '#': judged as balances, it would forward withdraws.
+    for attack in [
+        "/api/v2/peatio/account/withdraws#/../balances",
+        "/api/v2/peatio/account/withdraws%23/../balances",
+        "/api/v2/peatio/public/../account/withdraws",
+        "/api/v2/peatio/account;/withdraws",
+    ] {
+        let answer = send_from("127.0.0.3", front, &signed(attack, "POST")).await;
+        assert!(
+            !answer.head.to_ascii_lowercase().contains("x-upstream"),
+            "{attack} reached the backend: {answer:?}"
+        );
+        assert!(
+            answer.status == 400 || answer.status == 401,
+            "{attack}: {answer:?}"
+        );
+    }
+    let cut = send_from(
+        "127.0.0.3",
+        front,
+        &get("/api/v2/peatio/management#/../public/markets", &[]),
+    )
+    .await;
+    assert_eq!(cut.status, 400, "{cut:?}");
+    assert!(cut.body.contains("authz.invalid_path"), "{cut:?}");
+
+    // A blacklisted client that sends one non-ASCII byte in X-Forwarded-For is still itself
+    // (nginx appends its real address to that line).
+    let junk = send_from(
+        "127.0.0.2",
+        front,
+        &get("/api/v2/peatio/public/markets", &[b"X-Forwarded-For: \x80"]),
+    )
+    .await;
+    assert_eq!(junk.status, 433, "{junk:?}");
+    assert!(junk.body.contains("authz.restrict.blacklist"), "{junk:?}");
+    let forged = send_from(
+        "127.0.0.2",
+        front,
+        &get(
+            "/api/v2/peatio/public/markets",
+            &[b"X-Forwarded-For: 8.8.8.8"],
+        ),
+    )
+    .await;
+    assert_eq!(forged.status, 433, "{forged:?}");
+    let innocent = send_from(
+        "127.0.0.3",
+        front,
+        &get("/api/v2/peatio/public/markets", &[b"X-Forwarded-For: \x80"]),
+    )
+    .await;
+    assert_eq!(innocent.status, 200, "{innocent:?}");
+}

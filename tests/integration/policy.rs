@@ -14,14 +14,7 @@ async fn add_restriction(
     value: &str,
     code: Option<i32>,
 ) {
-    let code = code.map(|c| c.to_string()).unwrap_or_else(|| {
-        portcullis::gate::restrictions::effective_code(category, scope, None).to_string()
-    });
-    env.sql(&format!(
-        "INSERT INTO restrictions (category, scope, value, code) VALUES ('{category}', '{scope}', '{value}', {code})
-         ON CONFLICT (category, scope, value) DO UPDATE SET state = 'enabled', code = EXCLUDED.code"
-    ))
-    .await;
+    env.restrict(category, scope, value, code).await;
 }
 
 /// GET of a public path from `ip` (via a trusted proxy's X-Forwarded-For).

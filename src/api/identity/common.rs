@@ -89,11 +89,18 @@ pub fn reason(code: &str) -> Option<String> {
     Some(json!({ "reason": code }).to_string())
 }
 
-/// Writes one activity now (user activities are few; they are written synchronously).
-pub async fn record(app: &App, activity: NewActivity) -> ApiResult<()> {
-    let client = app.store.client().await?;
-    activities::insert(&client, &activity).await?;
-    Ok(())
+/// Records a failed attempt now (user activities are few; they are written synchronously).
+/// Best effort: the record must never change the answer, or a write that fails only for
+/// existing accounts (the only ones that get a record) would tell them apart.
+pub async fn record(app: &App, activity: NewActivity) {
+    let written = match app.store.client().await {
+        Ok(client) => activities::insert(&client, &activity).await,
+        Err(err) => Err(err),
+    };
+    if let Err(err) = written {
+        tracing::error!(error = %err, topic = %activity.topic, action = %activity.action, "activity not recorded");
+        metrics::counter!("portcullis_activities_dropped_total").increment(1);
+    }
 }
 
 /// Grape's `requires` on each of `names`: an absent parameter gives `<prefix>.missing_<name>`
@@ -126,6 +133,38 @@ pub fn require(
     } else {
         Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes))
     }
+}
+
+/// Counts one attempt of `caller` against `limit`, keyed by the caller's address (an IPv6 /64
+/// is one caller: rotating addresses inside one's own prefix gains nothing).
+pub async fn limit_caller(
+    app: &App,
+    name: &str,
+    caller: &Caller,
+    limit: Limit,
+    code: &str,
+) -> ApiResult<()> {
+    let key = crate::net::client_ip::network_key(caller.ip).to_string();
+    self::limit(app, name, &key, limit, code).await
+}
+
+/// Counts one attempt against an account's `limit`: keyed on the account's uid when it exists
+/// (so spellings of one email that the database folds together, `İ` and `i` among them, share
+/// one budget), else on the email as typed (an unknown account has nothing to protect, but
+/// must answer alike).
+pub async fn limit_account(
+    app: &App,
+    name: &str,
+    user: Option<&UserRow>,
+    email: &str,
+    limit: Limit,
+    code: &str,
+) -> ApiResult<()> {
+    let account = match user {
+        Some(user) => format!("uid:{}", user.uid),
+        None => email.trim().to_lowercase(),
+    };
+    self::limit(app, name, &account, limit, code).await
 }
 
 /// Counts one attempt against `limit`; 429 with Retry-After and `code` beyond it.

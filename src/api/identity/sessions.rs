@@ -152,29 +152,19 @@ async fn refuse_inactive(app: &App, user: &users::UserRow, caller: &Caller) -> A
         return Ok(());
     };
     let activity = caller.activity(user.id, "session", "login", "failed", reason(code));
-    common::record(app, activity).await?;
+    common::record(app, activity).await;
     count_login(code);
     Err(ApiError::unauthorized(code))
 }
 
-/// Limits login attempts per client address and per account.
-async fn limit_attempts(app: &App, caller: &Caller, account: &str) -> ApiResult<()> {
-    let limits = &app.settings.rate_limits;
-    let code = "identity.session.too_many_attempts";
-    common::limit(
+/// Limits login attempts per client address.
+async fn limit_address(app: &App, caller: &Caller) -> ApiResult<()> {
+    common::limit_caller(
         app,
         "login_ip",
-        &caller.ip.to_string(),
-        limits.login_per_ip,
-        code,
-    )
-    .await?;
-    common::limit(
-        app,
-        "login_account",
-        &account.trim().to_lowercase(),
-        limits.login_per_account,
-        code,
+        caller,
+        app.settings.rate_limits.login_per_ip,
+        "identity.session.too_many_attempts",
     )
     .await
 }
@@ -203,7 +193,7 @@ async fn second_factor(
                 reason("identity.session.invalid_otp"),
             ),
         )
-        .await?;
+        .await;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "identity.session.invalid_otp",
@@ -264,11 +254,19 @@ async fn create(
         params.get("captcha_response"),
     )
     .await?;
-    limit_attempts(&app, &caller, &email).await?;
-
+    limit_address(&app, &caller).await?;
     let client = app.store.client().await?;
     let user = users::find_by_email(&client, email.trim()).await?;
     drop(client);
+    common::limit_account(
+        &app,
+        "login_account",
+        user.as_ref(),
+        &email,
+        app.settings.rate_limits.login_per_account,
+        "identity.session.too_many_attempts",
+    )
+    .await?;
     let verified = app
         .hasher
         .verify(&password, user.as_ref().map(|u| u.password_digest.as_str()))
@@ -285,7 +283,7 @@ async fn create(
             "failed",
             reason("identity.session.invalid_params"),
         );
-        common::record(&app, activity).await?;
+        common::record(&app, activity).await;
         count_login("identity.session.invalid_params");
         return Err(ApiError::unauthorized("identity.session.invalid_params"));
     }

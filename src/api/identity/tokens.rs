@@ -207,25 +207,27 @@ async fn email_generate(
     )
     .await?;
     let limits = &settings.rate_limits;
-    common::limit(
+    common::limit_caller(
         &app,
         "email_code_ip",
-        &caller.ip.to_string(),
+        &caller,
         limits.email_code_per_ip,
         too_many(),
     )
     .await?;
-    common::limit(
+    let mut client = app.store.client().await?;
+    let user = users::find_by_email(&client, email.trim()).await?;
+    common::limit_account(
         &app,
         "email_code_account",
-        &email.trim().to_lowercase(),
+        user.as_ref(),
+        &email,
         limits.email_code_per_account,
         too_many(),
     )
     .await?;
-    let mut client = app.store.client().await?;
     // Unknown or already active: the same 201, so the answer says nothing about the account.
-    if let Some(user) = users::find_by_email(&client, email.trim()).await?
+    if let Some(user) = user
         && user.state != state::ACTIVE
     {
         let tx = client.transaction().await.map_err(StoreError::from)?;
@@ -243,10 +245,10 @@ async fn email_confirm(
     params: Params,
 ) -> ApiResult<Response> {
     let token = common::require(&params, "identity.user", &["token"], false)?.remove(0);
-    common::limit(
+    common::limit_caller(
         &app,
         "token_ip",
-        &caller.ip.to_string(),
+        &caller,
         app.settings.rate_limits.token_per_ip,
         too_many(),
     )
@@ -294,25 +296,26 @@ async fn password_generate(
     )
     .await?;
     let limits = &settings.rate_limits;
-    common::limit(
+    common::limit_caller(
         &app,
         "password_reset_ip",
-        &caller.ip.to_string(),
+        &caller,
         limits.password_reset_per_ip,
         too_many(),
     )
     .await?;
-    let account = email.trim().to_lowercase();
-    common::limit(
+    let mut client = app.store.client().await?;
+    let user = users::find_by_email(&client, email.trim()).await?;
+    common::limit_account(
         &app,
         "password_reset_account",
-        &account,
+        user.as_ref(),
+        &email,
         limits.password_reset_per_account,
         too_many(),
     )
     .await?;
-    let mut client = app.store.client().await?;
-    let Some(user) = users::find_by_email(&client, email.trim()).await? else {
+    let Some(user) = user else {
         return Ok(common::accepted());
     };
     let reset_token = crate::crypto::random_hex::<10>();
@@ -321,14 +324,6 @@ async fn password_generate(
         json!({ "email": user.email, "uid": user.uid, "reset_token": reset_token }),
         sessions::now(),
     );
-    // Only the newest link works: the token must carry the reset_token stored last.
-    app.kv
-        .set_ex(
-            &reset_key(&app, &user.uid),
-            &reset_token,
-            settings.jwt.expire_time,
-        )
-        .await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
     activities::insert(
         &tx,
@@ -351,6 +346,16 @@ async fn password_generate(
         .await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.events.ring();
+    // Only the newest link works: the token must carry the reset_token stored last. Stored
+    // after the commit, so a request that fails on the way leaves the last emailed link
+    // working rather than replaced by one that was never sent.
+    app.kv
+        .set_ex(
+            &reset_key(&app, &user.uid),
+            &reset_token,
+            settings.jwt.expire_time,
+        )
+        .await?;
     Ok(common::accepted())
 }
 
@@ -390,10 +395,10 @@ async fn password_confirm(
         return Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes));
     }
     let (token, password, confirm) = (&values[0], &values[1], &values[2]);
-    common::limit(
+    common::limit_caller(
         &app,
         "token_ip",
-        &caller.ip.to_string(),
+        &caller,
         app.settings.rate_limits.token_per_ip,
         too_many(),
     )
@@ -432,7 +437,7 @@ async fn password_confirm(
                 reason(code),
             ),
         )
-        .await?;
+        .await;
         return Err(ApiError::unprocessable(code));
     }
     if !burn(&app, &claims).await? {

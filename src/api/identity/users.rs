@@ -227,11 +227,10 @@ async fn create(
         params.get("captcha_response"),
     )
     .await?;
-    let ip = caller.ip.to_string();
-    common::limit(
+    common::limit_caller(
         &app,
         "signup_ip",
-        &ip,
+        &caller,
         app.settings.rate_limits.signup_per_ip,
         "identity.user.too_many_attempts",
     )
@@ -306,10 +305,10 @@ pub async fn create_verified(app: &App, email: &str, caller: &Caller) -> ApiResu
 async fn access(State(app): State<App>, caller: Caller, params: Params) -> ApiResult<Response> {
     let token = common::require(&params, "identity.user", &["whitelink_token"], false)?.remove(0);
     let ip = caller.ip.to_string();
-    common::limit(
+    common::limit_caller(
         &app,
         "token_ip",
-        &ip,
+        &caller,
         app.settings.rate_limits.token_per_ip,
         "identity.user.too_many_attempts",
     )

@@ -7,6 +7,7 @@
 pub mod fakes;
 pub mod http;
 pub mod rabbit;
+pub mod raw;
 pub mod smtp;
 pub mod upstream;
 
@@ -154,6 +155,18 @@ impl TestEnv {
     pub async fn count(&self, query: &str) -> i64 {
         let client = self.store.client().await.unwrap();
         client.query_one(query, &[]).await.unwrap().get(0)
+    }
+
+    /// An enabled restriction (its code defaults as Barong's would).
+    pub async fn restrict(&self, category: &str, scope: &str, value: &str, code: Option<i32>) {
+        let code = code.map(|c| c.to_string()).unwrap_or_else(|| {
+            portcullis::gate::restrictions::effective_code(category, scope, None).to_string()
+        });
+        self.sql(&format!(
+            "INSERT INTO restrictions (category, scope, value, code) VALUES ('{category}', '{scope}', '{value}', {code})
+             ON CONFLICT (category, scope, value) DO UPDATE SET state = 'enabled', code = EXCLUDED.code"
+        ))
+        .await;
     }
 
     /// A user created through the same path as `portcullis users create`.

@@ -1,0 +1,381 @@
+//! Hostile input at the gate and the identity API, sent as an attacker would: it gets a clear
+//! 4xx, never a 500, never an answer that tells accounts apart, and never leaves half a change
+//! or a hole in the audit trail behind.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Client, Server, Session, TestEnv, UA};
+
+const BALANCES: &str = "/api/v2/peatio/account/balances";
+
+fn long_agent() -> String {
+    "Mozilla/5.0 ".repeat(260)
+}
+
+#[tokio::test]
+async fn a_long_user_agent_tells_no_account_apart() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let agent = long_agent();
+    assert!(agent.len() > 3000);
+    let login = |email: String| {
+        Client::new()
+            .post(server.url("/api/v2/auth/identity/sessions"))
+            .header("user-agent", &agent)
+            .json(&json!({ "email": email, "password": "Wrong-password1" }))
+            .send()
+    };
+    login(user.email.clone())
+        .await
+        .assert_error(401, "identity.session.invalid_params");
+    login("nobody-here@example.com".into())
+        .await
+        .assert_error(401, "identity.session.invalid_params");
+    // The failed attempt on the real account is on record, its agent cut to the column.
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM activities WHERE user_id = {} AND action = 'login'
+             AND result = 'failed' AND char_length(user_agent) = 1024",
+            user.id
+        ))
+        .await,
+        1
+    );
+    let reset = |email: String| {
+        Client::new()
+            .post(server.url("/api/v2/auth/identity/users/password/generate_code"))
+            .header("user-agent", &agent)
+            .json(&json!({ "email": email }))
+            .send()
+    };
+    assert_eq!(reset(user.email.clone()).await.status, 201);
+    assert_eq!(reset("nobody-here@example.com".into()).await.status, 201);
+    // A session opened with such an agent works with it.
+    let opened = Client::new()
+        .post(server.url("/api/v2/auth/identity/sessions"))
+        .header("user-agent", &agent)
+        .json(&json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await;
+    assert_eq!(opened.status, 200, "{}", opened.text());
+}
+
+/// The newest reset token emailed to `email`.
+async fn reset_token(env: &TestEnv, email: &str) -> String {
+    let client = env.store.client().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT payload->'record'->>'token' FROM event_outbox
+             WHERE name = 'system.user.password.reset.token'
+               AND payload->'record'->'user'->>'email' = $1
+             ORDER BY id DESC LIMIT 1",
+            &[&email],
+        )
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+#[tokio::test]
+async fn a_failed_reset_request_leaves_the_last_link_working() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let request = || {
+        Client::new()
+            .post(server.url("/api/v2/auth/identity/users/password/generate_code"))
+            .json(&json!({ "email": user.email }))
+            .send()
+    };
+    assert_eq!(request().await.status, 201);
+    let emailed = reset_token(&env, &user.email).await;
+    // The next request fails on its way (the database refuses its event).
+    env.sql(
+        "ALTER TABLE event_outbox ADD CONSTRAINT refuse_resets
+         CHECK (name <> 'system.user.password.reset.token') NOT VALID",
+    )
+    .await;
+    let failed = request().await;
+    assert!(failed.status >= 500, "{}", failed.text());
+    env.sql("ALTER TABLE event_outbox DROP CONSTRAINT refuse_resets")
+        .await;
+    // The link the user holds still works: the failed request replaced nothing.
+    let done = Client::new()
+        .post(server.url("/api/v2/auth/identity/users/password/confirm_code"))
+        .json(&json!({
+            "reset_password_token": emailed,
+            "password": "Xwqe213PZCXwe",
+            "confirm_password": "Xwqe213PZCXwe",
+        }))
+        .send()
+        .await;
+    assert_eq!(done.status, 201, "{}", done.text());
+}
+
+#[tokio::test]
+async fn over_long_values_cannot_wipe_the_audit_trail() {
+    let env = TestEnv::new().await;
+    env.sql(
+        "INSERT INTO permissions (role, verb, path, action, topic) VALUES
+           ('audited', 'ALL', 'api/v2/peatio/admin', 'ACCEPT', NULL),
+           ('audited', 'POST', 'api/v2/peatio/admin', 'AUDIT', 'withdrawals')",
+    )
+    .await;
+    let server = env.start().await;
+    let admin = env.user("audited").await;
+    let session = server.login(&admin).await;
+    let member = env.user_with("member", "active", true).await;
+    let key = env.api_key(&member.uid).await;
+    let agent = long_agent();
+    let poisoned_uid = "A".repeat(40);
+    let poison = || {
+        let mut request = Client::new()
+            .get(server.decision(&format!(
+                "/api/v2/peatio/admin/members?uid={poisoned_uid}&note={}",
+                "x".repeat(20_000)
+            )))
+            .header("user-agent", &agent);
+        for (name, value) in key.headers() {
+            request = request.header(&name, &value);
+        }
+        request.send()
+    };
+    // Denials with over-long values before, around and after an admin's audited write, so
+    // that they share the writer's batches.
+    for _ in 0..5 {
+        poison().await.assert_error(401, "authz.invalid_permission");
+    }
+    let audited = Client::new()
+        .post(server.decision("/api/v2/peatio/admin/withdraws/1/process"))
+        .session(&session)
+        .header("x-csrf-token", &session.csrf)
+        .send()
+        .await;
+    assert_eq!(audited.status, 200, "{}", audited.text());
+    for _ in 0..5 {
+        poison().await.assert_error(401, "authz.invalid_permission");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let admin_id = admin.id;
+    let member_id = member.id;
+    TestEnv::eventually(5000, || {
+        let env = &env;
+        async move {
+            env.count(&format!(
+                "SELECT count(*) FROM activities WHERE user_id = {admin_id}
+                 AND category = 'admin' AND result = 'succeed' AND topic = 'withdrawals'"
+            ))
+            .await
+                == 1
+        }
+    })
+    .await;
+    TestEnv::eventually(5000, || {
+        let env = &env;
+        async move {
+            env.count(&format!(
+                "SELECT count(*) FROM activities WHERE user_id = {member_id}
+                 AND category = 'admin' AND result = 'denied'"
+            ))
+            .await
+                == 10
+        }
+    })
+    .await;
+    // The denials are on record, cut to fit; the made-up uid is no target.
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM activities WHERE user_id = {member_id} AND target_uid IS NULL
+             AND char_length(user_agent) = 1024 AND length(data) <= 8192"
+        ))
+        .await,
+        10
+    );
+}
+
+async fn member_session(env: &TestEnv, server: &Server) -> Session {
+    let user = env.user("member").await;
+    server.login(&user).await
+}
+
+#[tokio::test]
+async fn csrf_covers_every_unsafe_method_in_any_letter_case() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let session = member_session(&env, &server).await;
+    for method in ["patch", "Post", "pUT", "delete", "TRACE"] {
+        Client::new()
+            .request(method, server.decision(BALANCES))
+            .session(&session)
+            .send()
+            .await
+            .assert_error(401, "authz.missing_csrf_token");
+    }
+    // Methods the gate does not know are refused, with or without a session.
+    for method in ["PROPFIND", "BREW", "CONNECTX"] {
+        Client::new()
+            .request(method, server.decision(BALANCES))
+            .session(&session)
+            .header("x-csrf-token", &session.csrf)
+            .send()
+            .await
+            .assert_error(400, "authz.invalid_request");
+    }
+    // At nginx's front, the original method counts the same way.
+    let nginx = Client::new()
+        .get(server.url("/api/v2/auth/_/nginx"))
+        .session(&session)
+        .header("x-original-method", "delete")
+        .header("x-original-uri", BALANCES)
+        .send()
+        .await;
+    assert_eq!(
+        (nginx.status, nginx.header("x-authz-error")),
+        (401, Some("authz.missing_csrf_token"))
+    );
+    // Safe methods need no token.
+    for method in ["GET", "head", "Options"] {
+        let safe = Client::new()
+            .request(method, server.decision(BALANCES))
+            .session(&session)
+            .send()
+            .await;
+        assert_ne!(safe.status, 401, "{method}: {}", safe.text());
+    }
+}
+
+#[tokio::test]
+async fn the_original_method_and_uri_are_required() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let session = member_session(&env, &server).await;
+    let nginx = |method: Option<&'static str>, uri: Option<&'static str>| {
+        let mut request = Client::new()
+            .get(server.url("/api/v2/auth/_/nginx"))
+            .session(&session);
+        if let Some(method) = method {
+            request = request.header("x-original-method", method);
+        }
+        if let Some(uri) = uri {
+            request = request.header("x-original-uri", uri);
+        }
+        request.send()
+    };
+    for (method, uri) in [
+        (None, Some(BALANCES)),
+        (Some("POST"), None),
+        (Some("BREW"), Some(BALANCES)),
+        (Some(""), Some(BALANCES)),
+    ] {
+        let denied = nginx(method, uri).await;
+        assert_eq!(denied.status, 403, "{method:?} {uri:?}");
+        assert_eq!(denied.header("x-authz-status"), Some("400"));
+        assert_eq!(
+            denied.header("x-authz-error"),
+            Some("authz.invalid_request")
+        );
+    }
+    let traefik = |method: Option<&'static str>| {
+        let mut request = Client::new()
+            .get(server.url("/api/v2/auth/_/forward-auth"))
+            .session(&session)
+            .header("x-forwarded-uri", BALANCES);
+        if let Some(method) = method {
+            request = request.header("x-forwarded-method", method);
+        }
+        request.send()
+    };
+    traefik(None)
+        .await
+        .assert_error(400, "authz.invalid_request");
+    traefik(Some("MKCOL"))
+        .await
+        .assert_error(400, "authz.invalid_request");
+    assert_eq!(traefik(Some("GET")).await.status, 200);
+}
+
+#[tokio::test]
+async fn blocklogin_stops_every_path_that_opens_a_session() {
+    let env = TestEnv::new().await;
+    env.restrict("blocklogin", "ip", "4.4.4.4", Some(403)).await;
+    let server = env.start().await;
+    let from_blocked = |method: &'static str, path: &'static str| {
+        Client::new()
+            .request(method, server.url(path))
+            .header("x-forwarded-for", "4.4.4.4")
+            .header("user-agent", UA)
+            .json(&json!({}))
+            .send()
+    };
+    for path in [
+        "/api/v2/auth/identity/sessions",
+        "/api/v2/auth/identity/sessions/auth0",
+        "/api/v2/auth/identity/users",
+        "/api/v2/auth/identity/users/email/confirm_code",
+    ] {
+        from_blocked("POST", path)
+            .await
+            .assert_error(403, "authz.restrict.blocklogin");
+        // As Envoy would ask about it, too.
+        Client::new()
+            .post(server.decision(path))
+            .header("x-forwarded-for", "4.4.4.4")
+            .send()
+            .await
+            .assert_error(403, "authz.restrict.blocklogin");
+    }
+    // Everything else stays open to that address.
+    let ping = from_blocked("GET", "/api/v2/auth/identity/ping").await;
+    assert_eq!(ping.status, 200, "{}", ping.text());
+    let code = from_blocked("POST", "/api/v2/auth/identity/users/email/generate_code").await;
+    assert_ne!(code.status, 403, "{}", code.text());
+}
+
+#[tokio::test]
+async fn unknown_api_key_ids_are_remembered_and_limited_per_address() {
+    let env = TestEnv::new().await;
+    let server = env
+        .start_with("[api_keys]\nunknown_per_ip = { max = 3, window = 60 }")
+        .await;
+    let probe = |kid: String, from: &'static str| {
+        Client::new()
+            .get(server.decision(BALANCES))
+            .header("x-forwarded-for", from)
+            .header("x-auth-apikey", &kid)
+            .header("x-auth-nonce", "1")
+            .header("x-auth-signature", "00")
+            .send()
+    };
+    let first = format!("{:016x}", 1u64);
+    for n in 1..=3u64 {
+        probe(format!("{n:016x}"), "5.5.5.5")
+            .await
+            .assert_error(401, "authz.unexistent_apikey");
+    }
+    // A known-unknown kid costs nothing and stays answered as such.
+    for _ in 0..5 {
+        probe(first.clone(), "5.5.5.5")
+            .await
+            .assert_error(401, "authz.unexistent_apikey");
+    }
+    // A new random kid from the same address is not looked up.
+    let limited = probe(format!("{:016x}", 0xdead_beef_u64), "5.5.5.5").await;
+    limited.assert_error(429, "authz.too_many_attempts");
+    // Other addresses, and real keys, are not affected.
+    probe(format!("{:016x}", 99u64), "6.6.6.6")
+        .await
+        .assert_error(401, "authz.unexistent_apikey");
+    let user = env.user_with("member", "active", true).await;
+    let key = env.api_key(&user.uid).await;
+    let mut real = Client::new()
+        .get(server.decision(BALANCES))
+        .header("x-forwarded-for", "6.6.6.6");
+    for (name, value) in key.headers() {
+        real = real.header(&name, &value);
+    }
+    let real = real.send().await;
+    assert_eq!(real.status, 200, "{}", real.text());
+}
