@@ -82,11 +82,17 @@ impl AppInner {
     }
 }
 
-/// The AEAD key for secrets at rest: configured, or a development key kept on disk.
+/// The AEAD key for secrets at rest: configured, or (in development mode only) a development
+/// key kept on disk. Outside development mode a missing key stops the start, naming the setting.
 pub fn load_encryption_key(settings: &Settings) -> anyhow::Result<[u8; 32]> {
     let engine = &base64::engine::general_purpose::STANDARD;
     let encoded = if !settings.encryption.key.is_empty() {
         settings.encryption.key.trim().to_string()
+    } else if !settings.development {
+        anyhow::bail!(
+            "encryption.key (PORTCULLIS_ENCRYPTION__KEY) is not set: it seals API-key and TOTP secrets at rest; \
+             set it to `openssl rand -base64 32`, or run with --dev for a generated development key"
+        );
     } else {
         let path = &settings.encryption.dev_key_path;
         if !path.exists() {
@@ -108,8 +114,15 @@ pub fn load_encryption_key(settings: &Settings) -> anyhow::Result<[u8; 32]> {
         .map_err(|_| anyhow::anyhow!("encryption key must be 32 bytes"))
 }
 
-/// The token issuer with its key (configured, or a development key kept on disk).
+/// The token issuer with its key: configured, or (in development mode only) a development key
+/// kept on disk. Outside development mode a missing key stops the start, naming the setting.
 pub fn load_issuer(settings: &Settings) -> anyhow::Result<Issuer> {
+    if settings.jwt.private_key_path.is_empty() && !settings.development {
+        anyhow::bail!(
+            "jwt.private_key_path (JWT_PRIVATE_KEY_PATH) is not set: it signs every token upstreams trust; \
+             point it at an RSA private key in PEM, or run with --dev for a generated development key"
+        );
+    }
     let (key, source) =
         SigningKey::load_or_generate(&settings.jwt.private_key_path, &settings.jwt.dev_key_path)?;
     match source {

@@ -30,6 +30,10 @@ pub struct Cli {
     /// Configuration file merged over the defaults (also PORTCULLIS_CONFIG).
     #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Development mode: a missing signing or encryption key is generated and kept under
+    /// var/ instead of stopping the start. Never in production.
+    #[arg(long, global = true)]
+    pub dev: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -95,6 +95,14 @@ pub struct Settings {
     pub telemetry: Telemetry,
     pub policies: Policies,
     pub routes: Vec<Route>,
+    /// Things about the settings' sources an operator should hear of (logged at start, once
+    /// logging is set up): environment variables that look like misspelt settings.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+    /// Development mode (`--dev`): missing keys are generated and kept on disk instead of
+    /// stopping the start. Never set from a file or the environment.
+    #[serde(skip)]
+    pub development: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -495,8 +503,11 @@ impl Settings {
         figment = figment
             .merge(barong_env())
             .merge(barong_rabbitmq_env())
-            .merge(Env::prefixed("PORTCULLIS_").ignore(&["CONFIG"]).split("__"));
-        Self::from_figment(figment)
+            .merge(portcullis_env());
+        let mut settings = Self::from_figment(figment)?;
+        settings.warnings =
+            env_warnings(std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()));
+        Ok(settings)
     }
 
     /// Defaults with `overrides` (TOML text) merged on top; no environment. For tests and tools.
@@ -730,6 +741,89 @@ fn barong_rabbitmq_env()
     figment::providers::Serialized::defaults(values).key("events")
 }
 
+/// The sections of the settings and the keys of each, as the compiled-in defaults list them.
+fn layout() -> &'static std::collections::BTreeMap<String, Vec<String>> {
+    static LAYOUT: std::sync::LazyLock<std::collections::BTreeMap<String, Vec<String>>> =
+        std::sync::LazyLock::new(|| {
+            let defaults: toml::Table = toml::from_str(DEFAULT_TOML).expect("defaults parse");
+            defaults
+                .into_iter()
+                .filter_map(|(section, value)| match value {
+                    toml::Value::Table(keys) => Some((section, keys.keys().cloned().collect())),
+                    _ => None,
+                })
+                .collect()
+        });
+    &LAYOUT
+}
+
+const ENV_PREFIX: &str = "PORTCULLIS_";
+
+/// `SECTION__KEY` when `name` is `PORTCULLIS_<SECTION>__<KEY>` for a section that exists.
+/// Only those (and `PORTCULLIS_CONFIG`) are settings: the orchestrator's own variables
+/// (Kubernetes injects `PORTCULLIS_PORT=tcp://…`, `PORTCULLIS_SERVICE_HOST` and the like for a
+/// Service named `portcullis`) are someone else's.
+fn setting_name(name: &str) -> Option<&str> {
+    let rest = name
+        .get(..ENV_PREFIX.len())
+        .filter(|prefix| prefix.eq_ignore_ascii_case(ENV_PREFIX))
+        .map(|_| &name[ENV_PREFIX.len()..])?;
+    let (section, _key) = rest.split_once("__")?;
+    layout()
+        .contains_key(&section.to_ascii_lowercase())
+        .then_some(rest)
+}
+
+/// The `PORTCULLIS_<SECTION>__<KEY>` variables.
+fn portcullis_env() -> Env {
+    Env::raw()
+        .filter_map(|name| setting_name(name.as_str()).map(|rest| rest.to_string().into()))
+        .split("__")
+}
+
+/// Warnings for `PORTCULLIS_*` variables that are not settings but look like misspelt ones
+/// (`PORTCULLIS_SESSION_EXPIRE_TIME`, `PORTCULLIS_SESION__EXPIRE_TIME`). Anything else is
+/// silently someone else's.
+fn env_warnings(names: impl Iterator<Item = String>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for name in names {
+        let Some(rest) = name
+            .get(..ENV_PREFIX.len())
+            .filter(|prefix| prefix.eq_ignore_ascii_case(ENV_PREFIX))
+            .map(|_| name[ENV_PREFIX.len()..].to_ascii_lowercase())
+        else {
+            continue;
+        };
+        if rest == "config" || setting_name(&name).is_some() {
+            continue;
+        }
+        if let Some((section, _)) = rest.split_once("__") {
+            let sections: Vec<&str> = layout().keys().map(String::as_str).collect();
+            warnings.push(format!(
+                "{name} is ignored: there is no settings section {section:?} (sections: {})",
+                sections.join(", ")
+            ));
+            continue;
+        }
+        let guess = layout().iter().find_map(|(section, keys)| {
+            let key = rest.strip_prefix(section.as_str())?.strip_prefix('_')?;
+            keys.iter().any(|k| k == key).then(|| {
+                format!(
+                    "{ENV_PREFIX}{}__{}",
+                    section.to_ascii_uppercase(),
+                    key.to_ascii_uppercase()
+                )
+            })
+        });
+        if let Some(guess) = guess {
+            warnings.push(format!(
+                "{name} is ignored: settings take two underscores between section and key; did you mean {guess}?"
+            ));
+        }
+    }
+    warnings
+}
+
 /// Reads Barong's variable names (and the usual DATABASE_URL, REDIS_URL) into our keys.
 fn barong_env() -> Env {
     Env::raw().filter_map(|name| {
@@ -800,6 +894,75 @@ mod tests {
             assert_eq!(s.redis.key_prefix, "x:");
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type
+    fn orchestrator_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            // What Kubernetes injects for a Service named `portcullis`.
+            jail.set_env("PORTCULLIS_PORT", "tcp://10.96.0.12:8080");
+            jail.set_env("PORTCULLIS_PORT_8080_TCP", "tcp://10.96.0.12:8080");
+            jail.set_env("PORTCULLIS_PORT_8080_TCP_ADDR", "10.96.0.12");
+            jail.set_env("PORTCULLIS_PORT_8080_TCP_PORT", "8080");
+            jail.set_env("PORTCULLIS_PORT_8080_TCP_PROTO", "tcp");
+            jail.set_env("PORTCULLIS_SERVICE_HOST", "10.96.0.12");
+            jail.set_env("PORTCULLIS_SERVICE_PORT", "8080");
+            jail.set_env("PORTCULLIS_SERVICE_PORT_HTTP", "8080");
+            jail.set_env("PORTCULLIS_SESSION__EXPIRE_TIME", "900");
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.session.expire_time, 900);
+            assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+            // Misspelt settings are ignored too, but said.
+            jail.set_env("PORTCULLIS_SESSION_EXPIRE_TIME", "60");
+            jail.set_env("PORTCULLIS_SESION__EXPIRE_TIME", "60");
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.session.expire_time, 900);
+            assert_eq!(s.warnings.len(), 2, "{:?}", s.warnings);
+            assert!(
+                s.warnings
+                    .iter()
+                    .any(|w| w.contains("did you mean PORTCULLIS_SESSION__EXPIRE_TIME")),
+                "{:?}",
+                s.warnings
+            );
+            // A real section with a wrong key is a setting, and a wrong one.
+            jail.set_env("PORTCULLIS_SESSION__EXPIRE_TIMES", "60");
+            let err = Settings::load(None).unwrap_err().0;
+            assert!(err.contains("expire_times"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn lists_can_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "PORTCULLIS_NETWORK__TRUSTED_PROXIES",
+                r#"["172.28.0.10/32"]"#,
+            );
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(
+                s.network.trusted_proxies,
+                vec!["172.28.0.10/32".parse::<IpNet>().unwrap()]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn sections_come_from_the_defaults() {
+        for section in ["server", "session", "api_keys", "rate_limits", "telemetry"] {
+            assert!(layout().contains_key(section), "{section}");
+        }
+        assert!(!layout().contains_key("routes"));
+        assert_eq!(
+            setting_name("PORTCULLIS_API_KEYS__REPLAY_GUARD"),
+            Some("API_KEYS__REPLAY_GUARD")
+        );
+        assert_eq!(setting_name("PORTCULLIS_PORT_8080_TCP"), None);
+        assert_eq!(setting_name("PORTCULLIS_CONFIG"), None);
     }
 
     #[test]

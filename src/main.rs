@@ -8,14 +8,18 @@ use portcullis::{server, telemetry};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("portcullis: {err}");
             return std::process::ExitCode::from(2);
         }
     };
+    settings.development = cli.dev;
     telemetry::init_logging(&settings.telemetry);
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -36,6 +40,10 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    for warning in portcullis::net::client_ip::trust_warnings(&settings.network) {
+        tracing::warn!("{warning}");
+    }
+    server::raise_open_files_limit(settings.server.max_connections);
     let metrics = telemetry::init_metrics();
     app::prepare_database(&settings).await?;
     let listener = tokio::net::TcpListener::bind(settings.server.listen)

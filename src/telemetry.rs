@@ -11,10 +11,13 @@ pub fn init_logging(settings: &Telemetry) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.log_filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // stderr: stdout carries command output (a uid, a key) that scripts read.
+    // stderr: stdout carries command output (a uid, a key) that scripts read. Colour only on
+    // a terminal: journald, Docker and files would keep the escape codes as text.
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match settings.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

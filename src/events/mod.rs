@@ -64,7 +64,7 @@ impl Events {
 
     /// `model.user.created`.
     pub async fn user_created<C: Db>(&self, c: &C, user: &UserRow) -> Result<(), StoreError> {
-        let record = user_record_of(c, user).await?;
+        let record = without_nulls(user_record_of(c, user).await?);
         self.emit(c, "model.user.created", &json!({ "record": record }))
             .await
     }
@@ -78,6 +78,7 @@ impl Events {
     ) -> Result<(), StoreError> {
         let old = user_record_of(c, before).await?;
         let new = user_record_of(c, after).await?;
+        // Changes list previous values, nil included; the record itself leaves nils out.
         let mut changes = serde_json::Map::new();
         for (key, value) in old.as_object().into_iter().flatten() {
             if key != "updated_at" && new.get(key) != Some(value) {
@@ -90,7 +91,7 @@ impl Events {
         self.emit(
             c,
             "model.user.updated",
-            &json!({ "record": new, "changes": changes }),
+            &json!({ "record": without_nulls(new), "changes": changes }),
         )
         .await
     }
@@ -143,25 +144,29 @@ pub async fn user_record_of<C: Db>(c: &C, user: &UserRow) -> Result<Value, Store
     Ok(user_record(user, referral.as_deref()))
 }
 
-/// The `user` record of system events: `{uid, username, email, role, level, otp, state,
-/// referral_uid, created_at, updated_at}` with nil values left out.
+/// The `user` record of system events, as Barong's `as_json_for_event_api` builds it: `{uid,
+/// username, email, role, level, otp, state, referral_uid, created_at, updated_at}`, every key
+/// present (`username` and `referral_uid` are null when the user has none), so consumers that
+/// read a key find it.
 pub fn user_record(user: &UserRow, referral_uid: Option<&str>) -> Value {
-    let mut record = json!({
+    json!({
         "uid": user.uid,
+        "username": user.username,
         "email": user.email,
         "role": user.role,
         "level": user.level,
         "otp": user.otp,
         "state": user.state,
+        "referral_uid": referral_uid,
         "created_at": iso(user.created_at),
         "updated_at": iso(user.updated_at),
-    });
-    let map = record.as_object_mut().expect("object");
-    if let Some(username) = &user.username {
-        map.insert("username".into(), json!(username));
-    }
-    if let Some(referral) = referral_uid {
-        map.insert("referral_uid".into(), json!(referral));
+    })
+}
+
+/// A model event's record: the model's view with nil values removed (Barong §11.2).
+fn without_nulls(mut record: Value) -> Value {
+    if let Some(map) = record.as_object_mut() {
+        map.retain(|_, value| !value.is_null());
     }
     record
 }

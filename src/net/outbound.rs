@@ -1,6 +1,8 @@
-//! Calls Portcullis makes to other services (captcha verification, Auth0 key sets): one
-//! pooled HTTP/1 client with TLS (rustls on aws-lc-rs, Mozilla's roots), every call bounded by
-//! a timeout. Plain `http://` works too, so tests can point these at local fakes.
+//! Calls Portcullis makes to other services (captcha verification, Auth0 key sets, SMS
+//! providers): one pooled HTTP/1 client with TLS (rustls on aws-lc-rs, Mozilla's roots), every
+//! call bounded by a timeout and every answer by a size ([`MAX_ANSWER`]): a service that answers
+//! with gigabytes (compromised, misconfigured, or an attacker's URL) cannot exhaust memory.
+//! Plain `http://` works too, so tests can point these at local fakes.
 
 use std::time::Duration;
 
@@ -10,6 +12,10 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+
+/// The largest answer read from another service. Their answers are a few kilobytes (a key set,
+/// a verdict); anything over this is refused as an error.
+pub const MAX_ANSWER: usize = 1024 * 1024;
 
 #[derive(Debug)]
 pub struct OutboundError(pub String);
@@ -92,8 +98,7 @@ impl Outbound {
                 .await
                 .map_err(|e| OutboundError(format!("{host}: {e}")))?;
             let status = response.status().as_u16();
-            let body = response
-                .into_body()
+            let body = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
                 .collect()
                 .await
                 .map_err(|e| OutboundError(format!("{host}: {e}")))?

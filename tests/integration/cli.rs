@@ -232,3 +232,94 @@ async fn an_operator_logs_a_user_out_everywhere() {
         .await;
     assert_eq!(still.status, 200);
 }
+
+/// The binary with the test database and Redis, and nothing else: no keys.
+fn bare(env: &TestEnv) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+    cmd.env("DATABASE_URL", &env.db_url)
+        .env("PORTCULLIS_REDIS__URL", crate::support::redis_url())
+        .env("PORTCULLIS_REDIS__KEY_PREFIX", &env.redis_prefix)
+        .env("PORTCULLIS_SERVER__LISTEN", "127.0.0.1:0")
+        .env(
+            "PORTCULLIS_POLICIES__DIR",
+            crate::support::repo_path("policies"),
+        )
+        .env(
+            "PORTCULLIS_JWT__DEV_KEY_PATH",
+            std::env::temp_dir().join(format!("pc-dev-{}.pem", crate::support::random_suffix())),
+        )
+        .env(
+            "PORTCULLIS_ENCRYPTION__DEV_KEY_PATH",
+            std::env::temp_dir().join(format!("pc-dev-{}.key", crate::support::random_suffix())),
+        )
+        .env("PORTCULLIS_EVENTS__PUBLISH", "false")
+        .env_remove("JWT_PRIVATE_KEY_PATH")
+        .env_remove("PORTCULLIS_ENCRYPTION__KEY")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+#[tokio::test]
+async fn production_without_keys_refuses_to_start_and_names_the_setting() {
+    let env = TestEnv::new().await;
+    let out = bare(&env).arg("serve").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "served without keys: {stderr}");
+    assert!(stderr.contains("encryption.key"), "{stderr}");
+    let out = bare(&env)
+        .arg("serve")
+        .env("PORTCULLIS_ENCRYPTION__KEY", &env.encryption_key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "served without a signing key: {stderr}"
+    );
+    assert!(stderr.contains("jwt.private_key_path"), "{stderr}");
+    // Asking for development mode is what makes generated keys acceptable.
+    let out = bare(&env).args(["keys", "public"]).output().unwrap();
+    assert!(!out.status.success());
+    let out = bare(&env)
+        .args(["--dev", "keys", "public"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BEGIN PUBLIC KEY"));
+}
+
+#[tokio::test]
+async fn kubernetes_service_variables_do_not_stop_the_start() {
+    let env = TestEnv::new().await;
+    let out = bare(&env)
+        .arg("migrate")
+        .env("PORTCULLIS_PORT", "tcp://10.96.0.12:8080")
+        .env("PORTCULLIS_PORT_8080_TCP", "tcp://10.96.0.12:8080")
+        .env("PORTCULLIS_PORT_8080_TCP_ADDR", "10.96.0.12")
+        .env("PORTCULLIS_PORT_8080_TCP_PORT", "8080")
+        .env("PORTCULLIS_PORT_8080_TCP_PROTO", "tcp")
+        .env("PORTCULLIS_SERVICE_HOST", "10.96.0.12")
+        .env("PORTCULLIS_SERVICE_PORT", "8080")
+        .env("PORTCULLIS_SESSION_EXPIRE_TIME", "900")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Only the misspelt setting is worth a word; the orchestrator's variables are not.
+    assert!(
+        stderr.contains("did you mean PORTCULLIS_SESSION__EXPIRE_TIME"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("PORTCULLIS_SERVICE_HOST"), "{stderr}");
+    assert!(!stderr.contains("PORTCULLIS_PORT"), "{stderr}");
+    // Logs that go to a pipe (journald, Docker, a file) carry no colour codes.
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+    assert!(
+        stderr.contains("INFO") || stderr.contains("WARN"),
+        "{stderr}"
+    );
+}

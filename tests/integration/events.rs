@@ -322,6 +322,25 @@ async fn login_publishes_barongs_signed_session_create_event() {
     assert_eq!(record["user"]["uid"], user.uid.as_str());
     assert_eq!(record["user"]["email"], user.email.as_str());
     assert_eq!(record["user"]["role"], "member");
+    // Every key of Barong's user hash is there, nil ones as null (§11.2).
+    let mut user_keys: Vec<&String> = record["user"].as_object().unwrap().keys().collect();
+    user_keys.sort();
+    assert_eq!(
+        user_keys,
+        [
+            "created_at",
+            "email",
+            "level",
+            "otp",
+            "referral_uid",
+            "role",
+            "state",
+            "uid",
+            "updated_at",
+            "username"
+        ]
+    );
+    assert!(record["user"]["referral_uid"].is_null());
     assert_eq!(record["user_ip"], "127.0.0.1");
     assert_eq!(record["user_agent"], UA);
 

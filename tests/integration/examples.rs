@@ -14,6 +14,10 @@ fn envoy_example_matches_the_barong_contract() {
     let settings = portcullis::config::Settings::from_toml("").unwrap();
     assert!(envoy.contains(&format!("path_prefix: {}", settings.decision.prefix)));
     assert!(envoy.contains("failure_mode_allow: false"));
+    // Envoy appends the real peer to X-Forwarded-For instead of passing the client's own.
+    assert!(envoy.contains("use_remote_address: true"));
+    // Portcullis never reads the body: Envoy need not buffer it.
+    assert!(!envoy.contains("with_request_body"));
     for header in [
         "cookie",
         "x-auth-apikey",
@@ -37,6 +41,8 @@ fn envoy_grpc_example_calls_check_over_http2() {
     assert!(envoy.contains("transport_api_version: V3"));
     assert!(envoy.contains("failure_mode_allow: false"));
     assert!(envoy.contains("envoy_grpc: { cluster_name: portcullis_grpc }"));
+    assert!(envoy.contains("use_remote_address: true"));
+    assert!(!envoy.contains("whatever failure_mode_allow says"));
     let cluster = &envoy[envoy.find("- name: portcullis_grpc").unwrap()..];
     assert!(cluster.contains("http2_protocol_options: {}"));
     assert!(cluster.contains("address: portcullis, port_value: 8080"));
@@ -51,6 +57,9 @@ fn traefik_example_calls_the_forward_auth_front_and_strips_credentials() {
         settings.decision.prefix.trim_start_matches('/')
     )));
     assert!(traefik.contains("authResponseHeaders:\n          - Authorization"));
+    // Traefik sets the original URI and method from the real request, never from the client.
+    assert!(traefik.contains("trustForwardHeader: false"));
+    assert!(!traefik.contains("trustForwardHeader: true"));
     for header in [
         "Cookie",
         "X-Auth-Apikey",
@@ -115,4 +124,20 @@ async fn openapi_document_lists_every_route_and_is_served() {
             .keys()
             .all(|p| p.contains("/identity/"))
     );
+}
+
+/// The demo stack trusts nginx by its exact address only, never a whole network (Docker's
+/// gateway, through which published-port clients arrive, sits in it), and never silently runs
+/// on development keys.
+#[test]
+fn docker_compose_trusts_only_its_proxy() {
+    let compose = read("docker-compose.yml");
+    let line = compose
+        .lines()
+        .find(|l| l.contains("PORTCULLIS_NETWORK__TRUSTED_PROXIES"))
+        .expect("the compose file names the trusted proxy");
+    assert!(line.contains("/32"), "{line}");
+    assert!(compose.contains("ipv4_address: 172.28.0.10"));
+    assert!(line.contains("172.28.0.10/32"), "{line}");
+    assert!(compose.contains(r#"command: ["--dev", "serve"]"#));
 }

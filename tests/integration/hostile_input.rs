@@ -379,3 +379,33 @@ async fn unknown_api_key_ids_are_remembered_and_limited_per_address() {
     let real = real.send().await;
     assert_eq!(real.status, 200, "{}", real.text());
 }
+
+#[tokio::test]
+async fn answers_from_other_services_are_read_only_up_to_a_bound() {
+    let env = TestEnv::new().await;
+    let fakes = crate::support::fakes::Fakes::start().await;
+    // A captcha service whose "yes" comes after eight megabytes.
+    let server = env
+        .start_with(&format!(
+            "[captcha]\nkind = \"recaptcha\"\nrecaptcha_secret_key = \"s\"\nrecaptcha_verify_url = \"{}\"",
+            fakes.url("/huge")
+        ))
+        .await;
+    let started = std::time::Instant::now();
+    Client::new()
+        .post(server.url("/api/v2/auth/identity/users"))
+        .json(&json!({
+            "email": "huge@example.com",
+            "password": "Iequ4geiEWQw!",
+            "captcha_response": "answer",
+        }))
+        .send()
+        .await
+        .assert_error(422, "identity.captcha.verification_failed");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(
+        env.count("SELECT count(*) FROM users WHERE email = 'huge@example.com'")
+            .await,
+        0
+    );
+}

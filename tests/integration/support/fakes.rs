@@ -38,6 +38,7 @@ impl Fakes {
             .route("/geetest/register.php", get(geetest_register))
             .route("/geetest/validate.php", post(geetest_validate))
             .route("/auth0/.well-known/jwks.json", get(jwks))
+            .route("/huge", post(huge).get(huge))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -94,6 +95,14 @@ async fn jwks(State(state): State<Arc<Mutex<FakeState>>>) -> Response {
     let mut state = state.lock().unwrap();
     state.calls.push(("jwks".into(), String::new()));
     axum::Json(state.jwks.clone()).into_response()
+}
+
+/// An answer that would say yes, if anyone read all eight megabytes of it.
+async fn huge() -> Response {
+    let mut body = String::from("{\"success\": true");
+    body.push_str(&" ".repeat(8 * 1024 * 1024));
+    body.push('}');
+    ([("content-type", "application/json")], body).into_response()
 }
 
 pub fn geetest_validate_for(key: &str, challenge: &str) -> String {
