@@ -58,6 +58,7 @@ pub struct AppInner {
     pub auth0: crate::authn::auth0::Auth0,
     /// The compiled `cors.*` policy (also consulted for websocket and login origins).
     pub cors: Arc<crate::net::cors::Cors>,
+    pub health: crate::telemetry::HealthProbe,
 }
 
 impl AppInner {
@@ -234,6 +235,7 @@ impl App {
             hot_metrics: crate::telemetry::HotMetrics::register(),
             events: crate::events::Events::new(&settings),
             auth0: crate::authn::auth0::Auth0::new(settings.auth0.clone(), outbound.clone()),
+            health: crate::telemetry::HealthProbe::default(),
             cors: Arc::new(
                 crate::net::cors::Cors::new(&settings.cors)
                     .map_err(|why| anyhow::anyhow!("cors.origins: {why}"))?,

@@ -410,6 +410,7 @@ pub struct RateLimits {
     pub password_reset_per_ip: Limit,
     pub password_reset_per_account: Limit,
     pub token_per_ip: Limit,
+    pub captcha_register_per_ip: Limit,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -625,6 +626,10 @@ impl Settings {
                 limits.password_reset_per_account,
             ),
             ("rate_limits.token_per_ip", limits.token_per_ip),
+            (
+                "rate_limits.captcha_register_per_ip",
+                limits.captcha_register_per_ip,
+            ),
             ("api_keys.unknown_per_ip", self.api_keys.unknown_per_ip),
         ] {
             if limit.max == 0 || limit.window == 0 {

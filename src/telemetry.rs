@@ -82,3 +82,30 @@ impl HotMetrics {
         self.responses[index].increment(1);
     }
 }
+
+/// The last dependency check behind `/health`, reused for a second: the endpoint is open to
+/// anyone, and each real check takes a pooled database connection. Concurrent callers wait for
+/// one check instead of each making their own.
+#[derive(Default)]
+pub struct HealthProbe {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, (bool, bool))>>,
+}
+
+impl HealthProbe {
+    /// The (postgres, redis) answer at most `max_age` old, refreshed with `check` when older.
+    pub async fn get<F, Fut>(&self, max_age: std::time::Duration, check: F) -> (bool, bool)
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = (bool, bool)>,
+    {
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = *last
+            && at.elapsed() < max_age
+        {
+            return answer;
+        }
+        let answer = check().await;
+        *last = Some((std::time::Instant::now(), answer));
+        answer
+    }
+}

@@ -46,7 +46,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 base: Base::Root,
                 path: "health",
                 tag: "operations",
-                summary: "Readiness: Postgres and Redis answer, a policy snapshot is loaded",
+                summary: "Readiness: Postgres and Redis answer (checked at most once a second), a policy snapshot is loaded",
                 params: &[],
                 responses: &[(200, "Ready"), (503, "A dependency does not answer")],
             },
@@ -66,12 +66,16 @@ async fn jwks(State(app): State<App>) -> Response {
 }
 
 async fn health(State(app): State<App>) -> Response {
-    let (postgres, redis) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(2), app.store.ping()),
-        tokio::time::timeout(Duration::from_secs(2), app.kv.ping())
-    );
-    let postgres = postgres.unwrap_or(false);
-    let redis = redis.unwrap_or(false);
+    let (postgres, redis) = app
+        .health
+        .get(Duration::from_secs(1), || async {
+            let (postgres, redis) = tokio::join!(
+                tokio::time::timeout(Duration::from_secs(2), app.store.ping()),
+                tokio::time::timeout(Duration::from_secs(2), app.kv.ping())
+            );
+            (postgres.unwrap_or(false), redis.unwrap_or(false))
+        })
+        .await;
     let generation = app.gate.policy.current().generation;
     let ready = postgres && redis && generation > 0;
     let status = if ready {

@@ -101,10 +101,13 @@ pub fn endpoints() -> Vec<Endpoint> {
                 tag: "identity",
                 summary: "Register Geetest captcha",
                 params: &[],
-                responses: &[(
-                    200,
-                    "{\"gt\", \"challenge\"}, or \"\" when GeeTest does not answer",
-                )],
+                responses: &[
+                    (
+                        200,
+                        "{\"gt\", \"challenge\"}, or \"\" when GeeTest does not answer",
+                    ),
+                    (429, "identity.user.too_many_attempts (see Retry-After)"),
+                ],
             },
             guard: Guard::Restrictions,
             handler: get(register_geetest),
@@ -338,6 +341,15 @@ async fn access(State(app): State<App>, caller: Caller, params: Params) -> ApiRe
     Ok((StatusCode::CREATED, Json(true)).into_response())
 }
 
-async fn register_geetest(State(app): State<App>) -> Response {
-    Json(captcha::register_geetest(&app.settings.captcha, &app.outbound).await).into_response()
+/// Each call is a call to GeeTest: limited per caller, so nobody can make us flood it.
+async fn register_geetest(State(app): State<App>, caller: Caller) -> ApiResult<Response> {
+    common::limit_caller(
+        &app,
+        "geetest_register_ip",
+        &caller,
+        app.settings.rate_limits.captcha_register_per_ip,
+        "identity.user.too_many_attempts",
+    )
+    .await?;
+    Ok(Json(captcha::register_geetest(&app.settings.captcha, &app.outbound).await).into_response())
 }
