@@ -12,6 +12,7 @@ mod failures;
 mod fronts;
 mod grpc;
 mod identity;
+mod kyc;
 mod mail;
 mod nginx;
 mod policy;
