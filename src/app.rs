@@ -154,6 +154,16 @@ pub fn load_issuer(settings: &Settings) -> anyhow::Result<Issuer> {
     .with_verifying_keys(others))
 }
 
+/// Said once, when the node starts: every KYCAID callback will be refused until the token is
+/// set, and KYCAID will keep retrying them.
+fn warn_if_kyc_callbacks_are_refused(settings: &Settings) {
+    if settings.kyc.refuses_every_callback() {
+        tracing::warn!(
+            "kyc.provider is kycaid but kyc.kycaid_authorization_token (BARONG_KYCAID_AUTHORIZATION_TOKEN) is empty: every KYC callback is refused with 503 until it is set"
+        );
+    }
+}
+
 impl App {
     /// Connects to Postgres and Redis and assembles the state. Does not migrate or listen;
     /// see [`App::start_background`].
@@ -220,6 +230,7 @@ impl App {
                 },
             },
         };
+        warn_if_kyc_callbacks_are_refused(&settings);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let outbound = crate::net::outbound::Outbound::new();
         Ok(App(Arc::new(AppInner {

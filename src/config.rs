@@ -57,6 +57,10 @@ const BARONG_ENV: &[(&str, &str)] = &[
     ("BARONG_SENDER_NAME", "mail.sender_name"),
     ("BARONG_DEFAULT_LANGUAGE", "mail.default_language"),
     ("BARONG_KYC_PROVIDER", "kyc.provider"),
+    (
+        "BARONG_KYCAID_AUTHORIZATION_TOKEN",
+        "kyc.kycaid_authorization_token",
+    ),
     ("BARONG_PHONE_VERIFICATION", "phones.verification"),
     ("BARONG_API_CORS_ORIGINS", "cors.origins"),
     ("BARONG_API_CORS_MAX_AGE", "cors.max_age"),
@@ -364,10 +368,42 @@ pub enum KycProvider {
     Local,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+/// The most `kyc.callback_max_bytes` may allow: KYCAID's documented callbacks are well under
+/// 1 KiB, and a body must be read whole, unauthenticated, before its signature can be checked.
+pub const MAX_KYC_CALLBACK_BYTES: usize = 64 * 1024;
+
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Kyc {
     pub provider: KycProvider,
+    /// KYCAID's API token: the key of the HMAC that signs its callbacks. A secret.
+    pub kycaid_authorization_token: String,
+    /// The largest callback body read; a longer one is refused unread.
+    pub callback_max_bytes: usize,
+}
+
+impl Kyc {
+    /// KYCAID is the provider but no token is set: no callback can be verified, so every one
+    /// is refused (fail closed) rather than stored unverified.
+    pub fn refuses_every_callback(&self) -> bool {
+        self.provider == KycProvider::Kycaid && self.kycaid_authorization_token.is_empty()
+    }
+}
+
+/// By hand, so that printing the settings never prints the token.
+impl std::fmt::Debug for Kyc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = if self.kycaid_authorization_token.is_empty() {
+            "(not set)"
+        } else {
+            "(redacted)"
+        };
+        f.debug_struct("Kyc")
+            .field("provider", &self.provider)
+            .field("kycaid_authorization_token", &token)
+            .field("callback_max_bytes", &self.callback_max_bytes)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -411,6 +447,7 @@ pub struct RateLimits {
     pub password_reset_per_account: Limit,
     pub token_per_ip: Limit,
     pub captcha_register_per_ip: Limit,
+    pub kyc_callback_per_ip: Limit,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -630,11 +667,21 @@ impl Settings {
                 "rate_limits.captcha_register_per_ip",
                 limits.captcha_register_per_ip,
             ),
+            (
+                "rate_limits.kyc_callback_per_ip",
+                limits.kyc_callback_per_ip,
+            ),
             ("api_keys.unknown_per_ip", self.api_keys.unknown_per_ip),
         ] {
             if limit.max == 0 || limit.window == 0 {
                 return fail(key, "max and window must be positive");
             }
+        }
+        if !(1..=MAX_KYC_CALLBACK_BYTES).contains(&self.kyc.callback_max_bytes) {
+            return fail(
+                "kyc.callback_max_bytes",
+                &format!("must be 1 to {MAX_KYC_CALLBACK_BYTES}"),
+            );
         }
         if !self.telemetry.metrics_path.is_empty() && !self.telemetry.metrics_path.starts_with('/')
         {
@@ -968,6 +1015,42 @@ mod tests {
         );
         assert_eq!(setting_name("PORTCULLIS_PORT_8080_TCP"), None);
         assert_eq!(setting_name("PORTCULLIS_CONFIG"), None);
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn the_kycaid_token_is_read_from_barongs_variable_and_never_printed() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert!(s.kyc.refuses_every_callback());
+            assert!(format!("{s:?}").contains("(not set)"));
+            jail.set_env("BARONG_KYCAID_AUTHORIZATION_TOKEN", "kycaid-secret-token");
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.kyc.kycaid_authorization_token, "kycaid-secret-token");
+            assert!(!s.kyc.refuses_every_callback());
+            assert!(!format!("{s:?}").contains("kycaid-secret-token"));
+            jail.set_env("BARONG_KYC_PROVIDER", "local");
+            jail.set_env("BARONG_KYCAID_AUTHORIZATION_TOKEN", "");
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert!(!s.kyc.refuses_every_callback());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kyc_callback_limits_are_checked() {
+        let err =
+            Settings::from_toml("[rate_limits]\nkyc_callback_per_ip = { max = 0, window = 60 }")
+                .unwrap_err();
+        assert!(
+            err.0.starts_with("rate_limits.kyc_callback_per_ip"),
+            "{err}"
+        );
+        for bytes in [0, MAX_KYC_CALLBACK_BYTES + 1] {
+            let err =
+                Settings::from_toml(&format!("[kyc]\ncallback_max_bytes = {bytes}")).unwrap_err();
+            assert!(err.0.starts_with("kyc.callback_max_bytes"), "{err}");
+        }
     }
 
     #[test]

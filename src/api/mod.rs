@@ -7,6 +7,7 @@ pub mod entities;
 pub mod error;
 pub mod guard;
 pub mod identity;
+pub mod kyc;
 pub mod openapi;
 pub mod params;
 pub mod public;
@@ -97,6 +98,7 @@ pub fn endpoints() -> Vec<Endpoint> {
     let mut all = Vec::new();
     all.extend(identity::endpoints());
     all.extend(public::endpoints());
+    all.extend(kyc::endpoints());
     all.extend(openapi::endpoints());
     all.extend(crate::fronts::endpoints());
     all.extend(crate::server::endpoints());

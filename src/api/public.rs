@@ -1,6 +1,6 @@
 //! Information any client may ask for, under both `/identity/…` and `/public/…` as Barong
 //! serves them: ping, time, version, configs, password strength; and, under `/public/` only,
-//! the Auth0 settings and the KYC provider's callback (Barong §7.9).
+//! the Auth0 settings. The KYC provider's callback, also under `/public/`, is `api::kyc`.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,7 +14,7 @@ use crate::api::identity::common;
 use crate::api::params::Params;
 use crate::api::{Base, Doc, Endpoint, Guard, In, param};
 use crate::app::App;
-use crate::config::{CaptchaKind, KycProvider};
+use crate::config::CaptchaKind;
 use crate::domain::password_policy;
 
 pub fn endpoints() -> Vec<Endpoint> {
@@ -125,23 +125,6 @@ pub fn endpoints() -> Vec<Endpoint> {
         guard: Guard::Restrictions,
         handler: get(auth0_configs),
     });
-    all.push(Endpoint {
-        doc: Doc {
-            method: "POST",
-            base: Base::Mount,
-            path: "public/kyc",
-            tag: "public",
-            summary: "KYC callback (KYCAID webhook): recorded for processing",
-            params: &[],
-            responses: &[
-                (200, "Recorded"),
-                (400, "request.invalid_json"),
-                (422, "public.kyc.provider_disabled"),
-            ],
-        },
-        guard: Guard::Restrictions,
-        handler: post(kyc),
-    });
     all
 }
 
@@ -227,19 +210,4 @@ async fn auth0_configs(State(app): State<App>) -> Response {
         "auth0_client_id": app.settings.auth0.client_id,
     }))
     .into_response()
-}
-
-async fn kyc(State(app): State<App>, params: Params) -> ApiResult<Response> {
-    if app.settings.kyc.provider == KycProvider::Local {
-        return Err(ApiError::unprocessable("public.kyc.provider_disabled"));
-    }
-    let payload = Value::Object(params.0);
-    let client = app.store.client().await?;
-    crate::store::execute(
-        &client,
-        "INSERT INTO kyc_callbacks (provider, payload) VALUES ('kycaid', $1)",
-        &[&payload],
-    )
-    .await?;
-    Ok(StatusCode::OK.into_response())
 }

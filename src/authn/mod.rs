@@ -1,9 +1,10 @@
 //! Credentials: sessions and CSRF, API keys and their HMAC signatures, passwords, TOTP codes,
-//! and the rate limits that keep guessing expensive.
+//! the KYC provider's callback signature, and the rate limits that keep guessing expensive.
 
 pub mod api_keys;
 pub mod auth0;
 pub mod captcha;
+pub mod kycaid;
 pub mod passwords;
 pub mod rate_limit;
 pub mod sessions;

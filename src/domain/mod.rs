@@ -1,5 +1,6 @@
-//! The vocabulary of the domain: user states, subjects, uids. No I/O here.
+//! The vocabulary of the domain: user states, subjects, uids, KYC callbacks. No I/O here.
 
+pub mod kyc;
 pub mod password_policy;
 pub mod subject;
 pub mod validation;

@@ -15,6 +15,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "mail_and_kyc",
         include_str!("../../migrations/0002_mail_and_kyc.sql"),
     ),
+    (
+        4,
+        "kyc_callbacks",
+        include_str!("../../migrations/0004_kyc_callbacks.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock that serialises migration runs.
@@ -79,4 +84,35 @@ async fn apply_pending(client: &mut super::Client) -> Result<Vec<i32>, StoreErro
         applied.push(*version);
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    /// `migrations/NNNN_name.sql` for each entry, and an entry for each file, in order: a file
+    /// left out of the list would never run, and a renumbered one would run twice.
+    #[test]
+    fn the_list_and_the_files_agree() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let listed: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|(version, name, _)| format!("{version:04}_{name}.sql"))
+            .collect();
+        assert_eq!(listed, files);
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].0 < w[1].0));
+        for (version, name, sql) in MIGRATIONS {
+            let file = format!(
+                "{}/migrations/{version:04}_{name}.sql",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), *sql, "{file}");
+        }
+    }
 }

@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod api_keys;
 pub mod authz_rules;
+pub mod kyc;
 pub mod labels;
 pub mod migrations;
 pub mod notify;

@@ -834,24 +834,6 @@ async fn public_information_is_served_under_both_mounts() {
             ]
         );
     }
-    let kyc = Client::new()
-        .post(server.url("/api/v2/auth/public/kyc"))
-        .json(&json!({ "type": "VERIFICATION_COMPLETED", "verification_id": "v-1" }))
-        .send()
-        .await;
-    assert_eq!(kyc.status, 200);
-    assert_eq!(
-        env.count("SELECT count(*) FROM kyc_callbacks WHERE payload->>'verification_id' = 'v-1'")
-            .await,
-        1
-    );
-    let local = env.start_with("[kyc]\nprovider = \"local\"").await;
-    Client::new()
-        .post(local.url("/api/v2/auth/public/kyc"))
-        .json(&json!({}))
-        .send()
-        .await
-        .assert_error(422, "public.kyc.provider_disabled");
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ mod fronts;
 mod grpc;
 mod hostile_input;
 mod identity;
+mod kyc;
 mod mail;
 mod nginx;
 mod policy;

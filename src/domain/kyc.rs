@@ -1,0 +1,206 @@
+//! A KYCAID callback reduced to what Portcullis keeps: which callback it is (`request_id`,
+//! `type`), whom and which verification it is about (`applicant_id`, `verification_id`), and
+//! the outcome it announces (`verification_status`, `verified`). Like Barong, a consumer
+//! fetches the verification itself from KYCAID by its id; form tokens, the per-step
+//! decisions and their free-text comments are not kept.
+//!
+//! Every kept value is a short ASCII identifier or a boolean: a callback with anything else
+//! in those members is refused whole, so nothing odd reaches the table or its consumers.
+//! Members not kept are ignored whatever they hold (the body as a whole is capped by the
+//! handler).
+
+use serde::Deserialize;
+
+/// The longest identifier kept. KYCAID's ids are 36 hex characters (its documented form ids
+/// reach 37); types and statuses are short words.
+pub const MAX_IDENTIFIER: usize = 64;
+
+/// A verified callback's kept fields; every string is a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KycaidCallback {
+    /// KYCAID's id of this callback: a redelivery carries the same one.
+    pub request_id: String,
+    /// `VERIFICATION_STATUS_CHANGED`, `VERIFICATION_COMPLETED`, ...
+    pub kind: String,
+    pub applicant_id: String,
+    pub verification_id: Option<String>,
+    /// `unused`, `pending`, `completed`: `verification_status` in a status change, `status`
+    /// in a completed verification.
+    pub verification_status: Option<String>,
+    /// The overall result once there is one.
+    pub verified: Option<bool>,
+}
+
+/// The body is not a callback we can keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidPayload;
+
+/// The members read; all others are skipped unread. A member given twice fails the parse.
+#[derive(Deserialize)]
+struct Wire {
+    request_id: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    applicant_id: Option<String>,
+    verification_id: Option<String>,
+    verification_status: Option<String>,
+    status: Option<String>,
+    #[serde(default)]
+    verified: Option<Verified>,
+}
+
+/// KYCAID documents `verified` as "string or null" and shows booleans: both are read.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Verified {
+    Flag(bool),
+    Text(String),
+}
+
+impl KycaidCallback {
+    /// Parses a callback body (JSON) and checks every kept member.
+    pub fn parse(body: &[u8]) -> Result<KycaidCallback, InvalidPayload> {
+        let wire: Wire = serde_json::from_slice(body).map_err(|_| InvalidPayload)?;
+        Ok(KycaidCallback {
+            request_id: required(wire.request_id)?,
+            kind: required(wire.kind)?,
+            applicant_id: required(wire.applicant_id)?,
+            verification_id: optional(wire.verification_id)?,
+            verification_status: optional(wire.verification_status.or(wire.status))?,
+            verified: wire.verified.map(Verified::flag).transpose()?,
+        })
+    }
+}
+
+impl Verified {
+    fn flag(self) -> Result<bool, InvalidPayload> {
+        match self {
+            Verified::Flag(flag) => Ok(flag),
+            Verified::Text(text) if text == "true" => Ok(true),
+            Verified::Text(text) if text == "false" => Ok(false),
+            Verified::Text(_) => Err(InvalidPayload),
+        }
+    }
+}
+
+/// 1 to [`MAX_IDENTIFIER`] ASCII letters, digits, `_` and `-`.
+fn is_identifier(text: &str) -> bool {
+    (1..=MAX_IDENTIFIER).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn required(value: Option<String>) -> Result<String, InvalidPayload> {
+    value.filter(|v| is_identifier(v)).ok_or(InvalidPayload)
+}
+
+/// Absent, null and empty all mean "not given" (KYCAID sends `""` for ids it does not have).
+fn optional(value: Option<String>) -> Result<Option<String>, InvalidPayload> {
+    match value {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) if is_identifier(&v) => Ok(Some(v)),
+        Some(_) => Err(InvalidPayload),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(value: serde_json::Value) -> Result<KycaidCallback, InvalidPayload> {
+        KycaidCallback::parse(value.to_string().as_bytes())
+    }
+
+    fn status_changed() -> serde_json::Value {
+        json!({
+            "type": "VERIFICATION_STATUS_CHANGED",
+            "verification_status": "pending",
+            "applicant_id": "aa6ca3a10440624d671b9ef4771c32cb9d3a",
+            "external_applicant_id": "",
+            "form_id": "24148eb10810e24b2c1afaa4b9759008d352",
+            "form_token": "d2177cdf067d424a221b5d045dc616bf81f9",
+            "verification_id": "270128a807f3c24bfb1b8da4a4af7d2080c4",
+            "verification_attempts_left": null,
+            "request_id": "5eb27e030be7f24a7f19c794926f1d2f2abc"
+        })
+    }
+
+    #[test]
+    fn keeps_the_ids_and_the_outcome_of_kycaids_callbacks() {
+        assert_eq!(
+            parse(status_changed()),
+            Ok(KycaidCallback {
+                request_id: "5eb27e030be7f24a7f19c794926f1d2f2abc".into(),
+                kind: "VERIFICATION_STATUS_CHANGED".into(),
+                applicant_id: "aa6ca3a10440624d671b9ef4771c32cb9d3a".into(),
+                verification_id: Some("270128a807f3c24bfb1b8da4a4af7d2080c4".into()),
+                verification_status: Some("pending".into()),
+                verified: None,
+            })
+        );
+        let completed = parse(json!({
+            "type": "VERIFICATION_COMPLETED",
+            "request_id": "b730d77f049ae24c9b18f054399b7307eb3b",
+            "verification_id": null,
+            "applicant_id": "723f46ab04feb64f442946f2952a67eaecf7",
+            "status": "completed",
+            "verified": false,
+            "verifications": { "document": { "verified": false, "comment": "Blurred photo" } }
+        }))
+        .unwrap();
+        assert_eq!(completed.verification_status.as_deref(), Some("completed"));
+        assert_eq!(completed.verified, Some(false));
+        assert_eq!(completed.verification_id, None);
+        let mut as_text = status_changed();
+        as_text["verified"] = json!("true");
+        assert_eq!(parse(as_text).unwrap().verified, Some(true));
+    }
+
+    #[test]
+    fn refuses_missing_odd_or_oversized_kept_members() {
+        for (member, value) in [
+            ("request_id", json!(null)),
+            ("request_id", json!("")),
+            ("request_id", json!("x".repeat(MAX_IDENTIFIER + 1))),
+            ("type", json!(7)),
+            ("applicant_id", json!("a b")),
+            ("applicant_id", json!("é")),
+            ("verification_id", json!("../../etc")),
+            ("verification_id", json!({ "id": "x" })),
+            ("verification_status", json!("pending\n")),
+            ("verified", json!("yes")),
+            ("verified", json!(1)),
+        ] {
+            let mut body = status_changed();
+            body[member] = value.clone();
+            assert_eq!(parse(body), Err(InvalidPayload), "{member}: {value}");
+        }
+        assert!(parse(json!("a string")).is_err());
+        assert!(parse(json!([status_changed()])).is_err());
+        assert!(KycaidCallback::parse(b"{\"request_id\":").is_err());
+        assert!(KycaidCallback::parse(b"").is_err());
+        // The same member twice: which one would a reader believe?
+        let twice = br#"{"request_id":"a","type":"T","applicant_id":"b","applicant_id":"c"}"#;
+        assert!(KycaidCallback::parse(twice).is_err());
+    }
+
+    #[test]
+    fn members_not_kept_are_ignored_whatever_they_hold() {
+        let mut body = status_changed();
+        body["external_applicant_id"] = json!("<script>".repeat(20));
+        body["extra"] = json!([1, { "deep": [null] }]);
+        assert!(parse(body).is_ok());
+    }
+
+    #[test]
+    fn identifiers_are_short_ascii_words() {
+        assert!(is_identifier("VERIFICATION_COMPLETED"));
+        assert!(is_identifier("cb1eebbe-9945-4e64-8f60-c920f1e3e237"));
+        assert!(!is_identifier(""));
+        assert!(!is_identifier("a.b"));
+        assert!(!is_identifier(&"a".repeat(MAX_IDENTIFIER + 1)));
+    }
+}
