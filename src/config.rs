@@ -151,6 +151,17 @@ pub struct Cors {
 pub struct Decision {
     pub prefix: String,
     pub envoy_status_for_5xx: u16,
+    pub callers: DecisionCallers,
+}
+
+/// Who may call the decision fronts (Envoy HTTP and gRPC, nginx, forward-auth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionCallers {
+    /// Only peers in `network.trusted_proxies`: the proxies the fronts exist for.
+    TrustedProxies,
+    /// Anyone who can reach the listener (Barong's behaviour).
+    Anyone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

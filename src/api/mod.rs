@@ -66,10 +66,13 @@ pub enum Base {
 /// Which guard runs before the handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Guard {
-    /// None: operational endpoints and the decision fronts (which are the gate themselves).
+    /// None: operational endpoints.
     Open,
     /// Restrictions only: identity and public endpoints.
     Restrictions,
+    /// The decision fronts (which are the gate themselves): only the callers
+    /// `decision.callers` allows.
+    Proxies,
 }
 
 /// The documentation of one route.
@@ -128,23 +131,35 @@ pub fn full_path(settings: &crate::config::Settings, doc: &Doc) -> String {
 /// (`api.mount`) only: a decision front must never answer a preflight itself, or an `OPTIONS`
 /// carrying `Origin` would come back as an allow that no rule decided.
 pub fn router(app: &App) -> Router<App> {
-    // [auth API, decisions and operations] × [open, behind restrictions]
-    let mut groups: [[Router<App>; 2]; 2] = Default::default();
+    // [auth API, decisions and operations] × [open, behind restrictions, proxies only]
+    let mut groups: [[Router<App>; 3]; 2] = Default::default();
     for endpoint in endpoints() {
         let path = full_path(&app.settings, &endpoint.doc);
         let api = usize::from(endpoint.doc.base != Base::Mount);
-        let guarded = usize::from(endpoint.guard == Guard::Restrictions);
-        let group = &mut groups[api][guarded];
+        let guard = match endpoint.guard {
+            Guard::Open => 0,
+            Guard::Restrictions => 1,
+            Guard::Proxies => 2,
+        };
+        let group = &mut groups[api][guard];
         *group = std::mem::take(group).route(&path, endpoint.handler);
     }
-    let [[api_open, api_guarded], [other_open, other_guarded]] = groups;
+    let [
+        [api_open, api_guarded, api_proxies],
+        [other_open, other_guarded, other_proxies],
+    ] = groups;
     let guard = || axum::middleware::from_fn_with_state(app.clone(), guard::restrictions);
-    let api =
-        api_open
-            .merge(api_guarded.layer(guard()))
-            .layer(axum::middleware::from_fn_with_state(
-                app.cors.clone(),
-                crate::net::cors::middleware,
-            ));
-    api.merge(other_open.merge(other_guarded.layer(guard())))
+    let proxies = || axum::middleware::from_fn_with_state(app.clone(), crate::fronts::proxies_only);
+    let api = api_open
+        .merge(api_guarded.layer(guard()))
+        .merge(api_proxies.layer(proxies()))
+        .layer(axum::middleware::from_fn_with_state(
+            app.cors.clone(),
+            crate::net::cors::middleware,
+        ));
+    api.merge(
+        other_open
+            .merge(other_guarded.layer(guard()))
+            .merge(other_proxies.layer(proxies())),
+    )
 }

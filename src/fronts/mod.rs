@@ -15,11 +15,14 @@ pub mod proxy;
 
 use std::net::IpAddr;
 
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 use crate::app::App;
 use crate::authn::api_keys::ApiKeyHeaders;
+use crate::config::DecisionCallers;
 use crate::gate::{Denial, Facts};
 use crate::net::client_ip::UnreadableForwardedFor;
 use crate::net::method;
@@ -51,6 +54,43 @@ pub fn facts<'a>(
             .map(|v| v.to_str().unwrap_or("")),
         api_key: ApiKeyHeaders::from_headers(headers),
     }
+}
+
+/// Lets a request reach a decision front only from the callers `decision.callers` allows
+/// (by default the trusted proxies the fronts exist for); anyone else finds no such route.
+/// Where Portcullis is the edge, an open decision front would hand any session holder a
+/// bearer token on request, and let any trusted peer's gRPC `source` be believed.
+pub async fn proxies_only(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if app.settings.decision.callers == DecisionCallers::Anyone
+        || app.client_ip.is_trusted(peer.ip())
+    {
+        return next.run(request).await;
+    }
+    metrics::counter!("portcullis_decisions_total", "front" => "any", "outcome" => "caller_not_trusted")
+        .increment(1);
+    route_not_found(&app, request.uri().path())
+}
+
+/// No route serves `path`. Under the auth API's mount this is Barong's Grape catch-all, whose
+/// body clients may match on; elsewhere it is our own code.
+pub fn route_not_found(app: &App, path: &str) -> Response {
+    let mount = app.settings.api.mount.trim_end_matches('/');
+    if path
+        .strip_prefix(mount)
+        .is_some_and(|rest| rest.starts_with('/'))
+    {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"error": "Route is not found"})),
+        )
+            .into_response();
+    }
+    error_response(StatusCode::NOT_FOUND, "gateway.route_not_found")
 }
 
 /// `{"errors":["<code>"]}` with the denial's status, as JSON (decisions.md #21).
@@ -193,7 +233,7 @@ fn grpc_endpoint(path: &'static str) -> Endpoint {
                 "gRPC; grpc-status 0 with a CheckResponse, or 3/12 for a malformed call",
             )],
         },
-        guard: Guard::Open,
+        guard: Guard::Proxies,
         handler: post(grpc::handle),
     }
 }
@@ -260,7 +300,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                     ),
                 ],
             },
-            guard: Guard::Open,
+            guard: Guard::Proxies,
             handler: get(nginx::handle),
         },
         Endpoint {
@@ -288,7 +328,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 },
                 responses: &[(400, "The captured status and {\"errors\":[code]}")],
             },
-            guard: Guard::Open,
+            guard: Guard::Proxies,
             handler: any(nginx::denied),
         },
         Endpoint {
@@ -316,7 +356,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 },
                 responses: DECISION_RESPONSES,
             },
-            guard: Guard::Open,
+            guard: Guard::Proxies,
             handler: any(forward_auth::handle),
         },
         grpc_endpoint(grpc::CHECK_V3),
@@ -331,7 +371,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 params: key_headers,
                 responses: DECISION_RESPONSES,
             },
-            guard: Guard::Open,
+            guard: Guard::Proxies,
             handler: any(barong::handle),
         },
     ]

@@ -19,7 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::{Original, decide, denial_response, error_response};
+use super::{Original, decide, denial_response, error_response, route_not_found};
 use crate::app::App;
 use crate::authn::sessions::strip_cookie;
 use crate::config;
@@ -294,23 +294,6 @@ fn rewrite_headers(
     }
 }
 
-/// No upstream serves `path`. Under the auth API's mount this is Barong's Grape catch-all,
-/// whose body clients may match on; elsewhere it is our own code.
-fn not_found(app: &App, path: &str) -> Response {
-    let mount = app.settings.api.mount.trim_end_matches('/');
-    if path
-        .strip_prefix(mount)
-        .is_some_and(|rest| rest.starts_with('/'))
-    {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(serde_json::json!({"error": "Route is not found"})),
-        )
-            .into_response();
-    }
-    error_response(StatusCode::NOT_FOUND, "gateway.route_not_found")
-}
-
 /// The fallback handler: routes to upstreams, or 404.
 pub async fn handle(
     State(app): State<App>,
@@ -319,7 +302,7 @@ pub async fn handle(
 ) -> Response {
     let path = forward_path(request.uri().path());
     let Some(route) = app.upstreams.find(&path) else {
-        return not_found(&app, &path);
+        return route_not_found(&app, &path);
     };
     let original = Original {
         method: request.method().as_str(),

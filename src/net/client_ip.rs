@@ -61,7 +61,12 @@ impl std::error::Error for UnreadableForwardedFor {}
 pub struct ClientIpResolver {
     trusted: Vec<IpNet>,
     true_client_ip: bool,
+    /// When the last "a proxy we do not trust" warning was logged (seconds since the epoch).
+    warned_at: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// At most one warning about an untrusted proxy this often.
+const WARN_EVERY_SECONDS: u64 = 300;
 
 impl ClientIpResolver {
     pub fn new(network: &Network) -> ClientIpResolver {
@@ -76,6 +81,7 @@ impl ClientIpResolver {
         ClientIpResolver {
             trusted,
             true_client_ip: network.gateway == Gateway::Akamai,
+            warned_at: Default::default(),
         }
     }
 
@@ -92,6 +98,7 @@ impl ClientIpResolver {
     ) -> Result<IpAddr, UnreadableForwardedFor> {
         let peer = peer.to_canonical();
         if !self.is_trusted(peer) {
+            self.warn_if_an_untrusted_proxy(peer, headers);
             return Ok(peer);
         }
         if self.true_client_ip
@@ -123,6 +130,37 @@ impl ClientIpResolver {
         }
         // Every hop is one of ours (or there is no header: the proxy itself is calling).
         Ok(leftmost_trusted.unwrap_or(peer))
+    }
+}
+
+impl ClientIpResolver {
+    /// A private peer that sends X-Forwarded-For is most likely a proxy someone forgot to list:
+    /// every client behind it then shares its address (one rate-limit budget for everyone, one
+    /// restriction verdict). Said now and then, never per request.
+    fn warn_if_an_untrusted_proxy(&self, peer: IpAddr, headers: &HeaderMap) {
+        let private = match peer {
+            IpAddr::V4(v4) => v4.is_private() || v4.is_loopback(),
+            IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+        };
+        if !private || !headers.contains_key(crate::net::headers::X_FORWARDED_FOR) {
+            return;
+        }
+        use std::sync::atomic::Ordering;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.warned_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= WARN_EVERY_SECONDS
+            && self
+                .warned_at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                %peer,
+                "a request from a private address carries X-Forwarded-For, but that address is not in network.trusted_proxies: if it is your proxy, list it, or every client behind it shares its address"
+            );
+        }
     }
 }
 

@@ -134,7 +134,10 @@ pub fn router(app: App) -> Router {
     // The decision endpoint also answers for the bare prefix.
     router = router.route(
         &format!("{prefix}/"),
-        axum::routing::any(fronts::barong::handle),
+        axum::routing::any(fronts::barong::handle).layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            fronts::proxies_only,
+        )),
     );
     if !app.settings.telemetry.metrics_path.is_empty() {
         router = router.route(&app.settings.telemetry.metrics_path, get(metrics));

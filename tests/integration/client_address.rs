@@ -7,6 +7,8 @@ use crate::support::raw::{get, send_from};
 use crate::support::{Client, Server, TestEnv};
 
 const PUBLIC: &str = "/api/v2/auth/api/v2/peatio/public/markets";
+/// An auth API route behind the restrictions guard, open to anyone.
+const PING: &str = "/api/v2/auth/identity/ping";
 
 /// A server that trusts only 127.0.0.1, as a deployment trusts only its own proxy.
 async fn behind_one_proxy(env: &TestEnv) -> Server {
@@ -35,7 +37,7 @@ async fn a_direct_client_cannot_choose_its_address() {
         b"X-Real-IP: 81.2.69.160",
         b"Forwarded: for=81.2.69.160",
     ];
-    let request = get(PUBLIC, forged);
+    let request = get(PING, forged);
     wait_for_policy(&server, "127.0.0.2", &request, 433).await;
     let answer = send_from("127.0.0.2", server.addr, &request).await;
     assert_eq!(answer.status, 433, "{answer:?}");
@@ -87,7 +89,12 @@ async fn one_unreadable_byte_never_makes_the_proxy_the_client() {
         "{answer:?}"
     );
     // And from a client that is not a proxy, whatever it wrote is ignored.
-    let answer = send_from("127.0.0.2", server.addr, &unreadable).await;
+    let answer = send_from(
+        "127.0.0.2",
+        server.addr,
+        &get(PING, &[b"X-Forwarded-For: 81.2.69.160, \xff\xfe"]),
+    )
+    .await;
     assert_eq!(answer.status, 200, "{answer:?}");
 }
 
@@ -120,4 +127,46 @@ async fn rotating_addresses_inside_one_ipv6_64_gains_nothing() {
         .send()
         .await;
     other.assert_error(401, "identity.session.invalid_params");
+}
+
+/// The decision fronts answer the proxies they exist for: where Portcullis is the edge, an open
+/// decision endpoint would turn any session into a bearer token on request.
+#[tokio::test]
+async fn decision_fronts_answer_only_trusted_proxies_unless_opened() {
+    let env = TestEnv::new().await;
+    let server = behind_one_proxy(&env).await;
+    let nginx = get(
+        "/api/v2/auth/_/nginx",
+        &[
+            b"X-Original-Method: GET",
+            b"X-Original-URI: /api/v2/peatio/public/markets",
+        ],
+    );
+    for (front, request) in [("barong", get(PUBLIC, &[])), ("nginx", nginx.clone())] {
+        let outsider = send_from("127.0.0.2", server.addr, &request).await;
+        assert_eq!(outsider.status, 404, "{front}: {outsider:?}");
+        assert!(
+            outsider.body.contains("Route is not found"),
+            "{front}: {outsider:?}"
+        );
+        let proxy = send_from("127.0.0.1", server.addr, &request).await;
+        assert_eq!(proxy.status, 200, "{front}: {proxy:?}");
+    }
+    let grpc = b"POST /envoy.service.auth.v3.Authorization/Check HTTP/1.1\r\nHost: x\r\n\
+                 Connection: close\r\nContent-Type: application/grpc\r\nContent-Length: 5\r\n\r\n\0\0\0\0\0";
+    assert_eq!(send_from("127.0.0.2", server.addr, grpc).await.status, 404);
+    // The auth API itself stays open to everyone.
+    assert_eq!(
+        send_from("127.0.0.2", server.addr, &get(PING, &[]))
+            .await
+            .status,
+        200
+    );
+    // Barong's behaviour, by choice.
+    let open = env
+        .start_with(
+            "[network]\ntrusted_proxies = [\"127.0.0.1/32\"]\n[decision]\ncallers = \"anyone\"",
+        )
+        .await;
+    assert_eq!(send_from("127.0.0.2", open.addr, &nginx).await.status, 200);
 }

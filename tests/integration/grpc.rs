@@ -159,7 +159,7 @@ async fn envoys_source_address_is_believed_only_from_a_trusted_peer() {
     // The test client connects from 127.0.0.1: once that is not a trusted proxy, the claimed
     // source is ignored and the connection's own address decides.
     let wary = env
-        .start_with("[network]\ntrusted_proxies = []\ngateway = \"none\"")
+        .start_with("[network]\ntrusted_proxies = []\n[decision]\ncallers = \"anyone\"")
         .await;
     assert_eq!(
         check(&wary, public).await,
