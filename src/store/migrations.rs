@@ -15,6 +15,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "mail_and_kyc",
         include_str!("../../migrations/0002_mail_and_kyc.sql"),
     ),
+    (
+        3,
+        "user_identities",
+        include_str!("../../migrations/0003_user_identities.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock that serialises migration runs.
