@@ -180,12 +180,13 @@ async fn existing_account(
     let Some(user) = users::find_by_email(&client, &identity.email).await? else {
         return Ok(None);
     };
-    if identities::subject_of(&client, user.id, auth0::PROVIDER)
-        .await?
-        .is_some()
-    {
-        drop(client);
-        return sessions::refuse_login(app, &user, caller, INVALID).await;
+    match identities::subject_of(&client, user.id, auth0::PROVIDER).await? {
+        None => Ok(Some(Account { user, bound: false })),
+        // Bound by a concurrent login of this identity since the lookup by subject.
+        Some(subject) if subject == identity.subject => Ok(Some(Account { user, bound: true })),
+        Some(_) => {
+            drop(client);
+            sessions::refuse_login(app, &user, caller, INVALID).await
+        }
     }
-    Ok(Some(Account { user, bound: false }))
 }
