@@ -1,6 +1,11 @@
 //! Auth0 id_tokens: RS256 signatures checked against the tenant's JWKS (cached, refetched
-//! when an unknown `kid` shows up), issuer `https://<domain>/`, audience = our client id,
-//! expiry. The JWKS URL is a setting so that tests can serve one locally.
+//! when an unknown `kid` shows up), then the claims of OIDC Core 3.1.3.7: expiry, issuer
+//! `https://<domain>/`, audience = our client id, the authorized party (`azp`) and the nonce
+//! the front end asked for. The JWKS URL is a setting so that tests can serve one locally.
+//!
+//! A valid token is not yet a login: [`Identity::from_claims`] asks for a subject and an email
+//! Auth0 says is verified (decisions.md #25), since a tenant may issue tokens for addresses
+//! nobody proved to own.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,8 +15,15 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use crate::config;
-use crate::crypto::b64url_decode;
+use crate::crypto::{b64url_decode, constant_time_eq};
+use crate::domain::validation;
 use crate::net::outbound::Outbound;
+use crate::store::identities::SUBJECT_WIDTH;
+
+/// The provider name of Auth0 identities bound to accounts.
+pub const PROVIDER: &str = "auth0";
+
+type Claims = Map<String, Value>;
 
 /// Why an id_token was refused (all answer `identity.session.auth0.invalid_params`).
 #[derive(Debug, PartialEq, Eq)]
@@ -24,6 +36,10 @@ pub enum Auth0Error {
     Expired,
     Issuer,
     Audience,
+    /// `azp` absent while `aud` names several parties, or naming another client.
+    AuthorizedParty,
+    /// The front end sent a nonce and the token does not carry it.
+    Nonce,
 }
 
 struct KeySet {
@@ -50,8 +66,14 @@ impl Auth0 {
         }
     }
 
-    /// The token's claims when it is a valid id_token for our client.
-    pub async fn verify(&self, token: &str, now: i64) -> Result<Map<String, Value>, Auth0Error> {
+    /// The token's claims when it is a valid id_token for our client, issued for `nonce` when
+    /// the front end sent one.
+    pub async fn verify(
+        &self,
+        token: &str,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<Claims, Auth0Error> {
         if !self.settings.enabled() {
             return Err(Auth0Error::Disabled);
         }
@@ -82,30 +104,10 @@ impl Auth0 {
                 &signature,
             )
             .map_err(|_| Auth0Error::Signature)?;
-        let claims: Map<String, Value> = b64url_decode(payload)
+        let claims: Claims = b64url_decode(payload)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or(Auth0Error::Malformed)?;
-        if claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .is_none_or(|exp| now >= exp)
-        {
-            return Err(Auth0Error::Expired);
-        }
-        let issuer = format!("https://{}/", self.settings.domain.trim_end_matches('/'));
-        if claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
-            return Err(Auth0Error::Issuer);
-        }
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(a)) => *a == self.settings.client_id,
-            Some(Value::Array(list)) => list
-                .iter()
-                .any(|a| a.as_str() == Some(self.settings.client_id.as_str())),
-            _ => false,
-        };
-        if !audience_ok || self.settings.client_id.is_empty() {
-            return Err(Auth0Error::Audience);
-        }
+        check_claims(&self.settings, &claims, nonce, now)?;
         Ok(claims)
     }
 
@@ -171,4 +173,308 @@ impl Auth0 {
 
 fn header_len(token: &str) -> usize {
     token.trim().find('.').unwrap_or(0)
+}
+
+/// The checks of OIDC Core 3.1.3.7 that follow the signature.
+fn check_claims(
+    settings: &config::Auth0,
+    claims: &Claims,
+    nonce: Option<&str>,
+    now: i64,
+) -> Result<(), Auth0Error> {
+    if claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .is_none_or(|exp| now >= exp)
+    {
+        return Err(Auth0Error::Expired);
+    }
+    let issuer = format!("https://{}/", settings.domain.trim_end_matches('/'));
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
+        return Err(Auth0Error::Issuer);
+    }
+    if settings.client_id.is_empty() || !audience_ok(claims, &settings.client_id) {
+        return Err(Auth0Error::Audience);
+    }
+    if !authorized_party_ok(claims, &settings.client_id) {
+        return Err(Auth0Error::AuthorizedParty);
+    }
+    if !nonce_ok(claims, nonce) {
+        return Err(Auth0Error::Nonce);
+    }
+    Ok(())
+}
+
+/// `aud` is our client id, or a list that holds it.
+fn audience_ok(claims: &Claims, client_id: &str) -> bool {
+    match claims.get("aud") {
+        Some(Value::String(aud)) => aud == client_id,
+        Some(Value::Array(list)) => list.iter().any(|aud| aud.as_str() == Some(client_id)),
+        _ => false,
+    }
+}
+
+/// A token issued to several audiences must say which of them it was issued to (`azp`), and
+/// an `azp` that is present must be us: otherwise a token another client obtained, naming us
+/// among its audiences, would log in here.
+fn authorized_party_ok(claims: &Claims, client_id: &str) -> bool {
+    let several_audiences = claims
+        .get("aud")
+        .and_then(Value::as_array)
+        .is_some_and(|list| list.len() > 1);
+    match claims.get("azp") {
+        Some(azp) => azp.as_str() == Some(client_id),
+        None => !several_audiences,
+    }
+}
+
+/// When the front end sent the nonce it put in the authorization request, the token must
+/// carry the same one, so that a token issued for another login cannot be replayed into this
+/// one. Without a nonce there is nothing to compare.
+fn nonce_ok(claims: &Claims, expected: Option<&str>) -> bool {
+    let Some(expected) = expected else {
+        return true;
+    };
+    claims
+        .get("nonce")
+        .and_then(Value::as_str)
+        .is_some_and(|nonce| constant_time_eq(nonce.as_bytes(), expected.as_bytes()))
+}
+
+/// Who a valid id_token says the user is: the Auth0 subject, and an email Auth0 verified.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub subject: String,
+    pub email: String,
+}
+
+/// Why a valid id_token still logs into no account (all answer 401
+/// `identity.session.auth0.invalid_params`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum IdentityError {
+    /// `sub` absent, not a string, empty, longer than we store, or holding control characters.
+    Subject,
+    /// `email` absent, not a string, or not an address we would accept at signup.
+    Email,
+    /// `email_verified` is anything but JSON `true` (false, absent, the string "true").
+    UnverifiedEmail,
+}
+
+impl Identity {
+    pub fn from_claims(claims: &Claims) -> Result<Identity, IdentityError> {
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|sub| subject_valid(sub))
+            .ok_or(IdentityError::Subject)?;
+        let email = claims
+            .get("email")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|email| validation::email_valid(email))
+            .ok_or(IdentityError::Email)?;
+        if claims.get("email_verified") != Some(&Value::Bool(true)) {
+            return Err(IdentityError::UnverifiedEmail);
+        }
+        Ok(Identity {
+            subject: subject.to_string(),
+            email: email.to_string(),
+        })
+    }
+}
+
+/// A subject we can store as it is: cutting or cleaning one would make it another identity.
+fn subject_valid(subject: &str) -> bool {
+    !subject.is_empty()
+        && subject.chars().count() <= SUBJECT_WIDTH
+        && !subject.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn settings() -> config::Auth0 {
+        config::Auth0 {
+            domain: "tenant.auth0.test".into(),
+            client_id: "client-1".into(),
+            jwks_url: String::new(),
+            jwks_cache: 600,
+        }
+    }
+
+    /// Valid claims for `client-1`, with `extra` merged over them (`null` removes one).
+    fn claims(extra: Value) -> Claims {
+        let mut all = json!({
+            "iss": "https://tenant.auth0.test/",
+            "aud": "client-1",
+            "exp": NOW + 600,
+            "sub": "auth0|abc",
+            "email": "someone@example.com",
+            "email_verified": true,
+        });
+        for (name, value) in extra.as_object().unwrap() {
+            if value.is_null() {
+                all.as_object_mut().unwrap().remove(name);
+            } else {
+                all[name] = value.clone();
+            }
+        }
+        all.as_object().unwrap().clone()
+    }
+
+    fn check(extra: Value, nonce: Option<&str>) -> Result<(), Auth0Error> {
+        check_claims(&settings(), &claims(extra), nonce, NOW)
+    }
+
+    #[test]
+    fn the_authorized_party_is_needed_only_when_several_audiences_are_named() {
+        assert_eq!(check(json!({}), None), Ok(()));
+        assert_eq!(check(json!({ "aud": ["client-1"] }), None), Ok(()));
+        assert_eq!(
+            check(
+                json!({ "aud": ["client-1", "api"], "azp": "client-1" }),
+                None
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(json!({ "aud": ["client-1", "api"] }), None),
+            Err(Auth0Error::AuthorizedParty)
+        );
+        assert_eq!(
+            check(
+                json!({ "aud": ["client-1", "api"], "azp": "client-2" }),
+                None
+            ),
+            Err(Auth0Error::AuthorizedParty)
+        );
+    }
+
+    #[test]
+    fn an_authorized_party_that_is_present_must_be_us() {
+        assert_eq!(check(json!({ "azp": "client-1" }), None), Ok(()));
+        for azp in [json!("client-2"), json!(""), json!(["client-1"]), json!(1)] {
+            assert_eq!(
+                check(json!({ "azp": azp }), None),
+                Err(Auth0Error::AuthorizedParty),
+                "azp {azp}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_audience_is_checked_before_the_authorized_party() {
+        assert_eq!(
+            check(json!({ "aud": ["api", "other"], "azp": "client-1" }), None),
+            Err(Auth0Error::Audience)
+        );
+    }
+
+    #[test]
+    fn a_nonce_sent_by_the_front_end_must_be_in_the_token() {
+        assert_eq!(check(json!({ "nonce": "n-1" }), Some("n-1")), Ok(()));
+        assert_eq!(check(json!({}), Some("n-1")), Err(Auth0Error::Nonce));
+        assert_eq!(
+            check(json!({ "nonce": "n-2" }), Some("n-1")),
+            Err(Auth0Error::Nonce)
+        );
+        assert_eq!(
+            check(json!({ "nonce": "n-1x" }), Some("n-1")),
+            Err(Auth0Error::Nonce)
+        );
+        assert_eq!(
+            check(json!({ "nonce": 1 }), Some("1")),
+            Err(Auth0Error::Nonce)
+        );
+    }
+
+    #[test]
+    fn without_a_nonce_from_the_front_end_the_claim_is_not_compared() {
+        assert_eq!(check(json!({}), None), Ok(()));
+        assert_eq!(check(json!({ "nonce": "anything" }), None), Ok(()));
+    }
+
+    #[test]
+    fn expiry_issuer_and_audience_are_still_checked() {
+        assert_eq!(check(json!({ "exp": NOW }), None), Err(Auth0Error::Expired));
+        assert_eq!(
+            check(json!({ "exp": null }), None),
+            Err(Auth0Error::Expired)
+        );
+        assert_eq!(
+            check(json!({ "iss": "https://other.auth0.test/" }), None),
+            Err(Auth0Error::Issuer)
+        );
+        assert_eq!(
+            check(json!({ "aud": "client-2" }), None),
+            Err(Auth0Error::Audience)
+        );
+    }
+
+    #[test]
+    fn only_json_true_verifies_an_email() {
+        assert!(Identity::from_claims(&claims(json!({}))).is_ok());
+        for verified in [json!(false), json!("true"), json!(1), Value::Null] {
+            assert_eq!(
+                Identity::from_claims(&claims(json!({ "email_verified": verified }))),
+                Err(IdentityError::UnverifiedEmail),
+                "email_verified {verified}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_identity_is_the_subject_and_the_trimmed_email() {
+        assert_eq!(
+            Identity::from_claims(&claims(json!({ "email": " Someone@Example.com " }))),
+            Ok(Identity {
+                subject: "auth0|abc".into(),
+                email: "Someone@Example.com".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_subject_must_fit_its_column_and_be_plain_text() {
+        let widest = "s".repeat(SUBJECT_WIDTH);
+        assert!(Identity::from_claims(&claims(json!({ "sub": widest }))).is_ok());
+        for sub in [
+            Value::Null,
+            json!(""),
+            json!(42),
+            json!("s".repeat(SUBJECT_WIDTH + 1)),
+            json!("auth0|a\u{0}b"),
+            json!("auth0|a\nb"),
+        ] {
+            assert_eq!(
+                Identity::from_claims(&claims(json!({ "sub": sub }))),
+                Err(IdentityError::Subject),
+                "sub {sub}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_email_must_be_one_we_would_accept_at_signup() {
+        let long = format!("{}@example.com", "a".repeat(300));
+        for email in [
+            Value::Null,
+            json!(""),
+            json!(true),
+            json!("not-an-email"),
+            json!(long),
+            json!("a\u{0}b@example.com"),
+        ] {
+            assert_eq!(
+                Identity::from_claims(&claims(json!({ "email": email }))),
+                Err(IdentityError::Email),
+                "email {email}"
+            );
+        }
+    }
 }

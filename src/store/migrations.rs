@@ -16,6 +16,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0002_mail_and_kyc.sql"),
     ),
     (
+        3,
+        "user_identities",
+        include_str!("../../migrations/0003_user_identities.sql"),
+    ),
+    (
         4,
         "kyc_callbacks",
         include_str!("../../migrations/0004_kyc_callbacks.sql"),

@@ -6,6 +6,7 @@
 pub mod activities;
 pub mod api_keys;
 pub mod authz_rules;
+pub mod identities;
 pub mod kyc;
 pub mod labels;
 pub mod migrations;
@@ -25,6 +26,7 @@ use tokio_postgres::error::SqlState;
 use crate::config;
 
 pub type Client = deadpool_postgres::Client;
+pub type Transaction<'a> = deadpool_postgres::Transaction<'a>;
 
 /// Why a store call failed.
 #[derive(Debug)]

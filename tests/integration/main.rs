@@ -4,6 +4,7 @@
 mod support;
 
 mod api_keys;
+mod auth0;
 mod cli;
 mod client_address;
 mod connections;

@@ -1,6 +1,7 @@
 //! `/identity`: what a person does before and around logging in: signup, email confirmation,
 //! password reset, login (password or Auth0), logout, whitelink redemption.
 
+pub mod auth0;
 pub mod common;
 pub mod sessions;
 pub mod tokens;
@@ -10,6 +11,7 @@ use super::Endpoint;
 
 pub fn endpoints() -> Vec<Endpoint> {
     let mut all = sessions::endpoints();
+    all.extend(auth0::endpoints());
     all.extend(users::endpoints());
     all.extend(tokens::endpoints());
     all

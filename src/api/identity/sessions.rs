@@ -1,9 +1,9 @@
-//! `POST /identity/sessions` (login), `DELETE /identity/sessions` (logout) and
-//! `POST /identity/sessions/auth0`.
+//! `POST /identity/sessions` (login), `DELETE /identity/sessions` (logout), and the steps
+//! every login shares (state checks, 2FA, recording the login and answering with a session),
+//! which the Auth0 login (`auth0.rs`) passes too (decisions.md #7).
 //!
 //! Login differs from Barong on purpose (decisions.md #6, #12): the password is checked before
-//! the account state is revealed, and every login gets a new session id. Auth0 logins pass
-//! the same state and 2FA checks as password logins (decisions.md #7). Attempts are limited
+//! the account state is revealed, and every login gets a new session id. Attempts are limited
 //! per client address and per account, across nodes.
 
 use axum::extract::State;
@@ -21,7 +21,7 @@ use crate::authn::passwords::Verified;
 use crate::authn::{captcha, sessions, totp};
 use crate::domain::state;
 use crate::store::activities;
-use crate::store::{StoreError, users};
+use crate::store::{StoreError, Transaction, users};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -90,44 +90,6 @@ pub fn endpoints() -> Vec<Endpoint> {
             guard: Guard::Restrictions,
             handler: delete(destroy),
         },
-        Endpoint {
-            doc: Doc {
-                method: "POST",
-                base: Base::Mount,
-                path: "identity/sessions/auth0",
-                tag: "identity",
-                summary: "Auth0 authentication by id_token",
-                params: const {
-                    &[
-                        param("id_token", In::Body, true, "ID Token"),
-                        param(
-                            "otp_code",
-                            In::Body,
-                            false,
-                            "Code from Google Authenticator, when 2FA is on",
-                        ),
-                    ]
-                },
-                responses: &[
-                    (
-                        201,
-                        "Session started: UserWithFullInfo with csrf_token, and the session cookie",
-                    ),
-                    (
-                        401,
-                        "identity.session.auth0.invalid_params, banned, deleted, not_active, missing_otp",
-                    ),
-                    (403, "identity.session.invalid_otp"),
-                    (
-                        422,
-                        "identity.session.missing_id_token, empty_id_token, identity.session.auth0.invalid_params",
-                    ),
-                    (429, "identity.session.too_many_attempts (see Retry-After)"),
-                ],
-            },
-            guard: Guard::Restrictions,
-            handler: post(auth0),
-        },
     ]
 }
 
@@ -146,19 +108,33 @@ fn count_login(outcome: &'static str) {
     metrics::counter!("portcullis_logins_total", "outcome" => outcome).increment(1);
 }
 
-/// Refuses (and records) a login to an account that may not log in.
-async fn refuse_inactive(app: &App, user: &users::UserRow, caller: &Caller) -> ApiResult<()> {
-    let Some(code) = state_error(&user.state) else {
-        return Ok(());
-    };
+/// Refuses a login to a known account with 401 `code`, recorded on the account.
+pub(super) async fn refuse_login<T>(
+    app: &App,
+    user: &users::UserRow,
+    caller: &Caller,
+    code: &'static str,
+) -> ApiResult<T> {
     let activity = caller.activity(user.id, "session", "login", "failed", reason(code));
     common::record(app, activity).await;
     count_login(code);
     Err(ApiError::unauthorized(code))
 }
 
+/// Refuses (and records) a login to an account that may not log in.
+pub(super) async fn refuse_inactive(
+    app: &App,
+    user: &users::UserRow,
+    caller: &Caller,
+) -> ApiResult<()> {
+    match state_error(&user.state) {
+        Some(code) => refuse_login(app, user, caller, code).await,
+        None => Ok(()),
+    }
+}
+
 /// Limits login attempts per client address.
-async fn limit_address(app: &App, caller: &Caller) -> ApiResult<()> {
+pub(super) async fn limit_address(app: &App, caller: &Caller) -> ApiResult<()> {
     common::limit_caller(
         app,
         "login_ip",
@@ -170,7 +146,7 @@ async fn limit_address(app: &App, caller: &Caller) -> ApiResult<()> {
 }
 
 /// 2FA for a user who enabled it: a fresh code is required; returns the activity action.
-async fn second_factor(
+pub(super) async fn second_factor(
     app: &App,
     user: &users::UserRow,
     caller: &Caller,
@@ -202,17 +178,15 @@ async fn second_factor(
     Ok("login::2fa")
 }
 
-/// Records the login and its event, then answers with a new session.
-async fn complete_login(
+/// Records the login and its event in `tx`, which may already hold other writes of the login:
+/// they commit together or not at all.
+pub(super) async fn record_login(
     app: &App,
-    headers: &HeaderMap,
+    tx: Transaction<'_>,
     user: &users::UserRow,
     caller: &Caller,
     action: &str,
-    status: StatusCode,
-) -> ApiResult<Response> {
-    let mut client = app.store.client().await?;
-    let tx = client.transaction().await.map_err(StoreError::from)?;
+) -> ApiResult<()> {
     activities::insert(
         &tx,
         &caller.activity(user.id, "session", action, "succeed", None),
@@ -229,6 +203,24 @@ async fn complete_login(
     tx.commit().await.map_err(StoreError::from)?;
     app.events.ring();
     count_login("ok");
+    Ok(())
+}
+
+/// Records the login, then answers with a new session.
+async fn complete_login(
+    app: &App,
+    headers: &HeaderMap,
+    user: &users::UserRow,
+    caller: &Caller,
+    action: &str,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let mut client = app.store.client().await?;
+    let tx = client.transaction().await.map_err(StoreError::from)?;
+    record_login(app, tx, user, caller, action).await?;
+    // The answer takes a connection of its own: holding this one too would let a few
+    // concurrent logins drain the pool and wait on each other.
+    drop(client);
     common::session_response(app, headers, user, caller, status).await
 }
 
@@ -276,16 +268,7 @@ async fn create(
         return Err(ApiError::unauthorized("identity.session.invalid_params"));
     };
     if verified == Verified::No {
-        let activity = caller.activity(
-            user.id,
-            "session",
-            "login",
-            "failed",
-            reason("identity.session.invalid_params"),
-        );
-        common::record(&app, activity).await;
-        count_login("identity.session.invalid_params");
-        return Err(ApiError::unauthorized("identity.session.invalid_params"));
+        return refuse_login(&app, &user, &caller, "identity.session.invalid_params").await;
     }
     refuse_inactive(&app, &user, &caller).await?;
     if verified == Verified::YesRehash {
@@ -295,54 +278,6 @@ async fn create(
     }
     let action = second_factor(&app, &user, &caller, &params).await?;
     complete_login(&app, &headers, &user, &caller, action, StatusCode::OK).await
-}
-
-async fn auth0(
-    State(app): State<App>,
-    caller: Caller,
-    headers: HeaderMap,
-    params: Params,
-) -> ApiResult<Response> {
-    let token = common::require(&params, "identity.session", &["id_token"], false)?.remove(0);
-    let invalid = |status| ApiError::new(status, "identity.session.auth0.invalid_params");
-    common::limit(
-        &app,
-        "login_ip",
-        &caller.ip.to_string(),
-        app.settings.rate_limits.login_per_ip,
-        "identity.session.too_many_attempts",
-    )
-    .await?;
-    let claims = app
-        .auth0
-        .verify(&token, sessions::now())
-        .await
-        .map_err(|err| {
-            tracing::info!(reason = ?err, "auth0 id_token refused");
-            invalid(StatusCode::UNPROCESSABLE_ENTITY)
-        })?;
-    let Some(email) = claims
-        .get("email")
-        .and_then(|e| e.as_str())
-        .filter(|e| !e.is_empty())
-    else {
-        return Err(invalid(StatusCode::UNAUTHORIZED));
-    };
-    let email_verified = claims
-        .get("email_verified")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    let client = app.store.client().await?;
-    let existing = users::find_by_email(&client, email).await?;
-    drop(client);
-    let user = match existing {
-        Some(user) => user,
-        None if email_verified => super::users::create_verified(&app, email, &caller).await?,
-        None => return Err(invalid(StatusCode::UNAUTHORIZED)),
-    };
-    refuse_inactive(&app, &user, &caller).await?;
-    let action = second_factor(&app, &user, &caller, &params).await?;
-    complete_login(&app, &headers, &user, &caller, action, StatusCode::CREATED).await
 }
 
 /// Checks a TOTP code and burns it: the same code is not accepted twice.

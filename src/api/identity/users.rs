@@ -14,10 +14,11 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
 use crate::api::{Base, Doc, Endpoint, Guard, In, param};
 use crate::app::App;
+use crate::authn::auth0::{self, Identity};
 use crate::authn::captcha;
 use crate::domain::{self, password_policy, state, validation};
 use crate::store::users::{NewUser, UserRow};
-use crate::store::{self, StoreError, activities, restrictions, users};
+use crate::store::{self, StoreError, activities, identities, restrictions, users};
 
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -199,7 +200,7 @@ async fn insert_account<C: store::Db>(
     username: Option<&str>,
     data: Option<&str>,
     referral_id: Option<i64>,
-) -> ApiResult<UserRow> {
+) -> Result<UserRow, StoreError> {
     let uid = domain::new_uid(&app.settings.users.uid_prefix);
     let new = NewUser {
         uid: &uid,
@@ -212,7 +213,7 @@ async fn insert_account<C: store::Db>(
         state: state::PENDING,
         referral_id,
     };
-    users::insert(c, &new).await.map_err(conflict_codes)
+    users::insert(c, &new).await
 }
 
 async fn create(
@@ -264,7 +265,8 @@ async fn create(
         data.as_deref(),
         referral_id,
     )
-    .await?;
+    .await
+    .map_err(conflict_codes)?;
     activities::insert(
         &tx,
         &caller.activity(user.id, "account", "signup", "succeed", None),
@@ -285,12 +287,26 @@ async fn create(
     common::session_response(&app, &headers, &user, &caller, StatusCode::CREATED).await
 }
 
-/// An account for a verified Auth0 identity: active, email verified, a random password.
-pub async fn create_verified(app: &App, email: &str, caller: &Caller) -> ApiResult<UserRow> {
+/// An account for a verified Auth0 identity: active, email verified, a random password, and
+/// bound to the identity's subject in the same transaction, so that no account of that email
+/// exists unbound. None when a concurrent login created an account with this email, or bound
+/// the subject, first: what that one committed decides.
+pub async fn create_verified(
+    app: &App,
+    identity: &Identity,
+    caller: &Caller,
+) -> ApiResult<Option<UserRow>> {
     let digest = app.hasher.hash(&crate::crypto::random_token::<24>()).await;
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
-    let user = insert_account(&tx, app, email, &digest, None, None, None).await?;
+    let user = match insert_account(&tx, app, &identity.email, &digest, None, None, None).await {
+        Ok(user) => user,
+        Err(StoreError::Conflict(constraint)) if constraint.contains("email") => return Ok(None),
+        Err(other) => return Err(other.into()),
+    };
+    if !identities::bind(&tx, user.id, auth0::PROVIDER, &identity.subject).await? {
+        return Ok(None);
+    }
     let signup = caller.activity(
         user.id,
         "account",
@@ -302,7 +318,7 @@ pub async fn create_verified(app: &App, email: &str, caller: &Caller) -> ApiResu
     app.events.user_created(&tx, &user).await?;
     let user = common::verify_email(app, &tx, &user).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(user)
+    Ok(Some(user))
 }
 
 async fn access(State(app): State<App>, caller: Caller, params: Params) -> ApiResult<Response> {
