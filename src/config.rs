@@ -550,9 +550,9 @@ impl Settings {
             figment = figment.merge(Toml::file(path));
         }
         figment = figment
-            .merge(barong_env())
+            .merge(TypedEnv(barong_env()))
             .merge(barong_rabbitmq_env())
-            .merge(portcullis_env());
+            .merge(TypedEnv(portcullis_env()));
         let mut settings = Self::from_figment(figment)?;
         settings.warnings =
             env_warnings(std::env::vars_os().filter_map(|(name, _)| name.into_string().ok()));
@@ -627,6 +627,15 @@ impl Settings {
             return fail(
                 "session.cookie_name",
                 "must be non-empty letters, digits, '_', '-', '.'",
+            );
+        }
+        let name = self.session.cookie_name.to_ascii_lowercase();
+        if (name.starts_with("__host-") || name.starts_with("__secure-"))
+            && !self.session.secure_cookie
+        {
+            return fail(
+                "session.cookie_name",
+                "a __Host- or __Secure- cookie needs session.secure_cookie = true (browsers drop it otherwise)",
             );
         }
         if self.session.expire_time == 0 || self.session.lifetime < self.session.expire_time {
@@ -887,6 +896,71 @@ fn env_warnings(names: impl Iterator<Item = String>) -> Vec<String> {
     warnings
 }
 
+/// Environment variables as settings, typed by the defaults: a value whose default is text is
+/// taken as text whatever it looks like (`BARONG_SMTP_PASSWORD=123456` is a password, not a
+/// number that fails the start), anything else is parsed as figment parses it (numbers,
+/// booleans, lists such as `["10.0.0.5/32"]`).
+struct TypedEnv(Env);
+
+/// True when the compiled-in default of `path` (`section.key`) is a string.
+fn default_is_text(path: &str) -> bool {
+    static DEFAULTS: std::sync::LazyLock<toml::Table> =
+        std::sync::LazyLock::new(|| toml::from_str(DEFAULT_TOML).expect("defaults parse"));
+    let mut node: Option<&toml::Value> = None;
+    for (i, part) in path.split('.').enumerate() {
+        node = if i == 0 {
+            DEFAULTS.get(part)
+        } else {
+            node.and_then(|n| n.get(part))
+        };
+    }
+    matches!(node, Some(toml::Value::String(_)))
+}
+
+impl figment::Provider for TypedEnv {
+    fn metadata(&self) -> figment::Metadata {
+        self.0.metadata()
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        use figment::value::{Dict, Value};
+        let mut dict = Dict::new();
+        for (key, raw) in self.0.iter() {
+            let key = key.as_str().to_ascii_lowercase();
+            let value = if default_is_text(&key) {
+                Value::from(raw)
+            } else {
+                raw.parse::<Value>().expect("parsing a value is infallible")
+            };
+            insert_at(&mut dict, &key, value);
+        }
+        Ok(figment::Profile::Default.collect(dict))
+    }
+}
+
+/// Sets `path` (`a.b.c`) in `dict` to `value`, creating the tables on the way.
+fn insert_at(dict: &mut figment::value::Dict, path: &str, value: figment::value::Value) {
+    use figment::value::{Dict, Value};
+    match path.split_once('.') {
+        None => {
+            dict.insert(path.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let entry = dict
+                .entry(head.to_string())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if !matches!(entry, Value::Dict(..)) {
+                *entry = Value::from(Dict::new());
+            }
+            if let Value::Dict(_, inner) = entry {
+                insert_at(inner, rest, value);
+            }
+        }
+    }
+}
+
 /// Reads Barong's variable names (and the usual DATABASE_URL, REDIS_URL) into our keys.
 fn barong_env() -> Env {
     Env::raw().filter_map(|name| {
@@ -1012,6 +1086,38 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn text_settings_stay_text_whatever_they_look_like() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BARONG_SMTP_PASSWORD", "123456");
+            jail.set_env("PORTCULLIS_AUTH0__CLIENT_ID", "0042");
+            jail.set_env("PORTCULLIS_APP__NAME", "true");
+            jail.set_env("PORTCULLIS_SESSION__EXPIRE_TIME", "900");
+            jail.set_env(
+                "PORTCULLIS_RATE_LIMITS__LOGIN_PER_IP",
+                "{ max = 3, window = 60 }",
+            );
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.mail.smtp_password, "123456");
+            assert_eq!(s.auth0.client_id, "0042");
+            assert_eq!(s.app.name, "true");
+            assert_eq!(s.session.expire_time, 900);
+            assert_eq!(s.rate_limits.login_per_ip.max, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_host_cookie_needs_the_secure_flag() {
+        let err = Settings::from_toml(
+            "[session]\ncookie_name = \"__Host-session\"\nsecure_cookie = false",
+        )
+        .unwrap_err();
+        assert!(err.0.starts_with("session.cookie_name"), "{err}");
+        assert!(Settings::from_toml("[session]\ncookie_name = \"__Host-session\"").is_ok());
     }
 
     #[test]

@@ -21,6 +21,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use crate::config;
 
 const METHODS: &str = "GET, POST, DELETE, PUT, PATCH, OPTIONS, HEAD";
+const SEC_FETCH_SITE: http::HeaderName = http::HeaderName::from_static("sec-fetch-site");
 /// Headers a cross-origin script may read: the admin pagination headers and our 429's hint.
 const EXPOSED: &str = "Total, Page, Per-Page, Retry-After";
 
@@ -65,6 +66,50 @@ impl Cors {
             max_age: HeaderValue::from(settings.max_age),
             credentials: settings.allow_credentials,
         })
+    }
+
+    /// True for a form a page of another site submits without asking: a CORS-simple body (a
+    /// form or plain text, which browsers send cross-site without a preflight) from a
+    /// cross-site page (`Sec-Fetch-Site: cross-site`, or, from browsers that do not say, an
+    /// `Origin` other than the request's own host) that is not a listed origin. On the routes
+    /// that open a session this is login CSRF: a victim logged into the attacker's account.
+    /// API clients and bots send no such headers, and front ends on listed origins pass.
+    pub fn is_cross_site_form(&self, headers: &HeaderMap) -> bool {
+        let simple_body = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|t| {
+                t.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .is_none_or(|t| {
+                matches!(
+                    t.as_str(),
+                    "application/x-www-form-urlencoded" | "multipart/form-data" | "text/plain"
+                )
+            });
+        if !simple_body {
+            return false;
+        }
+        let text = |name| {
+            headers
+                .get(name)
+                .and_then(|v: &HeaderValue| v.to_str().ok())
+        };
+        let origin = text(header::ORIGIN);
+        let cross_site = match text(SEC_FETCH_SITE) {
+            Some(site) => site.eq_ignore_ascii_case("cross-site"),
+            None => origin.is_some_and(|origin| {
+                let host = text(header::HOST).unwrap_or("");
+                origin
+                    .split_once("://")
+                    .is_none_or(|(_, authority)| !authority.eq_ignore_ascii_case(host))
+            }),
+        };
+        cross_site && !origin.is_some_and(|o| self.lists(o))
     }
 
     /// True when `origin` is one of the listed origins (`*` lists none).

@@ -409,3 +409,61 @@ async fn answers_from_other_services_are_read_only_up_to_a_bound() {
         0
     );
 }
+
+/// Login CSRF: a page of another site posting a form that would log the victim's browser into
+/// the attacker's account is refused; the exchange's own pages, listed origins, JSON callers
+/// and bots are not.
+#[tokio::test]
+async fn another_sites_form_cannot_open_a_session() {
+    let env = TestEnv::new().await;
+    let server = env
+        .start_with("[cors]\norigins = \"https://exchange.example\"")
+        .await;
+    let attacker = env.user("member").await;
+    let form = format!(
+        "email={}&password={}",
+        attacker.email.replace('@', "%40"),
+        attacker.password.replace('!', "%21")
+    );
+    let post = |extra: &[(&'static str, &'static str)]| {
+        let mut request = Client::new()
+            .post(server.url("/api/v2/auth/identity/sessions"))
+            .header("user-agent", UA)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.clone());
+        for (name, value) in extra {
+            request = request.header(name, value);
+        }
+        request.send()
+    };
+    post(&[
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ])
+    .await
+    .assert_error(403, "request.cross_site_form");
+    // Browsers that do not send Sec-Fetch-Site still send Origin on a cross-site POST.
+    post(&[("origin", "https://evil.example")])
+        .await
+        .assert_error(403, "request.cross_site_form");
+    for fine in [
+        vec![("sec-fetch-site", "same-origin")],
+        vec![
+            ("sec-fetch-site", "cross-site"),
+            ("origin", "https://exchange.example"),
+        ],
+        vec![],
+    ] {
+        let response = post(&fine).await;
+        assert_eq!(response.status, 200, "{fine:?}: {}", response.text());
+    }
+    // Signup and email confirmation are guarded the same way.
+    Client::new()
+        .post(server.url("/api/v2/auth/identity/users"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "cross-site")
+        .body("email=victim%40example.com&password=Iequ4geiEWQw%21")
+        .send()
+        .await
+        .assert_error(403, "request.cross_site_form");
+}

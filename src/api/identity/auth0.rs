@@ -60,7 +60,10 @@ pub fn endpoints() -> Vec<Endpoint> {
                     401,
                     "identity.session.auth0.invalid_params, banned, deleted, not_active, missing_otp",
                 ),
-                (403, "identity.session.invalid_otp"),
+                (
+                    403,
+                    "identity.session.invalid_otp, request.cross_site_form (another site's form)",
+                ),
                 (
                     422,
                     "identity.session.missing_id_token, empty_id_token, identity.session.auth0.invalid_params",
@@ -89,6 +92,7 @@ async fn login(
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
+    common::refuse_cross_site_form(&app, &headers)?;
     let token = common::require(&params, "identity.session", &["id_token"], false)?.remove(0);
     sessions::limit_address(&app, &caller).await?;
     let identity = identity_of(&app, &token, params.filled("nonce").as_deref()).await?;

@@ -181,6 +181,19 @@ pub async fn limit(
     }
 }
 
+/// Refuses a form another site's page submits to a route that opens a session (login CSRF:
+/// the victim's browser logged into the attacker's account). See `Cors::is_cross_site_form`.
+pub fn refuse_cross_site_form(app: &App, headers: &HeaderMap) -> ApiResult<()> {
+    if app.cors.is_cross_site_form(headers) {
+        metrics::counter!("portcullis_cross_site_forms_refused_total").increment(1);
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "request.cross_site_form",
+        ));
+    }
+    Ok(())
+}
+
 /// Opens a new session for `user` (ending the one the request carried, if any: a session id
 /// known before authentication is worth nothing after it) and answers `status` with
 /// `UserWithFullInfo` + `csrf_token` and the cookie.

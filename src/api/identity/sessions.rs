@@ -63,7 +63,10 @@ pub fn endpoints() -> Vec<Endpoint> {
                         401,
                         "identity.session.invalid_params, banned, deleted, not_active, missing_otp",
                     ),
-                    (403, "identity.session.invalid_otp"),
+                    (
+                        403,
+                        "identity.session.invalid_otp, request.cross_site_form (another site's form)",
+                    ),
                     (
                         422,
                         "identity.session.missing_email, missing_password, invalid_captcha_format, identity.captcha.verification_failed",
@@ -230,6 +233,7 @@ async fn create(
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
+    common::refuse_cross_site_form(&app, &headers)?;
     let values = common::require(&params, "identity.session", &["email", "password"], true)?;
     let (email, password) = (values[0].clone(), values[1].clone());
     if let Some(captcha) = params.get("captcha_response")

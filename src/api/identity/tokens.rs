@@ -80,6 +80,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                         422,
                         "identity.user.missing_token, empty_token, active_or_doesnt_exist, utilized_token, jwt.decode_and_verify.*",
                     ),
+                    (403, "request.cross_site_form (another site's form)"),
                     (429, "identity.user.too_many_attempts"),
                 ],
             ),
@@ -244,6 +245,7 @@ async fn email_confirm(
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
+    common::refuse_cross_site_form(&app, &headers)?;
     let token = common::require(&params, "identity.user", &["token"], false)?.remove(0);
     common::limit_caller(
         &app,
@@ -273,6 +275,8 @@ async fn email_confirm(
         .emit(&tx, "system.user.email.confirmed", &record)
         .await?;
     tx.commit().await.map_err(StoreError::from)?;
+    // The answer takes a connection of its own (see signup).
+    drop(client);
     app.events.ring();
     common::session_response(&app, &headers, &user, &caller, StatusCode::CREATED).await
 }

@@ -58,6 +58,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                         400,
                         "identity.captcha.required, identity.captcha.mandatory_fields",
                     ),
+                    (403, "request.cross_site_form (another site's form)"),
                     (
                         422,
                         "identity.user.missing_email, empty_email, missing_password, empty_password, invalid_referral_format, referral_doesnt_exist; email.invalid, email.taken, password.requirements, password.weak, username.*, data.*, role.doesnt_exist",
@@ -222,6 +223,7 @@ async fn create(
     headers: HeaderMap,
     params: Params,
 ) -> ApiResult<Response> {
+    common::refuse_cross_site_form(&app, &headers)?;
     let values = common::require(&params, "identity.user", &["email", "password"], false)?;
     let (email, password) = (values[0].trim().to_string(), values[1].clone());
     captcha::verify(
@@ -282,6 +284,9 @@ async fn create(
         tokens::send_confirmation(&app, &tx, &user).await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
+    // The answer takes a connection of its own: holding this one too would let a burst of
+    // signups drain the pool.
+    drop(client);
     app.events.ring();
     metrics::counter!("portcullis_signups_total").increment(1);
     common::session_response(&app, &headers, &user, &caller, StatusCode::CREATED).await
