@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v rabbitmq-server >/dev/null 2>&1 || need+=(rabbitmq-server)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+# The TLS tests make their own CA and certificates.
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # The gRPC ext_authz tests call through a real gRPC client (tests/grpc/check.py).
 /usr/bin/python3 -c 'import grpc, grpc_tools' >/dev/null 2>&1 || need+=(python3-grpcio python3-grpc-tools)
 if [ ${#need[@]} -gt 0 ]; then

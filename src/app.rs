@@ -172,12 +172,7 @@ impl App {
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> anyhow::Result<App> {
         let store = Store::new(&settings.database)?;
-        let kv = Kv::connect(
-            &settings.redis.url,
-            &settings.redis.key_prefix,
-            settings.redis.timeout_ms,
-        )
-        .await?;
+        let kv = Kv::connect(&settings.redis).await?;
         let secrets = Arc::new(SecretBox::new(&load_encryption_key(&settings)?));
         let issuer = Arc::new(load_issuer(&settings)?);
         let geoip = if settings.geoip.database_path.is_empty() {
@@ -261,7 +256,11 @@ impl App {
     pub async fn start_background(&self) -> anyhow::Result<()> {
         self.gate.policy.reload(&self.store).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(notify::listen(self.store.config().clone(), tx));
+        tokio::spawn(notify::listen(
+            self.store.config().clone(),
+            self.store.connector().clone(),
+            tx,
+        ));
         tokio::spawn(self.clone().apply_notices(rx));
         if self.settings.events.publish {
             let wake = self.events.publisher_wake.clone();
@@ -326,7 +325,7 @@ impl App {
 /// permissions table. What `serve` does before it listens.
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<()> {
     if settings.database.auto_create
-        && store::create_database_if_missing(&settings.database.url).await?
+        && store::create_database_if_missing(&settings.database).await?
     {
         tracing::info!("database created");
     }

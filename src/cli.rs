@@ -211,7 +211,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => unreachable!("serve is run by main"),
         Command::Migrate => {
-            store::create_database_if_missing(&settings.database.url).await?;
+            store::create_database_if_missing(&settings.database).await?;
             let applied = store::migrations::run(&Store::new(&settings.database)?).await?;
             println!("{}", json!({ "applied": applied }));
         }
@@ -237,12 +237,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Restrictions(cmd) => restrictions_cmd(cmd, &settings).await?,
         Command::Rules(cmd) => rules(cmd, &settings).await?,
         Command::Sessions(SessionsCommand::Revoke { uid }) => {
-            let kv = crate::kv::Kv::connect(
-                &settings.redis.url,
-                &settings.redis.key_prefix,
-                settings.redis.timeout_ms,
-            )
-            .await?;
+            let kv = crate::kv::Kv::connect(&settings.redis).await?;
             let sessions = crate::authn::sessions::Sessions::new(kv, settings.session.clone());
             let ended = sessions.destroy_all_for(&uid, None).await?;
             println!("{}", json!({ "sessions_ended": ended }));

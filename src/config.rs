@@ -183,6 +183,7 @@ pub struct Network {
 #[serde(deny_unknown_fields)]
 pub struct Database {
     pub url: String,
+    pub tls_ca_file: String,
     pub pool_size: usize,
     pub timeout_ms: u64,
     pub auto_create: bool,
@@ -194,6 +195,7 @@ pub struct Database {
 #[serde(deny_unknown_fields)]
 pub struct Redis {
     pub url: String,
+    pub tls_ca_file: String,
     pub key_prefix: String,
     pub timeout_ms: u64,
 }

@@ -71,9 +71,25 @@ pub struct Kv {
 }
 
 impl Kv {
-    pub async fn connect(url: &str, prefix: &str, timeout_ms: u64) -> anyhow::Result<Kv> {
-        let timeout = Duration::from_millis(timeout_ms);
-        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
+    /// Connects to `settings.url`: `rediss://` is TLS, the server's certificate verified
+    /// against `settings.tls_ca_file` (or the system's trusted roots).
+    pub async fn connect(settings: &crate::config::Redis) -> anyhow::Result<Kv> {
+        let (url, prefix) = (settings.url.as_str(), settings.key_prefix.as_str());
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let client = if settings.tls_ca_file.is_empty() {
+            redis::Client::open(url)
+        } else {
+            let root_cert = std::fs::read(&settings.tls_ca_file)
+                .map_err(|e| anyhow::anyhow!("redis.tls_ca_file {}: {e}", settings.tls_ca_file))?;
+            redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )
+        }
+        .map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout.max(Duration::from_secs(1))))
             .set_response_timeout(Some(timeout))

@@ -14,6 +14,7 @@ pub mod notify;
 pub mod permissions;
 pub mod restrictions;
 pub mod service_accounts;
+pub mod tls;
 pub mod users;
 
 use std::str::FromStr;
@@ -87,6 +88,7 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 pub struct Store {
     pool: Pool,
     config: tokio_postgres::Config,
+    connector: tls::Connector,
 }
 
 impl Store {
@@ -102,13 +104,16 @@ impl Store {
         if pg.get_application_name().is_none() {
             pg.application_name("portcullis");
         }
-        let manager = Manager::from_config(
-            pg.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let connector = tls::Connector::for_config(&pg, &settings.tls_ca_file)?;
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &connector {
+            tls::Connector::Plain => Manager::from_config(pg.clone(), NoTls, manager_config),
+            tls::Connector::Tls(tls) => {
+                Manager::from_config(pg.clone(), tls.clone(), manager_config)
+            }
+        };
         let pool = Pool::builder(manager)
             .max_size(settings.pool_size)
             .wait_timeout(Some(timeout))
@@ -116,7 +121,11 @@ impl Store {
             .recycle_timeout(Some(timeout))
             .runtime(Runtime::Tokio1)
             .build()?;
-        Ok(Store { pool, config: pg })
+        Ok(Store {
+            pool,
+            config: pg,
+            connector,
+        })
     }
 
     pub async fn client(&self) -> Result<Client, StoreError> {
@@ -128,6 +137,11 @@ impl Store {
         &self.config
     }
 
+    /// How connections outside the pool connect (plain, or TLS as `database.url` asks).
+    pub fn connector(&self) -> &tls::Connector {
+        &self.connector
+    }
+
     /// True when a trivial query answers.
     pub async fn ping(&self) -> bool {
         match self.client().await {
@@ -137,9 +151,10 @@ impl Store {
     }
 }
 
-/// Creates the database named in `url` when it does not exist (connecting to `postgres`).
-pub async fn create_database_if_missing(url: &str) -> anyhow::Result<bool> {
-    let target = tokio_postgres::Config::from_str(url)?;
+/// Creates the database `settings.url` names when it does not exist (connecting to
+/// `postgres`, the same way the pool connects).
+pub async fn create_database_if_missing(settings: &config::Database) -> anyhow::Result<bool> {
+    let target = tokio_postgres::Config::from_str(&settings.url)?;
     let name = target
         .get_dbname()
         .ok_or_else(|| anyhow::anyhow!("database.url names no database"))?
@@ -147,8 +162,8 @@ pub async fn create_database_if_missing(url: &str) -> anyhow::Result<bool> {
     let mut admin = target.clone();
     admin.dbname("postgres");
     admin.connect_timeout(Duration::from_secs(5));
-    let (client, connection) = admin.connect(NoTls).await?;
-    let task = tokio::spawn(connection);
+    let connector = tls::Connector::for_config(&admin, &settings.tls_ca_file)?;
+    let (client, task) = connector.connect(&admin).await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
         .await?
@@ -179,8 +194,8 @@ pub async fn drop_database(url: &str) -> anyhow::Result<()> {
         .to_string();
     let mut admin = target.clone();
     admin.dbname("postgres");
-    let (client, connection) = admin.connect(NoTls).await?;
-    let task = tokio::spawn(connection);
+    let connector = tls::Connector::for_config(&admin, "")?;
+    let (client, task) = connector.connect(&admin).await?;
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))

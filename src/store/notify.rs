@@ -6,8 +6,11 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
+
+use super::tls::Connector;
 
 pub const POLICY_CHANNEL: &str = "portcullis_policy";
 pub const SUBJECT_CHANNEL: &str = "portcullis_subject";
@@ -27,10 +30,14 @@ pub enum Notice {
 }
 
 /// Runs forever: connects, listens, forwards notices; reconnects with backoff.
-pub async fn listen(config: tokio_postgres::Config, notices: mpsc::UnboundedSender<Notice>) {
+pub async fn listen(
+    config: tokio_postgres::Config,
+    connector: Connector,
+    notices: mpsc::UnboundedSender<Notice>,
+) {
     let mut backoff = Duration::from_millis(200);
     loop {
-        match listen_once(&config, &notices).await {
+        match listen_once(&config, &connector, &notices).await {
             Ok(()) => backoff = Duration::from_millis(200),
             Err(err) => {
                 tracing::warn!(error = %err, "change listener lost its connection; retrying");
@@ -46,26 +53,20 @@ pub async fn listen(config: tokio_postgres::Config, notices: mpsc::UnboundedSend
 
 async fn listen_once(
     config: &tokio_postgres::Config,
+    connector: &Connector,
     notices: &mpsc::UnboundedSender<Notice>,
 ) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = config.connect(NoTls).await?;
     let (msg_tx, mut msg_rx) = mpsc::unbounded_channel();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(m) => {
-                    if msg_tx.send(m).is_err() {
-                        break;
-                    }
-                }
-                Err(err) => {
-                    tracing::debug!(error = %err, "change listener connection ended");
-                    break;
-                }
-            }
+    let (client, driver) = match connector {
+        Connector::Plain => {
+            let (client, connection) = config.connect(NoTls).await?;
+            (client, drive(connection, msg_tx))
         }
-    });
+        Connector::Tls(tls) => {
+            let (client, connection) = config.connect(tls.clone()).await?;
+            (client, drive(connection, msg_tx))
+        }
+    };
     client
         .batch_execute(&format!(
             "LISTEN {POLICY_CHANNEL}; LISTEN {SUBJECT_CHANNEL}; LISTEN {QUEUE_CHANNEL}"
@@ -107,4 +108,31 @@ async fn listen_once(
     }
     driver.abort();
     Ok(())
+}
+
+/// Drives `connection` on its own task, handing its asynchronous messages (the notices) on.
+fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    messages_tx: mpsc::UnboundedSender<AsyncMessage>,
+) -> tokio::task::JoinHandle<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(m) => {
+                    if messages_tx.send(m).is_err() {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(error = %err, "change listener connection ended");
+                    break;
+                }
+            }
+        }
+    })
 }

@@ -4,12 +4,12 @@ use std::process::Command;
 
 use crate::support::{Client, TestEnv};
 
-fn portcullis(env: &TestEnv) -> Command {
+/// The binary with the test database, Redis namespace and policies, and no keys.
+fn bare(env: &TestEnv) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
     cmd.env("DATABASE_URL", &env.db_url)
         .env("PORTCULLIS_REDIS__URL", crate::support::redis_url())
         .env("PORTCULLIS_REDIS__KEY_PREFIX", &env.redis_prefix)
-        .env("PORTCULLIS_ENCRYPTION__KEY", &env.encryption_key)
         .env(
             "PORTCULLIS_POLICIES__DIR",
             crate::support::repo_path("policies"),
@@ -18,6 +18,20 @@ fn portcullis(env: &TestEnv) -> Command {
             "PORTCULLIS_JWT__DEV_KEY_PATH",
             std::env::temp_dir().join(format!("pc-cli-{}.pem", crate::support::random_suffix())),
         )
+        .env(
+            "PORTCULLIS_ENCRYPTION__DEV_KEY_PATH",
+            std::env::temp_dir().join(format!("pc-cli-{}.key", crate::support::random_suffix())),
+        )
+        .env_remove("JWT_PRIVATE_KEY_PATH")
+        .env_remove("PORTCULLIS_ENCRYPTION__KEY")
+        .env("RUST_LOG", "info");
+    cmd
+}
+
+/// As an operator runs it: with the environment's encryption key.
+fn portcullis(env: &TestEnv) -> Command {
+    let mut cmd = bare(env);
+    cmd.env("PORTCULLIS_ENCRYPTION__KEY", &env.encryption_key)
         .env("RUST_LOG", "warn");
     cmd
 }
@@ -233,41 +247,21 @@ async fn an_operator_logs_a_user_out_everywhere() {
     assert_eq!(still.status, 200);
 }
 
-/// The binary with the test database and Redis, and nothing else: no keys.
-fn bare(env: &TestEnv) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portcullis"));
-    cmd.env("DATABASE_URL", &env.db_url)
-        .env("PORTCULLIS_REDIS__URL", crate::support::redis_url())
-        .env("PORTCULLIS_REDIS__KEY_PREFIX", &env.redis_prefix)
-        .env("PORTCULLIS_SERVER__LISTEN", "127.0.0.1:0")
-        .env(
-            "PORTCULLIS_POLICIES__DIR",
-            crate::support::repo_path("policies"),
-        )
-        .env(
-            "PORTCULLIS_JWT__DEV_KEY_PATH",
-            std::env::temp_dir().join(format!("pc-dev-{}.pem", crate::support::random_suffix())),
-        )
-        .env(
-            "PORTCULLIS_ENCRYPTION__DEV_KEY_PATH",
-            std::env::temp_dir().join(format!("pc-dev-{}.key", crate::support::random_suffix())),
-        )
-        .env("PORTCULLIS_EVENTS__PUBLISH", "false")
-        .env_remove("JWT_PRIVATE_KEY_PATH")
-        .env_remove("PORTCULLIS_ENCRYPTION__KEY")
-        .env("RUST_LOG", "info");
-    cmd
-}
-
 #[tokio::test]
 async fn production_without_keys_refuses_to_start_and_names_the_setting() {
     let env = TestEnv::new().await;
-    let out = bare(&env).arg("serve").output().unwrap();
+    let serve = || {
+        let mut cmd = bare(&env);
+        cmd.arg("serve")
+            .env("PORTCULLIS_SERVER__LISTEN", "127.0.0.1:0")
+            .env("PORTCULLIS_EVENTS__PUBLISH", "false");
+        cmd
+    };
+    let out = serve().output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "served without keys: {stderr}");
     assert!(stderr.contains("encryption.key"), "{stderr}");
-    let out = bare(&env)
-        .arg("serve")
+    let out = serve()
         .env("PORTCULLIS_ENCRYPTION__KEY", &env.encryption_key)
         .output()
         .unwrap();

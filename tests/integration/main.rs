@@ -20,3 +20,4 @@ mod mail;
 mod nginx;
 mod policy;
 mod sessions;
+mod store_tls;

@@ -1,0 +1,220 @@
+//! TLS to Postgres (`sslmode=require`) and Redis (`rediss://`), with real servers: the
+//! machine's Postgres with its own certificate, and a private redis-server with a CA made here.
+//! The server's certificate is always verified: a CA that did not sign it stops the start.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::{Server, TestEnv, random_suffix};
+
+/// Runs `openssl` with `args` in `dir`, failing the test on an error.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl (scripts/services.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA (`ca.pem`) and a certificate it signed for localhost (`server.pem`, `server.key`).
+fn make_ca_and_server_cert(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=portcullis-test-ca",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+}
+
+fn temp_dir(what: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("pc-{what}-{}", random_suffix()))
+}
+
+struct TlsRedis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn start_tls_redis() -> TlsRedis {
+    let dir = temp_dir("redis-tls");
+    make_ca_and_server_cert(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--tls-cert-file",
+            "server.pem",
+            "--tls-key-file",
+            "server.key",
+        ])
+        .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
+        .args(["--save", "", "--appendonly", "no", "--dir"])
+        .arg(&dir)
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    let redis = TlsRedis { child, port, dir };
+    TestEnv::eventually(5000, || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await;
+    redis
+}
+
+#[tokio::test]
+async fn redis_over_tls_is_verified_and_used() {
+    let redis = start_tls_redis().await;
+    let env = TestEnv::new().await;
+    let url = format!("rediss://localhost:{}/0", redis.port);
+    let ca = redis.dir.join("ca.pem");
+    let server = Server::start(env.settings(&format!(
+        "[redis]\nurl = \"{url}\"\ntls_ca_file = \"{}\"",
+        ca.display()
+    )))
+    .await;
+    // Sessions live in Redis: a login and a decision on it go through TLS.
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let allowed = crate::support::Client::new()
+        .get(server.decision("/api/v2/peatio/account/balances"))
+        .session(&session)
+        .send()
+        .await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+
+    // A CA that did not sign the server's certificate: no connection, so no start.
+    let other = temp_dir("other-ca");
+    make_ca_and_server_cert(&other);
+    let wrong = env.settings(&format!(
+        "[redis]\nurl = \"{url}\"\ntls_ca_file = \"{}\"",
+        other.join("ca.pem").display()
+    ));
+    let refused = portcullis::app::App::build(wrong, None).await;
+    assert!(refused.is_err(), "connected to a Redis it could not verify");
+    let _ = std::fs::remove_dir_all(other);
+}
+
+/// The machine's Postgres serves TLS with Debian's self-signed certificate for localhost.
+const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+#[tokio::test]
+async fn postgres_over_tls_is_verified_and_used() {
+    assert!(
+        Path::new(SNAKEOIL).exists(),
+        "the local PostgreSQL has no TLS certificate at {SNAKEOIL} (Debian's ssl-cert package)"
+    );
+    let env = TestEnv::new().await;
+    let db = env.db_url.rsplit('/').next().unwrap().to_string();
+    let tls_url = format!("postgres://postgres@localhost:5432/{db}?sslmode=require");
+    let server = Server::start(env.settings(&format!(
+        "[database]\nurl = \"{tls_url}\"\ntls_ca_file = \"{SNAKEOIL}\""
+    )))
+    .await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    assert!(!session.cookie.is_empty());
+    // The gateway's own connections to this database are encrypted.
+    let encrypted = env
+        .count(&format!(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.datname = '{db}' AND a.application_name = 'portcullis' AND s.ssl"
+        ))
+        .await;
+    assert!(encrypted > 0, "no TLS connection from Portcullis");
+
+    // A CA that did not sign the server's certificate: the pool cannot connect.
+    let other = temp_dir("pg-other-ca");
+    make_ca_and_server_cert(&other);
+    let wrong = env.settings(&format!(
+        "[database]\nurl = \"{tls_url}\"\ntls_ca_file = \"{}\"",
+        other.join("ca.pem").display()
+    ));
+    let store = portcullis::store::Store::new(&wrong.database).unwrap();
+    assert!(
+        store.client().await.is_err(),
+        "connected to a Postgres it could not verify"
+    );
+    let _ = std::fs::remove_dir_all(other);
+}
