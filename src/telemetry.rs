@@ -109,3 +109,30 @@ impl HealthProbe {
         answer
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn health_is_checked_at_most_once_per_period() {
+        let probe = HealthProbe::default();
+        let checks = AtomicUsize::new(0);
+        let check = || async {
+            checks.fetch_add(1, Ordering::SeqCst);
+            (true, false)
+        };
+        for _ in 0..5 {
+            assert_eq!(
+                probe.get(Duration::from_secs(60), check).await,
+                (true, false)
+            );
+        }
+        assert_eq!(checks.load(Ordering::SeqCst), 1);
+        // Past its age the answer is checked again.
+        assert_eq!(probe.get(Duration::ZERO, check).await, (true, false));
+        assert_eq!(checks.load(Ordering::SeqCst), 2);
+    }
+}

@@ -170,3 +170,44 @@ async fn decision_fronts_answer_only_trusted_proxies_unless_opened() {
         .await;
     assert_eq!(send_from("127.0.0.2", open.addr, &nginx).await.status, 200);
 }
+
+/// The built-in proxy passes a trusted proxy's X-Forwarded-For chain on, extended; a direct
+/// client's own chain is dropped, so an upstream that trusts private addresses (Rails does)
+/// cannot be led along it.
+#[tokio::test]
+async fn the_proxy_passes_on_only_a_trusted_chain() {
+    let env = TestEnv::new().await;
+    let upstream = crate::support::upstream::Upstream::start().await;
+    let server = env
+        .start_with(&format!(
+            "[network]\ntrusted_proxies = [\"127.0.0.1/32\"]\n\
+             [[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = \"{}\"",
+            upstream.url()
+        ))
+        .await;
+    let request = get(
+        "/api/v2/peatio/public/markets",
+        &[b"X-Forwarded-For: 10.0.0.1, 10.0.0.2"],
+    );
+    let direct = send_from("127.0.0.2", server.addr, &request).await;
+    assert_eq!(direct.status, 200, "{direct:?}");
+    assert!(
+        direct.body.contains(r#""x-forwarded-for":"127.0.0.2""#),
+        "{direct:?}"
+    );
+    assert!(
+        direct.body.contains(r#""x-real-ip":"127.0.0.2""#),
+        "{direct:?}"
+    );
+    let proxied = send_from("127.0.0.1", server.addr, &request).await;
+    assert!(
+        proxied
+            .body
+            .contains(r#""x-forwarded-for":"10.0.0.1, 10.0.0.2, 127.0.0.1""#),
+        "{proxied:?}"
+    );
+    assert!(
+        proxied.body.contains(r#""x-real-ip":"10.0.0.2""#),
+        "{proxied:?}"
+    );
+}

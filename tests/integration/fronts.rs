@@ -189,6 +189,52 @@ async fn proxy_forwards_with_a_bearer_and_strips_client_credentials() {
     assert_eq!(headers["x-real-ip"], "127.0.0.9");
     assert_eq!(headers["host"], upstream.addr.to_string());
 
+    // Headers an upstream might read instead of what the gate judged never reach it; a
+    // lower-case method goes on by its canonical name.
+    let mut overriding = client
+        .request("post", server.url("/api/v2/peatio/account/withdraws"))
+        .session(&session)
+        .header("x-csrf-token", &session.csrf);
+    for (name, value) in [
+        ("forwarded", "for=6.6.6.6"),
+        ("cf-connecting-ip", "6.6.6.6"),
+        ("true-client-ip", "6.6.6.6"),
+        ("x-client-ip", "6.6.6.6"),
+        ("x-original-url", "/api/v2/admin"),
+        ("x-rewrite-url", "/api/v2/admin"),
+        ("x-http-method-override", "DELETE"),
+        ("x-method-override", "DELETE"),
+    ] {
+        overriding = overriding.header(name, value);
+    }
+    let seen = overriding.send().await.json();
+    assert_eq!(seen["method"], "POST");
+    for name in [
+        "forwarded",
+        "cf-connecting-ip",
+        "true-client-ip",
+        "x-client-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "x-http-method-override",
+        "x-method-override",
+    ] {
+        assert!(
+            seen["headers"].get(name).is_none(),
+            "{name} reached the upstream"
+        );
+    }
+    // A websocket handshake carrying the session cookie from another site's page is refused.
+    let hijack = client
+        .get(server.url("/api/v2/peatio/public/ws"))
+        .session(&session)
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("origin", "https://evil.example")
+        .send()
+        .await;
+    hijack.assert_error(403, "gateway.origin_not_allowed");
+
     // API-key headers never reach the upstream either.
     let bot = env.user_with("member", "active", true).await;
     let key = env.api_key(&bot.uid).await;

@@ -467,3 +467,36 @@ async fn another_sites_form_cannot_open_a_session() {
         .await
         .assert_error(403, "request.cross_site_form");
 }
+
+/// Every GeeTest challenge asked for is a call to GeeTest: nobody can make us flood it.
+#[tokio::test]
+async fn geetest_challenges_are_limited_per_caller() {
+    let env = TestEnv::new().await;
+    let fakes = crate::support::fakes::Fakes::start().await;
+    let server = env
+        .start_with(&format!(
+            "[captcha]\nkind = \"geetest\"\ngeetest_id = \"gt-id\"\ngeetest_key = \"gt-key\"\n\
+             geetest_api_url = \"{}\"\n[rate_limits]\ncaptcha_register_per_ip = {{ max = 2, window = 60 }}",
+            fakes.url("/geetest")
+        ))
+        .await;
+    fakes.set(|s| s.geetest_challenge = Some("0123456789abcdef0123456789abcdef".into()));
+    let ask = |from: &'static str| {
+        Client::new()
+            .get(server.url("/api/v2/auth/identity/users/register_geetest"))
+            .header("x-forwarded-for", from)
+            .send()
+    };
+    assert_eq!(ask("7.7.7.7").await.status, 200);
+    assert_eq!(ask("7.7.7.7").await.status, 200);
+    let limited = ask("7.7.7.7").await;
+    limited.assert_error(429, "identity.user.too_many_attempts");
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(ask("7.7.7.8").await.status, 200);
+    let calls = fakes
+        .calls()
+        .into_iter()
+        .filter(|(kind, _)| kind == "geetest_register")
+        .count();
+    assert_eq!(calls, 3, "the limited call reached GeeTest");
+}
