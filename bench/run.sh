@@ -5,10 +5,10 @@
 #
 #   bench/run.sh            # 10 s per scenario
 #   DURATION=30 bench/run.sh
-#   PORTCULLIS_BIN=/path/to/other/portcullis bench/run.sh   # another build, not rebuilt
+#   BENCH_BIN=/path/to/other/portcullis bench/run.sh   # another build, not rebuilt
 #
 # The bench runs Portcullis in development mode (--dev: generated keys under the work dir);
-# PORTCULLIS_FLAGS overrides that (builds from before --dev existed need it empty).
+# BENCH_FLAGS overrides that (builds from before --dev existed need it empty).
 #
 # Reports requests/s and server CPU per request (utime+stime from /proc/PID/stat over the
 # requests served): the CPU figure is the steadier one on noisy machines.
@@ -25,8 +25,8 @@ trap cleanup EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v h2load >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null; }
 ./scripts/services.sh >/dev/null
-if [ -z "${PORTCULLIS_BIN:-}" ]; then cargo build --release --quiet; fi
-BIN="${PORTCULLIS_BIN:-target/release/portcullis} ${PORTCULLIS_FLAGS---dev}"
+if [ -z "${BENCH_BIN:-}" ]; then cargo build --release --quiet; fi
+BIN="${BENCH_BIN:-target/release/portcullis} ${BENCH_FLAGS---dev}"
 TICK=$(getconf CLK_TCK)
 
 # Two nginx processes: a static answer on STATIC_PORT (the upstream of every proxy scenario),

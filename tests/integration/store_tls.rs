@@ -179,6 +179,29 @@ async fn redis_over_tls_is_verified_and_used() {
 /// The machine's Postgres serves TLS with Debian's self-signed certificate for localhost.
 const SNAKEOIL: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
 
+/// The name the local PostgreSQL's certificate is for (its first DNS name), which must lead
+/// to this machine: Debian makes it for the host name at install time.
+fn snakeoil_host() -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in", SNAKEOIL])
+        .output()
+        .expect("openssl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let host = text
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .find_map(|part| part.strip_prefix("DNS:"))
+        .unwrap_or("localhost")
+        .to_string();
+    let local = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 5432))
+        .map(|mut addrs| addrs.any(|a| a.ip().is_loopback()))
+        .unwrap_or(false);
+    assert!(
+        local,
+        "the local PostgreSQL's certificate is for {host:?}, which is not this machine"
+    );
+    host
+}
+
 #[tokio::test]
 async fn postgres_over_tls_is_verified_and_used() {
     assert!(
@@ -187,7 +210,8 @@ async fn postgres_over_tls_is_verified_and_used() {
     );
     let env = TestEnv::new().await;
     let db = env.db_url.rsplit('/').next().unwrap().to_string();
-    let tls_url = format!("postgres://postgres@localhost:5432/{db}?sslmode=require");
+    let host = snakeoil_host();
+    let tls_url = format!("postgres://postgres@{host}:5432/{db}?sslmode=require");
     let server = Server::start(env.settings(&format!(
         "[database]\nurl = \"{tls_url}\"\ntls_ca_file = \"{SNAKEOIL}\""
     )))
