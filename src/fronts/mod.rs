@@ -211,12 +211,24 @@ const DECISION_RESPONSES: &[(u16, &str)] = &[
         200,
         "Allowed: empty body; Authorization: Bearer <JWT> unless the path passed anonymously",
     ),
+    (
+        400,
+        "authz.invalid_path, authz.invalid_request (unknown method), authz.invalid_forwarded_for",
+    ),
     (401, "authz.* denial (see the error catalogue)"),
     (
         403,
         "authz.* denial, or a 5xx denial shown as a 4xx (the real status is in X-Authz-Status)",
     ),
+    (
+        404,
+        "The caller is not a trusted proxy (decision.callers): no such route",
+    ),
     (422, "authz.invalid_api_key_headers"),
+    (
+        429,
+        "authz.too_many_attempts (too many unknown API key ids from this address)",
+    ),
 ];
 
 fn grpc_endpoint(path: &'static str) -> Endpoint {
@@ -230,7 +242,7 @@ fn grpc_endpoint(path: &'static str) -> Endpoint {
             params: &[],
             responses: &[(
                 200,
-                "gRPC; grpc-status 0 with a CheckResponse, or 3/12 for a malformed call",
+                "gRPC; grpc-status 0 with a CheckResponse: OK, or a denied_response (a malformed, oversized or non-gRPC call is a 400 denial, never a failed call)",
             )],
         },
         guard: Guard::Proxies,
@@ -296,7 +308,11 @@ pub fn endpoints() -> Vec<Endpoint> {
                     (401, "Denied with 401 (X-Authz-Status, X-Authz-Error)"),
                     (
                         403,
-                        "Denied otherwise; the real status and code are in X-Authz-Status and X-Authz-Error",
+                        "Denied otherwise (a missing original method or URI too: 400 authz.invalid_request); the real status and code are in X-Authz-Status and X-Authz-Error",
+                    ),
+                    (
+                        404,
+                        "The caller is not a trusted proxy (decision.callers): no such route",
                     ),
                 ],
             },

@@ -197,14 +197,7 @@ fn websocket_origin_allowed(app: &App, headers: &HeaderMap) -> bool {
     if app.sessions().id_from(headers).is_none() {
         return true;
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let same_origin = origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
-    same_origin || app.cors.lists(origin)
+    crate::net::cors::same_origin(origin, headers) || app.cors.lists(origin)
 }
 
 /// Turns the client's headers into the upstream's, in place: hop-by-hop headers, the client's

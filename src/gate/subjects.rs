@@ -56,22 +56,25 @@ impl CachedSubject {
     }
 }
 
-/// Subjects by kind and uid, with the token minted for each.
+/// Subjects by kind and uid, with the token minted for each: one cache per kind, keyed by
+/// the uid itself, so a lookup builds no key.
 pub struct Subjects {
-    cache: Cache<Arc<CachedSubject>>,
-}
-
-fn cache_key(kind: SubjectKind, uid: &str) -> String {
-    match kind {
-        SubjectKind::User => format!("user:{uid}"),
-        SubjectKind::ServiceAccount => format!("service_account:{uid}"),
-    }
+    users: Cache<Arc<CachedSubject>>,
+    service_accounts: Cache<Arc<CachedSubject>>,
 }
 
 impl Subjects {
     pub fn new(ttl: Duration, capacity: u64) -> Subjects {
         Subjects {
-            cache: Cache::new("subject", capacity, ttl),
+            users: Cache::new("subject", capacity, ttl),
+            service_accounts: Cache::new("subject", capacity, ttl),
+        }
+    }
+
+    fn cache(&self, kind: SubjectKind) -> &Cache<Arc<CachedSubject>> {
+        match kind {
+            SubjectKind::User => &self.users,
+            SubjectKind::ServiceAccount => &self.service_accounts,
         }
     }
 
@@ -82,11 +85,11 @@ impl Subjects {
         kind: SubjectKind,
         uid: &str,
     ) -> Result<Option<Arc<CachedSubject>>, StoreError> {
-        let key = cache_key(kind, uid);
-        if let Some(subject) = self.cache.get(&key) {
+        let cache = self.cache(kind);
+        if let Some(subject) = cache.get(uid) {
             return Ok(Some(subject));
         }
-        let ticket = self.cache.ticket(&key);
+        let ticket = cache.ticket(uid);
         let client = store.client().await?;
         let record = match kind {
             SubjectKind::User => store::users::find_by_uid(&client, uid)
@@ -100,9 +103,8 @@ impl Subjects {
             return Ok(None);
         };
         // Keep the token minted for the old entry when nothing changed (a TTL refresh).
-        let token = self
-            .cache
-            .get_stale(&key)
+        let token = cache
+            .get_stale(uid)
             .filter(|existing| existing.record == record)
             .and_then(|existing| {
                 existing
@@ -116,15 +118,16 @@ impl Subjects {
             token: Mutex::new(token),
         });
         // Not cached when a change notice for it arrived meanwhile: this read may predate it.
-        self.cache.insert(&key, subject.clone(), ticket);
+        cache.insert(uid, subject.clone(), ticket);
         Ok(Some(subject))
     }
 
     pub fn invalidate(&self, kind: SubjectKind, uid: &str) {
-        self.cache.invalidate(&cache_key(kind, uid));
+        self.cache(kind).invalidate(uid);
     }
 
     pub fn clear(&self) {
-        self.cache.clear();
+        self.users.clear();
+        self.service_accounts.clear();
     }
 }

@@ -102,12 +102,7 @@ impl Cors {
         let origin = text(header::ORIGIN);
         let cross_site = match text(SEC_FETCH_SITE) {
             Some(site) => site.eq_ignore_ascii_case("cross-site"),
-            None => origin.is_some_and(|origin| {
-                let host = text(header::HOST).unwrap_or("");
-                origin
-                    .split_once("://")
-                    .is_none_or(|(_, authority)| !authority.eq_ignore_ascii_case(host))
-            }),
+            None => origin.is_some_and(|origin| !same_origin(origin, headers)),
         };
         cross_site && !origin.is_some_and(|o| self.lists(o))
     }
@@ -161,6 +156,18 @@ impl Cors {
         out.insert(header::ACCESS_CONTROL_MAX_AGE, self.max_age.clone());
         response
     }
+}
+
+/// True when `origin` names the host the request was sent to (a page of the same site and
+/// port asked).
+pub fn same_origin(origin: &str, headers: &HeaderMap) -> bool {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
 }
 
 /// The middleware around the auth API's routes.
