@@ -259,7 +259,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Openapi => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&crate::api::openapi::document(&settings, None))?
+                serde_json::to_string_pretty(&crate::server::router::document(&settings))?
             );
         }
     }

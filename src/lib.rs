@@ -17,6 +17,7 @@ pub mod jwt;
 pub mod kv;
 pub mod net;
 pub mod policies;
+pub mod routes;
 pub mod server;
 pub mod store;
 pub mod telemetry;

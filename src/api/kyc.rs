@@ -16,12 +16,12 @@ use hyper::body::Body as _;
 
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::common::{self, Caller};
-use crate::api::{Base, Doc, Endpoint, Guard, In, param};
 use crate::app::App;
 use crate::authn::kycaid;
 use crate::config::{Kyc, KycProvider};
 use crate::domain::kyc::KycaidCallback;
 use crate::net::client_ip::network_key;
+use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
 use crate::store;
 
 const PROVIDER_DISABLED: &str = "public.kyc.provider_disabled";
@@ -32,7 +32,7 @@ const MISSING_SIGNATURE: &str = "public.kyc.missing_signature";
 const INVALID_SIGNATURE: &str = "public.kyc.invalid_signature";
 const INVALID_PAYLOAD: &str = "public.kyc.invalid_payload";
 
-pub fn endpoints() -> Vec<Endpoint> {
+pub fn endpoints() -> Vec<Endpoint<App>> {
     vec![Endpoint {
         doc: Doc {
             method: "POST",
@@ -51,24 +51,26 @@ pub fn endpoints() -> Vec<Endpoint> {
                      Base64 of the body",
                 )]
             },
-            responses: &[
-                (200, "Recorded (or already recorded: a redelivery)"),
-                (
-                    401,
-                    "public.kyc.missing_signature, public.kyc.invalid_signature",
-                ),
-                (408, "request.timeout"),
-                (413, "public.kyc.body_too_large"),
-                (
-                    422,
-                    "public.kyc.provider_disabled (provider local), public.kyc.invalid_payload",
-                ),
-                (429, "public.kyc.too_many_attempts (with Retry-After)"),
-                (
-                    503,
-                    "public.kyc.not_configured (no KYCAID token set), server.unavailable",
-                ),
-            ],
+            responses: const {
+                &[
+                    reply(200, "Recorded (or already recorded: a redelivery)"),
+                    reply(
+                        401,
+                        "public.kyc.missing_signature, public.kyc.invalid_signature",
+                    ),
+                    reply(408, "request.timeout"),
+                    reply(413, "public.kyc.body_too_large"),
+                    reply(
+                        422,
+                        "public.kyc.provider_disabled (provider local), public.kyc.invalid_payload",
+                    ),
+                    reply(429, "public.kyc.too_many_attempts (with Retry-After)"),
+                    reply(
+                        503,
+                        "public.kyc.not_configured (no KYCAID token set), server.unavailable",
+                    ),
+                ]
+            },
         },
         guard: Guard::Restrictions,
         handler: post(callback),

@@ -1,176 +1,105 @@
-//! The OpenAPI 3 document, generated from the endpoint registry (so it always matches the
-//! routes), served at the seeds' `swagger_doc` paths and printed by `portcullis openapi`.
+//! The OpenAPI endpoints: the document of every route (built once by the server from the
+//! registry, see `routes::openapi`), served at the seeds' `swagger_doc` paths.
+
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde_json::{Map, Value, json};
 
-use super::{Base, Doc, Endpoint, Guard, In, full_path, param};
-use crate::app::App;
 use crate::config::Settings;
+use crate::routes::openapi::Documents;
+use crate::routes::{Base, Doc, Endpoint, Guard, In, Reply, param, reply};
 
-/// The document for every endpoint, or only those tagged `tag`.
-pub fn document(settings: &Settings, tag: Option<&str>) -> Value {
-    let mut paths: Map<String, Value> = Map::new();
-    let mut docs: Vec<Doc> = super::endpoints().into_iter().map(|e| e.doc).collect();
-    docs.extend(extra_docs());
-    for doc in docs.iter().filter(|d| tag.is_none_or(|t| d.tag == t)) {
-        let path = full_path(settings, doc).replace("{*", "{");
-        let item = paths.entry(path).or_insert_with(|| json!({}));
-        item[doc.method.to_ascii_lowercase()] = operation(doc);
-    }
-    json!({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Portcullis",
-            "description": "Authentication and authorization gateway; Barong API v2 compatible.",
-            "version": env!("CARGO_PKG_VERSION"),
-        },
-        "components": {
-            "securitySchemes": {
-                "BearerToken": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
-                "SessionCookie": { "type": "apiKey", "in": "cookie", "name": settings.session.cookie_name },
-            },
-            "schemas": {
-                "Errors": {
-                    "type": "object",
-                    "properties": { "errors": { "type": "array", "items": { "type": "string" } } },
-                    "required": ["errors"],
-                },
-            },
-        },
-        "paths": paths,
-    })
+/// What the OpenAPI handlers serve.
+#[derive(Clone)]
+pub struct OpenApiState {
+    pub documents: Arc<Documents>,
+    pub settings: Arc<Settings>,
 }
 
-fn operation(doc: &Doc) -> Value {
-    let mut parameters = Vec::new();
-    let mut body_props = Map::new();
-    let mut body_required = Vec::new();
-    for p in doc.params {
-        let schema = json!({ "type": p.kind });
-        match p.location {
-            In::Body => {
-                body_props.insert(
-                    p.name.into(),
-                    json!({ "type": p.kind, "description": p.description }),
-                );
-                if p.required {
-                    body_required.push(p.name);
-                }
-            }
-            location => {
-                let place = match location {
-                    In::Query => "query",
-                    In::Path => "path",
-                    In::Header => "header",
-                    In::Body => unreachable!(),
-                };
-                parameters.push(json!({
-                    "name": p.name, "in": place, "required": p.required || place == "path",
-                    "description": p.description, "schema": schema,
-                }));
-            }
-        }
-    }
-    // Path parameters named in the path but not declared.
-    for segment in doc.path.split('/') {
-        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            let name = name.trim_start_matches('*');
-            if !parameters.iter().any(|p| p["name"] == name) {
-                parameters.push(json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }));
-            }
-        }
-    }
-    let mut responses = Map::new();
-    for (status, description) in doc.responses {
-        let mut response = json!({ "description": description });
-        if *status >= 400 {
-            response["content"] = json!({ "application/json": { "schema": { "$ref": "#/components/schemas/Errors" } } });
-        }
-        responses.insert(status.to_string(), response);
-    }
-    let mut op = json!({
-        "tags": [doc.tag],
-        "summary": doc.summary,
-        "parameters": parameters,
-        "responses": responses,
-    });
-    if !body_props.is_empty() {
-        let schema =
-            json!({ "type": "object", "properties": body_props, "required": body_required });
-        op["requestBody"] = json!({
-            "content": {
-                "application/json": { "schema": schema },
-                "application/x-www-form-urlencoded": { "schema": schema },
-            }
-        });
-    }
-    op
-}
+const DOCUMENT: &[Reply] = const { &[reply(200, "OpenAPI 3 document")] };
 
-/// Routes the registry does not build (added by the server itself).
-fn extra_docs() -> Vec<Doc> {
-    vec![Doc {
-        method: "GET",
-        base: Base::Decision,
-        path: "",
-        tag: "decisions",
-        summary: "Barong's decision endpoint for the root path",
-        params: &[],
-        responses: &[(200, "Allowed"), (401, "Denied")],
-    }]
-}
-
-pub fn endpoints() -> Vec<Endpoint> {
-    let doc = |path: &'static str, summary: &'static str, params: &'static [super::Param]| Doc {
+const fn doc(
+    path: &'static str,
+    summary: &'static str,
+    params: &'static [crate::routes::Param],
+) -> Doc {
+    Doc {
         method: "GET",
         base: Base::Mount,
         path,
         tag: "documentation",
         summary,
         params,
-        responses: &[(200, "OpenAPI 3 document")],
-    };
+        responses: DOCUMENT,
+    }
+}
+
+const WHOLE: Doc = doc("swagger_doc", "OpenAPI document of every route", &[]);
+const NAMED: Doc = doc(
+    "resource/swagger_doc/{name}",
+    "OpenAPI document of one API (identity, resource, public, admin, decisions, operations)",
+    &[param("name", In::Path, true, "API name")],
+);
+/// Barong's per-API document paths, and the tag each serves.
+const PER_API: [(Doc, &str); 4] = [
+    (
+        doc("identity/swagger_doc", "OpenAPI document of this API", &[]),
+        "identity",
+    ),
+    (
+        doc("resource/swagger_doc", "OpenAPI document of this API", &[]),
+        "resource",
+    ),
+    (
+        doc("public/swagger_doc", "OpenAPI document of this API", &[]),
+        "public",
+    ),
+    (
+        doc("admin/swagger_doc", "OpenAPI document of this API", &[]),
+        "admin",
+    ),
+];
+
+/// The documentation of the OpenAPI endpoints themselves (so the document lists them).
+pub fn docs() -> Vec<Doc> {
+    let mut all = vec![WHOLE, NAMED];
+    all.extend(PER_API.iter().map(|(doc, _)| *doc));
+    all
+}
+
+/// The OpenAPI endpoints, serving `state`'s documents, for a router of any state.
+pub fn endpoints<S: Clone + Send + Sync + 'static>(state: OpenApiState) -> Vec<Endpoint<S>> {
     let mut all = vec![
         Endpoint {
-            doc: doc("swagger_doc", "OpenAPI document of every route", &[]),
+            doc: WHOLE,
             guard: Guard::Restrictions,
-            handler: get(whole),
+            handler: get(whole).with_state(state.clone()),
         },
         Endpoint {
-            doc: doc(
-                "resource/swagger_doc/{name}",
-                "OpenAPI document of one API (identity, resource, public, admin, decisions, operations)",
-                const { &[param("name", In::Path, true, "API name")] },
-            ),
+            doc: NAMED,
             guard: Guard::Restrictions,
-            handler: get(named),
+            handler: get(named).with_state(state.clone()),
         },
     ];
-    for api in ["identity", "resource", "public", "admin"] {
-        let path: &'static str = match api {
-            "identity" => "identity/swagger_doc",
-            "resource" => "resource/swagger_doc",
-            "public" => "public/swagger_doc",
-            _ => "admin/swagger_doc",
-        };
+    for (doc, tag) in PER_API {
         all.push(Endpoint {
-            doc: doc(path, "OpenAPI document of this API", &[]),
+            doc,
             guard: Guard::Restrictions,
-            handler: get(move |State(app): State<App>| async move {
-                axum::Json(document(&app.settings, Some(api))).into_response()
-            }),
+            handler: get(move |State(state): State<OpenApiState>| async move {
+                axum::Json(state.documents.tagged(&state.settings, tag)).into_response()
+            })
+            .with_state(state.clone()),
         });
     }
     all
 }
 
-async fn whole(State(app): State<App>) -> Response {
-    axum::Json(document(&app.settings, None)).into_response()
+async fn whole(State(state): State<OpenApiState>) -> Response {
+    axum::Json(state.documents.all.clone()).into_response()
 }
 
-async fn named(State(app): State<App>, Path(name): Path<String>) -> Response {
-    axum::Json(document(&app.settings, Some(&name))).into_response()
+async fn named(State(state): State<OpenApiState>, Path(name): Path<String>) -> Response {
+    axum::Json(state.documents.tagged(&state.settings, &name)).into_response()
 }

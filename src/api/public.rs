@@ -12,12 +12,12 @@ use serde_json::{Value, json};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::common;
 use crate::api::params::Params;
-use crate::api::{Base, Doc, Endpoint, Guard, In, param};
 use crate::app::App;
 use crate::config::CaptchaKind;
 use crate::domain::password_policy;
+use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
 
-pub fn endpoints() -> Vec<Endpoint> {
+pub fn endpoints() -> Vec<Endpoint<App>> {
     let mut all = Vec::new();
     for (tag, prefix) in [("identity", "identity"), ("public", "public")] {
         // The registry wants 'static paths: both prefixes spelled out.
@@ -52,7 +52,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 paths[0],
                 "Test connectivity",
                 &[],
-                &[(200, "{\"ping\":\"pong\"}")],
+                const { &[reply(200, "{\"ping\":\"pong\"}")] },
             ),
             guard: Guard::Restrictions,
             handler: get(ping),
@@ -63,7 +63,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 paths[1],
                 "Get server current unix timestamp.",
                 &[],
-                &[(200, "{\"time\": <unix seconds>}")],
+                const { &[reply(200, "{\"time\": <unix seconds>}")] },
             ),
             guard: Guard::Restrictions,
             handler: get(time),
@@ -74,7 +74,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 paths[2],
                 "Get auth version",
                 &[],
-                &[(200, "{git_tag, git_sha, build_date, version}")],
+                const { &[reply(200, "{git_tag, git_sha, build_date, version}")] },
             ),
             guard: Guard::Restrictions,
             handler: get(version),
@@ -85,7 +85,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 paths[3],
                 "Get auth configurations",
                 &[],
-                &[(200, "{session_expire_time, captcha_type, captcha_id?, phone_verification_type, password_min_entropy, password_regexp}")],
+                const { &[reply(200, "{session_expire_time, captcha_type, captcha_id?, phone_verification_type, password_min_entropy, password_regexp}")] },
             ),
             guard: Guard::Restrictions,
             handler: get(configs),
@@ -96,13 +96,15 @@ pub fn endpoints() -> Vec<Endpoint> {
                 paths[4],
                 "Password strength testing",
                 const { &[param("password", In::Body, true, "User password")] },
-                &[
-                    (201, "{\"entropy\": <bits>}"),
-                    (
-                        422,
-                        "<identity|public>.general.missing_password, empty_password",
-                    ),
-                ],
+                const {
+                    &[
+                        reply(201, "{\"entropy\": <bits>}"),
+                        reply(
+                            422,
+                            "<identity|public>.general.missing_password, empty_password",
+                        ),
+                    ]
+                },
             ),
             guard: Guard::Restrictions,
             handler: if prefix == "identity" {
@@ -120,7 +122,7 @@ pub fn endpoints() -> Vec<Endpoint> {
             tag: "public",
             summary: "Get auth0 configuration",
             params: &[],
-            responses: &[(200, "{\"auth0_domain\", \"auth0_client_id\"}")],
+            responses: const { &[reply(200, "{\"auth0_domain\", \"auth0_client_id\"}")] },
         },
         guard: Guard::Restrictions,
         handler: get(auth0_configs),

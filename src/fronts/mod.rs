@@ -8,6 +8,7 @@
 //! - `proxy`: the built-in reverse proxy.
 
 pub mod barong;
+mod endpoints;
 pub mod forward_auth;
 pub mod grpc;
 pub mod nginx;
@@ -29,6 +30,8 @@ use crate::net::method;
 use crate::net::path::{self, Forwarding};
 
 pub use crate::net::headers::{X_AUTHZ_ERROR, X_AUTHZ_STATUS};
+pub use crate::net::respond::error_response;
+pub use endpoints::endpoints;
 
 /// The gate's facts from a request's method, public path, query, client IP and headers.
 pub fn facts<'a>(
@@ -96,19 +99,6 @@ pub fn route_not_found(app: &App, path: &str) -> Response {
 /// `{"errors":["<code>"]}` with the denial's status, as JSON (decisions.md #21).
 pub fn denial_response(denial: Denial) -> Response {
     error_response(denial.status, denial.code)
-}
-
-pub fn error_response(status: StatusCode, code: &str) -> Response {
-    let body = format!(r#"{{"errors":["{code}"]}}"#);
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
 }
 
 /// 200, empty body, and the bearer token (if the path was not a pass rule).
@@ -201,194 +191,4 @@ pub async fn decide(
         .increment(1),
     }
     result
-}
-
-use crate::api::{Base, Doc, Endpoint, Guard, In, param};
-use axum::routing::{any, get, post};
-
-const DECISION_RESPONSES: &[(u16, &str)] = &[
-    (
-        200,
-        "Allowed: empty body; Authorization: Bearer <JWT> unless the path passed anonymously",
-    ),
-    (
-        400,
-        "authz.invalid_path, authz.invalid_request (unknown method), authz.invalid_forwarded_for",
-    ),
-    (401, "authz.* denial (see the error catalogue)"),
-    (
-        403,
-        "authz.* denial, or a 5xx denial shown as a 4xx (the real status is in X-Authz-Status)",
-    ),
-    (
-        404,
-        "The caller is not a trusted proxy (decision.callers): no such route",
-    ),
-    (422, "authz.invalid_api_key_headers"),
-    (
-        429,
-        "authz.too_many_attempts (too many unknown API key ids from this address)",
-    ),
-];
-
-fn grpc_endpoint(path: &'static str) -> Endpoint {
-    Endpoint {
-        doc: Doc {
-            method: "POST",
-            base: Base::Root,
-            path,
-            tag: "decisions",
-            summary: "Envoy gRPC ext_authz Check (HTTP/2, application/grpc): OK with Authorization set on the upstream request, or a denied_response with the real status and {\"errors\":[code]}",
-            params: &[],
-            responses: &[(
-                200,
-                "gRPC; grpc-status 0 with a CheckResponse: OK, or a denied_response (a malformed, oversized or non-gRPC call is a 400 denial, never a failed call)",
-            )],
-        },
-        guard: Guard::Proxies,
-        handler: post(grpc::handle),
-    }
-}
-
-/// The decision fronts' routes.
-pub fn endpoints() -> Vec<Endpoint> {
-    let key_headers: &'static [crate::api::Param] = const {
-        &[
-            param("Cookie", In::Header, false, "The session cookie"),
-            param(
-                "X-CSRF-Token",
-                In::Header,
-                false,
-                "CSRF token of the session, for POST, PUT, PATCH, DELETE",
-            ),
-            param("X-Auth-Apikey", In::Header, false, "API key id"),
-            param(
-                "X-Auth-Nonce",
-                In::Header,
-                false,
-                "Milliseconds since the epoch",
-            ),
-            param(
-                "X-Auth-Signature",
-                In::Header,
-                false,
-                "hex(HMAC-SHA256(secret, nonce + kid))",
-            ),
-        ]
-    };
-    vec![
-        Endpoint {
-            doc: Doc {
-                method: "GET",
-                base: Base::Decision,
-                path: "_/nginx",
-                tag: "decisions",
-                summary: "nginx auth_request: decides on X-Original-Method and X-Original-URI",
-                params: const {
-                    &[
-                        param(
-                            "X-Original-Method",
-                            In::Header,
-                            true,
-                            "Method of the original request",
-                        ),
-                        param(
-                            "X-Original-URI",
-                            In::Header,
-                            true,
-                            "Path and query of the original request",
-                        ),
-                    ]
-                },
-                responses: &[
-                    (
-                        200,
-                        "Allowed; Authorization: Bearer <JWT> unless passed anonymously",
-                    ),
-                    (401, "Denied with 401 (X-Authz-Status, X-Authz-Error)"),
-                    (
-                        403,
-                        "Denied otherwise (a missing original method or URI too: 400 authz.invalid_request); the real status and code are in X-Authz-Status and X-Authz-Error",
-                    ),
-                    (
-                        404,
-                        "The caller is not a trusted proxy (decision.callers): no such route",
-                    ),
-                ],
-            },
-            guard: Guard::Proxies,
-            handler: get(nginx::handle),
-        },
-        Endpoint {
-            doc: Doc {
-                method: "GET",
-                base: Base::Decision,
-                path: "_/nginx/denied",
-                tag: "decisions",
-                summary: "Renders a denial nginx captured (X-Authz-Status, X-Authz-Error) for the client",
-                params: const {
-                    &[
-                        param(
-                            "X-Authz-Status",
-                            In::Header,
-                            true,
-                            "Real status of the denial (400-599)",
-                        ),
-                        param(
-                            "X-Authz-Error",
-                            In::Header,
-                            true,
-                            "authz.* code of the denial",
-                        ),
-                    ]
-                },
-                responses: &[(400, "The captured status and {\"errors\":[code]}")],
-            },
-            guard: Guard::Proxies,
-            handler: any(nginx::denied),
-        },
-        Endpoint {
-            doc: Doc {
-                method: "GET",
-                base: Base::Decision,
-                path: "_/forward-auth",
-                tag: "decisions",
-                summary: "Traefik forwardAuth: decides on X-Forwarded-Method and X-Forwarded-Uri",
-                params: const {
-                    &[
-                        param(
-                            "X-Forwarded-Method",
-                            In::Header,
-                            true,
-                            "Method of the original request",
-                        ),
-                        param(
-                            "X-Forwarded-Uri",
-                            In::Header,
-                            true,
-                            "Path and query of the original request",
-                        ),
-                    ]
-                },
-                responses: DECISION_RESPONSES,
-            },
-            guard: Guard::Proxies,
-            handler: any(forward_auth::handle),
-        },
-        grpc_endpoint(grpc::CHECK_V3),
-        grpc_endpoint(grpc::CHECK_V2),
-        Endpoint {
-            doc: Doc {
-                method: "GET",
-                base: Base::Decision,
-                path: "{*path}",
-                tag: "decisions",
-                summary: "Barong's decision endpoint (Envoy ext_authz): any method, the original path after the prefix",
-                params: key_headers,
-                responses: DECISION_RESPONSES,
-            },
-            guard: Guard::Proxies,
-            handler: any(barong::handle),
-        },
-    ]
 }

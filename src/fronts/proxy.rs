@@ -352,7 +352,7 @@ pub async fn handle(
     *outgoing.uri_mut() = uri;
     *outgoing.headers_mut() = parts.headers;
     // The connection's slot stays taken while a tunnel runs on it.
-    let hold = parts.extensions.remove::<crate::server::ConnectionHold>();
+    let hold = parts.extensions.remove::<crate::routes::ConnectionHold>();
 
     let sent = tokio::time::timeout(route.timeout, app.upstreams.client.request(outgoing)).await;
     let mut response = match sent {

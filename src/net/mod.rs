@@ -1,5 +1,6 @@
-//! What the network tells us about a request: the client's address and its path, both taken
-//! apart the same careful way for every front.
+//! What the network tells us about a request, and the plain HTTP pieces every adapter shares:
+//! the client's address and its path (taken apart the same careful way for every front),
+//! methods, headers, forms, CORS, calls to other services, and the error body.
 
 pub mod client_ip;
 pub mod cors;
@@ -13,3 +14,4 @@ pub mod method;
 pub mod outbound;
 pub mod path;
 pub mod protobuf;
+pub mod respond;

@@ -2,20 +2,14 @@
 //! and (as the fallback) the proxy; connection admission and deadlines; graceful shutdown on
 //! SIGINT/SIGTERM.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use http::{HeaderValue, StatusCode, header};
-use serde_json::json;
+use axum::extract::ConnectInfo;
+use http::header;
 
-use crate::api::{self, Base, Doc, Endpoint, Guard};
 use crate::app::App;
-use crate::fronts;
+use crate::routes::ConnectionHold;
 use bodies::{BodyLimits, TimedBody, Tracked};
 use connections::{Connections, Limits, Refusal};
 use hyper_util::server::graceful::GracefulConnection;
@@ -23,141 +17,15 @@ use tower::ServiceExt;
 
 pub mod bodies;
 pub mod connections;
+mod ops;
+pub mod router;
 
-/// Operational routes.
-pub fn endpoints() -> Vec<Endpoint> {
-    vec![
-        Endpoint {
-            doc: Doc {
-                method: "GET",
-                base: Base::Root,
-                path: ".well-known/jwks.json",
-                tag: "operations",
-                summary: "Public keys that verify the tokens Portcullis mints (JWKS)",
-                params: &[],
-                responses: &[(200, "{\"keys\":[{kty, use, alg, kid, n, e}]}")],
-            },
-            guard: Guard::Open,
-            handler: get(jwks),
-        },
-        Endpoint {
-            doc: Doc {
-                method: "GET",
-                base: Base::Root,
-                path: "health",
-                tag: "operations",
-                summary: "Readiness: Postgres and Redis answer (checked at most once a second), a policy snapshot is loaded",
-                params: &[],
-                responses: &[(200, "Ready"), (503, "A dependency does not answer")],
-            },
-            guard: Guard::Open,
-            handler: get(health),
-        },
-    ]
-}
-
-async fn jwks(State(app): State<App>) -> Response {
-    let mut response = axum::Json(app.issuer().jwks()).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
-    response
-}
-
-async fn health(State(app): State<App>) -> Response {
-    let (postgres, redis) = app
-        .health
-        .get(Duration::from_secs(1), || async {
-            let (postgres, redis) = tokio::join!(
-                tokio::time::timeout(Duration::from_secs(2), app.store.ping()),
-                tokio::time::timeout(Duration::from_secs(2), app.kv.ping())
-            );
-            (postgres.unwrap_or(false), redis.unwrap_or(false))
-        })
-        .await;
-    let generation = app.gate.policy.current().generation;
-    let ready = postgres && redis && generation > 0;
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        axum::Json(json!({
-            "status": if ready { "ok" } else { "unavailable" },
-            "postgres": postgres,
-            "redis": redis,
-            "policy_generation": generation,
-            "version": env!("CARGO_PKG_VERSION"),
-        })),
-    )
-        .into_response()
-}
-
-async fn metrics(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
-    let allowed = app
-        .settings
-        .telemetry
-        .metrics_allow
-        .iter()
-        .any(|net| net.contains(&peer.ip().to_canonical()));
-    match (&app.metrics, allowed) {
-        (Some(handle), true) => (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
-        _ => fronts::error_response(StatusCode::NOT_FOUND, "gateway.route_not_found"),
-    }
-}
-
-/// Counts responses and logs each at debug level. Never logs headers, cookies or the query
-/// string (they carry credentials).
-async fn observe(State(app): State<App>, request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let method = request.method().clone();
-    let path = tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_string());
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    app.hot_metrics.response(status);
-    if let Some(path) = path {
-        tracing::debug!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
-    }
-    response
-}
-
-pub fn router(app: App) -> Router {
-    let mut router = api::router(&app);
-    let prefix = app.settings.decision.prefix.clone();
-    // The decision endpoint also answers for the bare prefix.
-    router = router.route(
-        &format!("{prefix}/"),
-        axum::routing::any(fronts::barong::handle).layer(axum::middleware::from_fn_with_state(
-            app.clone(),
-            fronts::proxies_only,
-        )),
-    );
-    if !app.settings.telemetry.metrics_path.is_empty() {
-        router = router.route(&app.settings.telemetry.metrics_path, get(metrics));
-    }
-    router
-        .fallback(fronts::proxy::handle)
-        .layer(DefaultBodyLimit::max(app.settings.server.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
-        .with_state(app)
-}
+pub use router::router;
 
 /// Serves until SIGINT or SIGTERM, then drains for `server.shutdown_grace` seconds.
 pub async fn serve(app: App, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     serve_until(app, listener, shutdown_signal()).await
 }
-
-/// Keeps a connection's slot taken while something outlives its HTTP exchange (a websocket
-/// tunnel). Present in the extensions of requests that ask for an upgrade.
-#[derive(Clone)]
-pub struct ConnectionHold(pub connections::Hold);
 
 /// How long a connection may do nothing.
 #[derive(Debug, Clone, Copy)]
@@ -251,7 +119,7 @@ pub async fn serve_until(
                 if request.headers().contains_key(header::UPGRADE) {
                     request
                         .extensions_mut()
-                        .insert(ConnectionHold(service_hold.clone()));
+                        .insert(ConnectionHold(Arc::new(service_hold.clone())));
                 }
                 let request =
                     request.map(|body| axum::body::Body::new(TimedBody::new(body, body_limits)));

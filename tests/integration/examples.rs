@@ -90,10 +90,10 @@ async fn openapi_document_lists_every_route_and_is_served() {
     let doc = served.json();
     assert_eq!(doc["openapi"], "3.0.3");
     let paths = doc["paths"].as_object().unwrap();
-    for endpoint in portcullis::api::endpoints() {
-        let path =
-            portcullis::api::full_path(&server.app.settings, &endpoint.doc).replace("{*", "{");
-        let method = endpoint.doc.method.to_ascii_lowercase();
+    let settings = &server.app.settings;
+    for doc in portcullis::server::router::docs(settings) {
+        let path = portcullis::routes::full_path(settings, &doc).replace("{*", "{");
+        let method = doc.method.to_ascii_lowercase();
         assert!(
             paths.get(&path).and_then(|p| p.get(&method)).is_some(),
             "{method} {path} undocumented"

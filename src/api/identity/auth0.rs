@@ -16,9 +16,9 @@ use super::common::{self, Caller};
 use super::sessions;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
-use crate::api::{Base, Doc, Endpoint, Guard, In, param};
 use crate::app::App;
 use crate::authn::auth0::{self, Identity};
+use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
 use crate::store::users::{self, UserRow};
 use crate::store::{StoreError, identities};
 
@@ -26,7 +26,7 @@ use crate::store::{StoreError, identities};
 /// the accounts.
 const INVALID: &str = "identity.session.auth0.invalid_params";
 
-pub fn endpoints() -> Vec<Endpoint> {
+pub fn endpoints() -> Vec<Endpoint<App>> {
     vec![Endpoint {
         doc: Doc {
             method: "POST",
@@ -51,25 +51,27 @@ pub fn endpoints() -> Vec<Endpoint> {
                     ),
                 ]
             },
-            responses: &[
-                (
-                    201,
-                    "Session started: UserWithFullInfo with csrf_token, and the session cookie",
-                ),
-                (
-                    401,
-                    "identity.session.auth0.invalid_params, banned, deleted, not_active, missing_otp",
-                ),
-                (
-                    403,
-                    "identity.session.invalid_otp, request.cross_site_form (another site's form)",
-                ),
-                (
-                    422,
-                    "identity.session.missing_id_token, empty_id_token, identity.session.auth0.invalid_params",
-                ),
-                (429, "identity.session.too_many_attempts (see Retry-After)"),
-            ],
+            responses: const {
+                &[
+                    reply(
+                        201,
+                        "Session started: UserWithFullInfo with csrf_token, and the session cookie",
+                    ),
+                    reply(
+                        401,
+                        "identity.session.auth0.invalid_params, banned, deleted, not_active, missing_otp",
+                    ),
+                    reply(
+                        403,
+                        "identity.session.invalid_otp, request.cross_site_form (another site's form)",
+                    ),
+                    reply(
+                        422,
+                        "identity.session.missing_id_token, empty_id_token, identity.session.auth0.invalid_params",
+                    ),
+                    reply(429, "identity.session.too_many_attempts (see Retry-After)"),
+                ]
+            },
         },
         guard: Guard::Restrictions,
         handler: post(login),

@@ -7,9 +7,10 @@ pub mod sessions;
 pub mod tokens;
 pub mod users;
 
-use super::Endpoint;
+use crate::app::App;
+use crate::routes::Endpoint;
 
-pub fn endpoints() -> Vec<Endpoint> {
+pub fn endpoints() -> Vec<Endpoint<App>> {
     let mut all = sessions::endpoints();
     all.extend(auth0::endpoints());
     all.extend(users::endpoints());

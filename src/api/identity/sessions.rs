@@ -15,15 +15,15 @@ use serde_json::json;
 use super::common::{self, Caller, reason};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
-use crate::api::{Base, Doc, Endpoint, Guard, In, param};
 use crate::app::App;
 use crate::authn::passwords::Verified;
 use crate::authn::{captcha, sessions, totp};
 use crate::domain::state;
+use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
 use crate::store::activities;
 use crate::store::{StoreError, Transaction, users};
 
-pub fn endpoints() -> Vec<Endpoint> {
+pub fn endpoints() -> Vec<Endpoint<App>> {
     vec![
         Endpoint {
             doc: Doc {
@@ -50,29 +50,31 @@ pub fn endpoints() -> Vec<Endpoint> {
                         ),
                     ]
                 },
-                responses: &[
-                    (
-                        200,
-                        "Session started: UserWithFullInfo with csrf_token, and the session cookie",
-                    ),
-                    (
-                        400,
-                        "identity.captcha.required, identity.captcha.mandatory_fields",
-                    ),
-                    (
-                        401,
-                        "identity.session.invalid_params, banned, deleted, not_active, missing_otp",
-                    ),
-                    (
-                        403,
-                        "identity.session.invalid_otp, request.cross_site_form (another site's form)",
-                    ),
-                    (
-                        422,
-                        "identity.session.missing_email, missing_password, invalid_captcha_format, identity.captcha.verification_failed",
-                    ),
-                    (429, "identity.session.too_many_attempts (see Retry-After)"),
-                ],
+                responses: const {
+                    &[
+                        reply(
+                            200,
+                            "Session started: UserWithFullInfo with csrf_token, and the session cookie",
+                        ),
+                        reply(
+                            400,
+                            "identity.captcha.required, identity.captcha.mandatory_fields",
+                        ),
+                        reply(
+                            401,
+                            "identity.session.invalid_params, banned, deleted, not_active, missing_otp",
+                        ),
+                        reply(
+                            403,
+                            "identity.session.invalid_otp, request.cross_site_form (another site's form)",
+                        ),
+                        reply(
+                            422,
+                            "identity.session.missing_email, missing_password, invalid_captcha_format, identity.captcha.verification_failed",
+                        ),
+                        reply(429, "identity.session.too_many_attempts (see Retry-After)"),
+                    ]
+                },
             },
             guard: Guard::Restrictions,
             handler: post(create),
@@ -85,10 +87,12 @@ pub fn endpoints() -> Vec<Endpoint> {
                 tag: "identity",
                 summary: "Destroy current session",
                 params: &[],
-                responses: &[
-                    (200, "Session destroyed, cookie cleared"),
-                    (404, "identity.session.not_found"),
-                ],
+                responses: const {
+                    &[
+                        reply(200, "Session destroyed, cookie cleared"),
+                        reply(404, "identity.session.not_found"),
+                    ]
+                },
             },
             guard: Guard::Restrictions,
             handler: delete(destroy),

@@ -15,17 +15,37 @@ use serde_json::{Map, Value, json};
 use super::common::{self, Caller, reason};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
-use crate::api::{Base, Doc, Endpoint, Guard, In, param};
 use crate::app::App;
 use crate::authn::{captcha, sessions};
 use crate::domain::{password_policy, state};
+use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, Reply, param, reply};
 use crate::store::users::UserRow;
 use crate::store::{Db, StoreError, activities, users};
 
 pub const CONFIRMATION: &str = "confirmation";
 pub const RESET: &str = "reset";
 
-pub fn endpoints() -> Vec<Endpoint> {
+/// Asking for a confirmation or reset email: the same parameters and answers.
+const CODE_REQUEST_PARAMS: &[Param] = &[
+    param("email", In::Body, true, "Account email"),
+    param(
+        "captcha_response",
+        In::Body,
+        false,
+        "Response from captcha widget",
+    ),
+];
+const CODE_REQUEST_REPLIES: &[Reply] = &[
+    reply(201, "Accepted (whether or not the account exists)"),
+    reply(400, "identity.captcha.required"),
+    reply(
+        422,
+        "identity.user.missing_email, empty_email, identity.captcha.verification_failed",
+    ),
+    reply(429, "identity.user.too_many_attempts"),
+];
+
+pub fn endpoints() -> Vec<Endpoint<App>> {
     let doc = |method, path, summary, params, responses| Doc {
         method,
         base: Base::Mount,
@@ -41,26 +61,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "POST",
                 "identity/users/email/generate_code",
                 "Send confirmations instructions",
-                const {
-                    &[
-                        param("email", In::Body, true, "Account email"),
-                        param(
-                            "captcha_response",
-                            In::Body,
-                            false,
-                            "Response from captcha widget",
-                        ),
-                    ]
-                },
-                &[
-                    (201, "Accepted (whether or not the account exists)"),
-                    (400, "identity.captcha.required"),
-                    (
-                        422,
-                        "identity.user.missing_email, empty_email, identity.captcha.verification_failed",
-                    ),
-                    (429, "identity.user.too_many_attempts"),
-                ],
+                CODE_REQUEST_PARAMS,
+                CODE_REQUEST_REPLIES,
             ),
             guard: Guard::Restrictions,
             handler: post(email_generate),
@@ -71,18 +73,20 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "identity/users/email/confirm_code",
                 "Confirms an account",
                 const { &[param("token", In::Body, true, "Token from email")] },
-                &[
-                    (
-                        201,
-                        "Confirmed: UserWithFullInfo with csrf_token, and the session cookie",
-                    ),
-                    (
-                        422,
-                        "identity.user.missing_token, empty_token, active_or_doesnt_exist, utilized_token, jwt.decode_and_verify.*",
-                    ),
-                    (403, "request.cross_site_form (another site's form)"),
-                    (429, "identity.user.too_many_attempts"),
-                ],
+                const {
+                    &[
+                        reply(
+                            201,
+                            "Confirmed: UserWithFullInfo with csrf_token, and the session cookie",
+                        ),
+                        reply(
+                            422,
+                            "identity.user.missing_token, empty_token, active_or_doesnt_exist, utilized_token, jwt.decode_and_verify.*",
+                        ),
+                        reply(403, "request.cross_site_form (another site's form)"),
+                        reply(429, "identity.user.too_many_attempts"),
+                    ]
+                },
             ),
             guard: Guard::Restrictions,
             handler: post(email_confirm),
@@ -92,26 +96,8 @@ pub fn endpoints() -> Vec<Endpoint> {
                 "POST",
                 "identity/users/password/generate_code",
                 "Send password reset instructions",
-                const {
-                    &[
-                        param("email", In::Body, true, "Account email"),
-                        param(
-                            "captcha_response",
-                            In::Body,
-                            false,
-                            "Response from captcha widget",
-                        ),
-                    ]
-                },
-                &[
-                    (201, "Accepted (whether or not the account exists)"),
-                    (400, "identity.captcha.required"),
-                    (
-                        422,
-                        "identity.user.missing_email, empty_email, identity.captcha.verification_failed",
-                    ),
-                    (429, "identity.user.too_many_attempts"),
-                ],
+                CODE_REQUEST_PARAMS,
+                CODE_REQUEST_REPLIES,
             ),
             guard: Guard::Restrictions,
             handler: post(password_generate),
@@ -128,15 +114,17 @@ pub fn endpoints() -> Vec<Endpoint> {
                         param("confirm_password", In::Body, true, "User password"),
                     ]
                 },
-                &[
-                    (201, "Password set; every session of the account ended"),
-                    (404, "record.not_found"),
-                    (
-                        422,
-                        "identity.user.missing_pass_token, empty_reset_password_token, missing_password, empty_password, missing_confirm_password, empty_confirm_password, passwords_doesnt_match, utilized_token, jwt.decode_and_verify.*, password.requirements, password.weak",
-                    ),
-                    (429, "identity.user.too_many_attempts"),
-                ],
+                const {
+                    &[
+                        reply(201, "Password set; every session of the account ended"),
+                        reply(404, "record.not_found"),
+                        reply(
+                            422,
+                            "identity.user.missing_pass_token, empty_reset_password_token, missing_password, empty_password, missing_confirm_password, empty_confirm_password, passwords_doesnt_match, utilized_token, jwt.decode_and_verify.*, password.requirements, password.weak",
+                        ),
+                        reply(429, "identity.user.too_many_attempts"),
+                    ]
+                },
             ),
             guard: Guard::Restrictions,
             handler: post(password_confirm),

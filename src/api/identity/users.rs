@@ -12,15 +12,15 @@ use super::common::{self, Caller};
 use super::tokens;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
-use crate::api::{Base, Doc, Endpoint, Guard, In, param};
 use crate::app::App;
 use crate::authn::auth0::{self, Identity};
 use crate::authn::captcha;
 use crate::domain::{self, password_policy, state, validation};
+use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
 use crate::store::users::{NewUser, UserRow};
 use crate::store::{self, StoreError, activities, identities, restrictions, users};
 
-pub fn endpoints() -> Vec<Endpoint> {
+pub fn endpoints() -> Vec<Endpoint<App>> {
     vec![
         Endpoint {
             doc: Doc {
@@ -49,22 +49,24 @@ pub fn endpoints() -> Vec<Endpoint> {
                         ),
                     ]
                 },
-                responses: &[
-                    (
-                        201,
-                        "Created: UserWithFullInfo with csrf_token, and the session cookie",
-                    ),
-                    (
-                        400,
-                        "identity.captcha.required, identity.captcha.mandatory_fields",
-                    ),
-                    (403, "request.cross_site_form (another site's form)"),
-                    (
-                        422,
-                        "identity.user.missing_email, empty_email, missing_password, empty_password, invalid_referral_format, referral_doesnt_exist; email.invalid, email.taken, password.requirements, password.weak, username.*, data.*, role.doesnt_exist",
-                    ),
-                    (429, "identity.user.too_many_attempts (see Retry-After)"),
-                ],
+                responses: const {
+                    &[
+                        reply(
+                            201,
+                            "Created: UserWithFullInfo with csrf_token, and the session cookie",
+                        ),
+                        reply(
+                            400,
+                            "identity.captcha.required, identity.captcha.mandatory_fields",
+                        ),
+                        reply(403, "request.cross_site_form (another site's form)"),
+                        reply(
+                            422,
+                            "identity.user.missing_email, empty_email, missing_password, empty_password, invalid_referral_format, referral_doesnt_exist; email.invalid, email.taken, password.requirements, password.weak, username.*, data.*, role.doesnt_exist",
+                        ),
+                        reply(429, "identity.user.too_many_attempts (see Retry-After)"),
+                    ]
+                },
             },
             guard: Guard::Restrictions,
             handler: post(create),
@@ -84,13 +86,15 @@ pub fn endpoints() -> Vec<Endpoint> {
                         "Token of a whitelink",
                     )]
                 },
-                responses: &[
-                    (201, "The caller's address is whitelisted: true"),
-                    (
-                        422,
-                        "identity.user.missing_whitelink_token, empty_whitelink_token, identity.user.access.invalid_token, value.taken, value.invalid",
-                    ),
-                ],
+                responses: const {
+                    &[
+                        reply(201, "The caller's address is whitelisted: true"),
+                        reply(
+                            422,
+                            "identity.user.missing_whitelink_token, empty_whitelink_token, identity.user.access.invalid_token, value.taken, value.invalid",
+                        ),
+                    ]
+                },
             },
             guard: Guard::Restrictions,
             handler: post(access),
@@ -103,13 +107,15 @@ pub fn endpoints() -> Vec<Endpoint> {
                 tag: "identity",
                 summary: "Register Geetest captcha",
                 params: &[],
-                responses: &[
-                    (
-                        200,
-                        "{\"gt\", \"challenge\"}, or \"\" when GeeTest does not answer",
-                    ),
-                    (429, "identity.user.too_many_attempts (see Retry-After)"),
-                ],
+                responses: const {
+                    &[
+                        reply(
+                            200,
+                            "{\"gt\", \"challenge\"}, or \"\" when GeeTest does not answer",
+                        ),
+                        reply(429, "identity.user.too_many_attempts (see Retry-After)"),
+                    ]
+                },
             },
             guard: Guard::Restrictions,
             handler: get(register_geetest),

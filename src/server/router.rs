@@ -1,0 +1,109 @@
+//! The router: every adapter's endpoints behind their guards, the OpenAPI document built
+//! from the same list, and the proxy as the fallback. The one place that knows every route.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use crate::api;
+use crate::api::openapi::OpenApiState;
+use crate::app::App;
+use crate::config::Settings;
+use crate::fronts;
+use crate::routes::openapi::Documents;
+use crate::routes::{Base, Doc, Endpoint, Guard, full_path};
+
+/// Every route the server serves, in registration order.
+pub fn endpoints(settings: &Settings) -> Vec<Endpoint<App>> {
+    let mut all = api::endpoints();
+    all.extend(fronts::endpoints());
+    all.extend(super::ops::endpoints());
+    let documents = Documents::build(settings, &served(settings, &all, api::openapi::docs()));
+    all.extend(api::openapi::endpoints(OpenApiState {
+        documents: Arc::new(documents),
+        settings: Arc::new(settings.clone()),
+    }));
+    all.retain(|endpoint| is_served(settings, &endpoint.doc));
+    all
+}
+
+/// The documentation of every route the server serves.
+pub fn docs(settings: &Settings) -> Vec<Doc> {
+    endpoints(settings).into_iter().map(|e| e.doc).collect()
+}
+
+/// The OpenAPI document of every route (what `portcullis openapi` prints).
+pub fn document(settings: &Settings) -> serde_json::Value {
+    Documents::build(settings, &docs(settings)).all
+}
+
+fn served(settings: &Settings, endpoints: &[Endpoint<App>], more: Vec<Doc>) -> Vec<Doc> {
+    let mut docs: Vec<Doc> = endpoints.iter().map(|e| e.doc).collect();
+    docs.extend(more);
+    docs.retain(|doc| is_served(settings, doc));
+    docs
+}
+
+/// Metrics are served only where `telemetry.metrics_path` is set.
+fn is_served(settings: &Settings, doc: &Doc) -> bool {
+    doc.base != Base::Metrics || !settings.telemetry.metrics_path.is_empty()
+}
+
+/// The router of every endpoint, each behind its guard. CORS wraps the auth API
+/// (`api.mount`) only: a decision front must never answer a preflight itself, or an `OPTIONS`
+/// carrying `Origin` would come back as an allow that no rule decided.
+pub fn router(app: App) -> Router {
+    // [auth API, decisions and operations] × [open, behind restrictions, proxies only]
+    let mut groups: [[Router<App>; 3]; 2] = Default::default();
+    for endpoint in endpoints(&app.settings) {
+        let path = full_path(&app.settings, &endpoint.doc);
+        let api = usize::from(endpoint.doc.base != Base::Mount);
+        let guard = match endpoint.guard {
+            Guard::Open => 0,
+            Guard::Restrictions => 1,
+            Guard::Proxies => 2,
+        };
+        let group = &mut groups[api][guard];
+        *group = std::mem::take(group).route(&path, endpoint.handler);
+    }
+    let [
+        [api_open, api_guarded, api_proxies],
+        [other_open, other_guarded, other_proxies],
+    ] = groups;
+    let guard = || axum::middleware::from_fn_with_state(app.clone(), api::guard::restrictions);
+    let proxies = || axum::middleware::from_fn_with_state(app.clone(), fronts::proxies_only);
+    let api = api_open
+        .merge(api_guarded.layer(guard()))
+        .merge(api_proxies.layer(proxies()))
+        .layer(axum::middleware::from_fn_with_state(
+            app.cors.clone(),
+            crate::net::cors::middleware,
+        ));
+    api.merge(
+        other_open
+            .merge(other_guarded.layer(guard()))
+            .merge(other_proxies.layer(proxies())),
+    )
+    .fallback(fronts::proxy::handle)
+    .layer(DefaultBodyLimit::max(app.settings.server.max_body_bytes))
+    .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
+    .with_state(app)
+}
+
+/// Counts responses and logs each at debug level. Never logs headers, cookies or the query
+/// string (they carry credentials).
+async fn observe(State(app): State<App>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_string());
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    app.hot_metrics.response(status);
+    if let Some(path) = path {
+        tracing::debug!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
+    }
+    response
+}
