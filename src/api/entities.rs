@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use crate::crypto::SecretBox;
 use crate::store::users::{self, DataStorageRow, LabelRow, PhoneRow, ProfileRow, UserRow};
@@ -25,7 +26,7 @@ pub mod contexts {
     pub const PHONE_NUMBER: &str = "phone.number";
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Label {
     pub key: String,
     pub value: String,
@@ -46,7 +47,7 @@ impl From<&LabelRow> for Label {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Phone {
     pub country: String,
     pub number: String,
@@ -85,7 +86,7 @@ impl Phone {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Profile {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -137,7 +138,7 @@ impl Profile {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DataStorage {
     pub title: String,
     pub data: String,
@@ -157,7 +158,7 @@ impl From<&DataStorageRow> for DataStorage {
 }
 
 /// `API_V2_Entities_UserWithFullInfo`; `csrf_token` only right after a session opens.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserWithFullInfo {
     pub email: String,
     pub uid: String,

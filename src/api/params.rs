@@ -9,16 +9,39 @@ use super::error::ApiError;
 use crate::net::form::form_pairs;
 
 #[derive(Debug, Default, Clone)]
-pub struct Params(pub Map<String, Value>);
+pub struct Params(pub Map<String, Value>, Documented);
+
+/// The route's documented parameters, where the router attached them (debug builds): reading
+/// a parameter the route's `Doc` does not list is a programming error that any test reaching
+/// the handler reports, so the OpenAPI document cannot miss a parameter a handler reads.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Documented(Option<&'static [crate::routes::Param]>);
+
+impl Documented {
+    fn check(self, name: &str) {
+        if let Some(params) = self.0 {
+            debug_assert!(
+                params.iter().any(|p| p.name == name),
+                "handler reads the undocumented parameter {name:?}: add it to the route's Doc"
+            );
+        }
+    }
+}
+
+/// Attached to a request by the router (debug builds) so that [`Params`] knows the route's
+/// documented parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteParams(pub &'static [crate::routes::Param]);
 
 impl Params {
     pub fn get(&self, name: &str) -> Option<&Value> {
+        self.1.check(name);
         self.0.get(name)
     }
 
     /// The parameter as text: strings as they are, numbers and booleans as they print.
     pub fn text(&self, name: &str) -> Option<String> {
-        match self.0.get(name)? {
+        match self.get(name)? {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(n.to_string()),
             Value::Bool(b) => Some(b.to_string()),
@@ -27,7 +50,7 @@ impl Params {
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name) && !self.0[name].is_null()
+        self.get(name).is_some_and(|v| !v.is_null())
     }
 
     /// Present and not blank (Grape's `allow_blank: false`).
@@ -76,6 +99,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 
     async fn from_request(req: Request, state: &S) -> Result<Params, ApiError> {
         let mut params = Params::from_query(req.uri().query());
+        params.1 = Documented(req.extensions().get::<RouteParams>().map(|r| r.0));
         let content_type = req
             .headers()
             .get(CONTENT_TYPE)
@@ -138,6 +162,28 @@ mod tests {
         assert_eq!(p.text("password").as_deref(), Some("p w"));
         assert_eq!(p.get("captcha_response").unwrap()["geetest_seccode"], "x");
         assert!(p.filled("missing").is_none());
+    }
+
+    const DOCUMENTED: &[crate::routes::Param] = &[crate::routes::param(
+        "email",
+        crate::routes::In::Body,
+        true,
+        "",
+    )];
+
+    #[test]
+    fn documented_parameters_read_freely() {
+        let mut p = Params::from_query(Some("email=a%40b.c"));
+        p.1 = Documented(Some(DOCUMENTED));
+        assert_eq!(p.text("email").as_deref(), Some("a@b.c"));
+    }
+
+    #[test]
+    #[should_panic(expected = "undocumented parameter \"password\"")]
+    fn reading_an_undocumented_parameter_fails_the_test_that_reaches_it() {
+        let mut p = Params::from_query(Some("password=x"));
+        p.1 = Documented(Some(DOCUMENTED));
+        let _ = p.filled("password");
     }
 
     #[test]

@@ -52,6 +52,19 @@ fn is_served(settings: &Settings, doc: &Doc) -> bool {
     doc.base != Base::Metrics || !settings.telemetry.metrics_path.is_empty()
 }
 
+/// In debug builds (every test), each request carries its route's documented parameters, and
+/// reading any other one fails the test that reached it (see `api::params::Documented`).
+fn documented(
+    handler: axum::routing::MethodRouter<App>,
+    params: &'static [crate::routes::Param],
+) -> axum::routing::MethodRouter<App> {
+    if cfg!(debug_assertions) {
+        handler.layer(axum::Extension(api::params::RouteParams(params)))
+    } else {
+        handler
+    }
+}
+
 /// The router of every endpoint, each behind its guard. CORS wraps the auth API
 /// (`api.mount`) only: a decision front must never answer a preflight itself, or an `OPTIONS`
 /// carrying `Origin` would come back as an allow that no rule decided.
@@ -66,8 +79,9 @@ pub fn router(app: App) -> Router {
             Guard::Restrictions => 1,
             Guard::Proxies => 2,
         };
+        let handler = documented(endpoint.handler, endpoint.doc.params);
         let group = &mut groups[api][guard];
-        *group = std::mem::take(group).route(&path, endpoint.handler);
+        *group = std::mem::take(group).route(&path, handler);
     }
     let [
         [api_open, api_guarded, api_proxies],
@@ -106,4 +120,109 @@ async fn observe(State(app): State<App>, request: Request, next: Next) -> Respon
         tracing::debug!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn settings() -> Settings {
+        Settings::from_toml("").expect("the defaults load")
+    }
+
+    /// Every `$ref` in `value`.
+    fn refs<'a>(value: &'a Value, into: &mut Vec<&'a str>) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    match (key.as_str(), inner) {
+                        ("$ref", Value::String(target)) => into.push(target),
+                        _ => refs(inner, into),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| refs(item, into)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_served_route_is_documented_once() {
+        let settings = settings();
+        let docs = docs(&settings);
+        let document = document(&settings);
+        let mut seen = std::collections::HashSet::new();
+        for doc in &docs {
+            let path = full_path(&settings, doc).replace("{*", "{");
+            assert!(
+                seen.insert((doc.method, path.clone())),
+                "{} {path} registered twice",
+                doc.method
+            );
+            let operation = &document["paths"][&path][doc.method.to_ascii_lowercase()];
+            assert!(operation.is_object(), "{} {path} undocumented", doc.method);
+            assert!(
+                !doc.responses.is_empty(),
+                "{} {path} documents no response",
+                doc.method
+            );
+        }
+        // The routes the server adds beyond the adapters' lists are there too.
+        for path in [
+            "/api/v2/auth/",
+            "/metrics",
+            "/health",
+            "/.well-known/jwks.json",
+        ] {
+            assert!(document["paths"][path].is_object(), "{path} undocumented");
+        }
+    }
+
+    #[test]
+    fn every_response_entity_resolves_to_a_schema() {
+        let document = document(&settings());
+        let mut targets = Vec::new();
+        refs(&document["paths"], &mut targets);
+        let mut nested = Vec::new();
+        refs(&document["components"]["schemas"], &mut nested);
+        targets.extend(nested);
+        assert!(targets.iter().any(|t| t.ends_with("/UserWithFullInfo")));
+        for target in targets {
+            let name = target.trim_start_matches("#/components/schemas/");
+            assert!(
+                document["components"]["schemas"][name].is_object(),
+                "{target} is referenced but not in components"
+            );
+        }
+        let user = &document["components"]["schemas"]["UserWithFullInfo"];
+        assert_eq!(user["properties"]["labels"]["type"], "array");
+    }
+
+    #[test]
+    fn parameters_are_typed_and_path_parameters_declared() {
+        let settings = settings();
+        let document = document(&settings);
+        for doc in docs(&settings) {
+            let path = full_path(&settings, &doc).replace("{*", "{");
+            let operation = &document["paths"][&path][doc.method.to_ascii_lowercase()];
+            for name in doc
+                .path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            {
+                let name = name.trim_start_matches('*');
+                let declared = operation["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && p["in"] == "path"));
+                assert!(declared, "{path}: path parameter {name} undeclared");
+            }
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                assert!(
+                    parameter["schema"]["type"].is_string(),
+                    "{path}: untyped {parameter}"
+                );
+            }
+        }
+    }
 }

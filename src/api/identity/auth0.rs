@@ -14,11 +14,12 @@ use http::{HeaderMap, StatusCode};
 
 use super::common::{self, Caller};
 use super::sessions;
+use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
 use crate::app::App;
 use crate::authn::auth0::{self, Identity};
-use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
+use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply, returns};
 use crate::store::users::{self, UserRow};
 use crate::store::{StoreError, identities};
 
@@ -53,7 +54,7 @@ pub fn endpoints() -> Vec<Endpoint<App>> {
             },
             responses: const {
                 &[
-                    reply(
+                    returns::<UserWithFullInfo>(
                         201,
                         "Session started: UserWithFullInfo with csrf_token, and the session cookie",
                     ),

@@ -13,13 +13,14 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
 use super::common::{self, Caller, reason};
+use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
 use crate::app::App;
 use crate::authn::passwords::Verified;
 use crate::authn::{captcha, sessions, totp};
 use crate::domain::state;
-use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
+use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply, returns};
 use crate::store::activities;
 use crate::store::{StoreError, Transaction, users};
 
@@ -52,7 +53,7 @@ pub fn endpoints() -> Vec<Endpoint<App>> {
                 },
                 responses: const {
                     &[
-                        reply(
+                        returns::<UserWithFullInfo>(
                             200,
                             "Session started: UserWithFullInfo with csrf_token, and the session cookie",
                         ),

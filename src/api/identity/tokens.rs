@@ -13,12 +13,13 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::common::{self, Caller, reason};
+use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
 use crate::app::App;
 use crate::authn::{captcha, sessions};
 use crate::domain::{password_policy, state};
-use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, Reply, param, reply};
+use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, Reply, param, reply, returns};
 use crate::store::users::UserRow;
 use crate::store::{Db, StoreError, activities, users};
 
@@ -75,7 +76,7 @@ pub fn endpoints() -> Vec<Endpoint<App>> {
                 const { &[param("token", In::Body, true, "Token from email")] },
                 const {
                     &[
-                        reply(
+                        returns::<UserWithFullInfo>(
                             201,
                             "Confirmed: UserWithFullInfo with csrf_token, and the session cookie",
                         ),

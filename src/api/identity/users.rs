@@ -10,13 +10,14 @@ use serde_json::json;
 
 use super::common::{self, Caller};
 use super::tokens;
+use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
 use crate::app::App;
 use crate::authn::auth0::{self, Identity};
 use crate::authn::captcha;
 use crate::domain::{self, password_policy, state, validation};
-use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
+use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply, returns};
 use crate::store::users::{NewUser, UserRow};
 use crate::store::{self, StoreError, activities, identities, restrictions, users};
 
@@ -51,7 +52,7 @@ pub fn endpoints() -> Vec<Endpoint<App>> {
                 },
                 responses: const {
                     &[
-                        reply(
+                        returns::<UserWithFullInfo>(
                             201,
                             "Created: UserWithFullInfo with csrf_token, and the session cookie",
                         ),
