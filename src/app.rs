@@ -5,18 +5,23 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::FromRef;
 use base64::Engine;
 use tokio::sync::mpsc;
 
+use crate::api::guard::{GuardState, Guarding};
+use crate::api::identity::{Identity, IdentityState};
 use crate::audit::{self, AuditSink};
 use crate::authn::api_keys::{ApiKeyCache, ReplayGuard};
+use crate::authn::auth0::Auth0;
 use crate::authn::passwords::Hasher;
 use crate::authn::rate_limit::RateLimiter;
 use crate::authn::sessions::Sessions;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::domain::subject::SubjectKind;
-use crate::fronts::proxy::Upstreams;
+use crate::fronts::proxy::{Proxy, ProxyState, Upstreams};
+use crate::fronts::{Decider, DecisionState};
 use crate::gate::geoip::GeoIp;
 use crate::gate::policy::PolicyHandle;
 use crate::gate::subjects::{Subjects, TokenReuse};
@@ -25,9 +30,12 @@ use crate::jwt::keys::{KeySource, SigningKey};
 use crate::jwt::{self, Issuer};
 use crate::kv::Kv;
 use crate::net::client_ip::ClientIpResolver;
+use crate::net::cors::Cors;
+use crate::net::outbound::Outbound;
 use crate::net::path::rule_path;
 use crate::store::notify::{self, Notice};
 use crate::store::{self, Store};
+use crate::telemetry::HotMetrics;
 
 /// Shared by every handler. Cheap to clone (an `Arc`).
 #[derive(Clone)]
@@ -40,25 +48,28 @@ impl std::ops::Deref for App {
     }
 }
 
+/// The pieces, built once; each handler takes the narrow state of its adapter (see the
+/// `FromRef` impls below), and background tasks take explicit arguments.
 pub struct AppInner {
-    pub settings: Settings,
+    pub settings: Arc<Settings>,
     pub store: Store,
     pub kv: Kv,
-    pub gate: Gate,
-    pub hasher: Hasher,
-    pub rate_limiter: RateLimiter,
-    pub client_ip: ClientIpResolver,
-    pub upstreams: Upstreams,
-    pub password_regexp: fancy_regex::Regex,
+    pub gate: Arc<Gate>,
+    pub client_ip: Arc<ClientIpResolver>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    pub hot_metrics: crate::telemetry::HotMetrics,
-    pub events: crate::events::Events,
-    /// Calls to other services (captcha, Auth0).
-    pub outbound: crate::net::outbound::Outbound,
-    pub auth0: crate::authn::auth0::Auth0,
+    pub hot_metrics: Arc<HotMetrics>,
+    pub events: Arc<crate::events::Events>,
     /// The compiled `cors.*` policy (also consulted for websocket and login origins).
-    pub cors: Arc<crate::net::cors::Cors>,
+    pub cors: Arc<Cors>,
     pub health: crate::telemetry::HealthProbe,
+    /// The decision fronts' state.
+    pub decision: DecisionState,
+    /// The built-in proxy's state.
+    pub proxy: ProxyState,
+    /// The restrictions guard's state.
+    pub guard: GuardState,
+    /// The identity handlers' state.
+    pub identity: IdentityState,
 }
 
 impl AppInner {
@@ -73,13 +84,35 @@ impl AppInner {
     pub fn sessions(&self) -> &Sessions {
         &self.gate.sessions
     }
+}
 
-    /// The public path (as rules see it) of a request to our own API at `request_path`.
-    pub fn public_path_of(&self, request_path: &str) -> String {
-        let rest = request_path
-            .strip_prefix(self.settings.api.mount.as_str())
-            .unwrap_or(request_path);
-        rule_path(&format!("{}{}", self.settings.api.public_prefix, rest))
+impl FromRef<App> for DecisionState {
+    fn from_ref(app: &App) -> DecisionState {
+        app.decision.clone()
+    }
+}
+
+impl FromRef<App> for ProxyState {
+    fn from_ref(app: &App) -> ProxyState {
+        app.proxy.clone()
+    }
+}
+
+impl FromRef<App> for GuardState {
+    fn from_ref(app: &App) -> GuardState {
+        app.guard.clone()
+    }
+}
+
+impl FromRef<App> for IdentityState {
+    fn from_ref(app: &App) -> IdentityState {
+        app.identity.clone()
+    }
+}
+
+impl FromRef<App> for Arc<Settings> {
+    fn from_ref(app: &App) -> Arc<Settings> {
+        app.settings.clone()
     }
 }
 
@@ -226,27 +259,63 @@ impl App {
             },
         };
         warn_if_kyc_callbacks_are_refused(&settings);
+        let settings = Arc::new(settings);
+        let gate = Arc::new(gate);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let outbound = crate::net::outbound::Outbound::new();
-        Ok(App(Arc::new(AppInner {
-            client_ip: ClientIpResolver::new(&settings.network),
-            upstreams: Upstreams::new(&settings.routes),
-            password_regexp: fancy_regex::Regex::new(&settings.password.regexp)?,
+        let outbound = Outbound::new();
+        let client_ip = Arc::new(ClientIpResolver::new(&settings.network));
+        let hot_metrics = Arc::new(HotMetrics::register());
+        let events = Arc::new(crate::events::Events::new(&settings));
+        let cors = Arc::new(
+            Cors::new(&settings.cors).map_err(|why| anyhow::anyhow!("cors.origins: {why}"))?,
+        );
+        let decision = DecisionState::new(Decider {
+            gate: gate.clone(),
+            client_ip: client_ip.clone(),
+            decision: settings.decision.clone(),
+            mount: settings.api.mount.clone(),
+            cookie_name: settings.session.cookie_name.clone(),
+            hot_metrics: hot_metrics.clone(),
+        });
+        let identity = IdentityState::new(Identity {
+            settings: settings.clone(),
+            store: store.clone(),
+            kv: kv.clone(),
+            sessions: gate.sessions.clone(),
             hasher: Hasher::new(cores),
             rate_limiter: RateLimiter::new(kv.clone()),
+            password_regexp: fancy_regex::Regex::new(&settings.password.regexp)?,
+            events: events.clone(),
+            outbound: outbound.clone(),
+            auth0: Arc::new(Auth0::new(settings.auth0.clone(), outbound)),
+            cors: cors.clone(),
+            issuer: gate.issuer.clone(),
+            secrets: gate.secrets.clone(),
+            client_ip: client_ip.clone(),
+        });
+        Ok(App(Arc::new(AppInner {
+            proxy: ProxyState::new(Proxy {
+                front: decision.clone(),
+                upstreams: Upstreams::new(&settings.routes),
+                cors: cors.clone(),
+            }),
+            guard: GuardState::new(Guarding {
+                gate: gate.clone(),
+                client_ip: client_ip.clone(),
+                mount: settings.api.mount.clone(),
+                public_prefix: settings.api.public_prefix.clone(),
+            }),
+            decision,
+            identity,
+            client_ip,
             store,
             kv,
             gate,
             metrics,
-            hot_metrics: crate::telemetry::HotMetrics::register(),
-            events: crate::events::Events::new(&settings),
-            auth0: crate::authn::auth0::Auth0::new(settings.auth0.clone(), outbound.clone()),
+            hot_metrics,
+            events,
             health: crate::telemetry::HealthProbe::default(),
-            cors: Arc::new(
-                crate::net::cors::Cors::new(&settings.cors)
-                    .map_err(|why| anyhow::anyhow!("cors.origins: {why}"))?,
-            ),
-            outbound,
+            cors,
             settings,
         })))
     }

@@ -15,8 +15,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body as _;
 
 use crate::api::error::{ApiError, ApiResult};
+use crate::api::identity::IdentityState;
 use crate::api::identity::common::{self, Caller};
-use crate::app::App;
 use crate::authn::kycaid;
 use crate::config::{Kyc, KycProvider};
 use crate::domain::kyc::KycaidCallback;
@@ -32,7 +32,11 @@ const MISSING_SIGNATURE: &str = "public.kyc.missing_signature";
 const INVALID_SIGNATURE: &str = "public.kyc.invalid_signature";
 const INVALID_PAYLOAD: &str = "public.kyc.invalid_payload";
 
-pub fn endpoints() -> Vec<Endpoint<App>> {
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: axum::extract::FromRef<S>,
+{
     vec![Endpoint {
         doc: Doc {
             method: "POST",
@@ -81,7 +85,7 @@ pub fn endpoints() -> Vec<Endpoint<App>> {
 /// match KYCAID's shows as a run of `public.kyc.invalid_signature`, and callbacks that never
 /// come as none at all.
 async fn callback(
-    State(app): State<App>,
+    State(app): State<IdentityState>,
     caller: Caller,
     headers: HeaderMap,
     body: Body,
@@ -100,7 +104,12 @@ async fn callback(
 }
 
 /// Checks and records one callback; true when it was new.
-async fn receive(app: &App, caller: &Caller, headers: &HeaderMap, body: Body) -> ApiResult<bool> {
+async fn receive(
+    app: &IdentityState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<bool> {
     let settings = &app.settings.kyc;
     refuse_unverifiable(settings)?;
     limit_per_network(app, caller).await?;
@@ -130,7 +139,7 @@ fn refuse_unverifiable(settings: &Kyc) -> ApiResult<()> {
 
 /// Counted before the body is read, so a flood costs us one Redis call per request. IPv6
 /// clients are counted per /64, which one host usually holds whole.
-async fn limit_per_network(app: &App, caller: &Caller) -> ApiResult<()> {
+async fn limit_per_network(app: &IdentityState, caller: &Caller) -> ApiResult<()> {
     common::limit(
         app,
         "kyc_callback",

@@ -11,12 +11,23 @@ pub mod openapi;
 pub mod params;
 pub mod public;
 
-use crate::app::App;
-use crate::routes::Endpoint;
+use std::sync::Arc;
 
-/// The auth API's own endpoints (identity, public, KYC callbacks). The OpenAPI endpoints are
-/// added by the server, which alone knows every route ([`openapi::endpoints`]).
-pub fn endpoints() -> Vec<Endpoint<App>> {
+use axum::extract::FromRef;
+
+use crate::config::Settings;
+use crate::routes::Endpoint;
+use identity::IdentityState;
+
+/// The auth API's own endpoints (identity, public, KYC callbacks), for any router state the
+/// handlers' own states come from. The OpenAPI endpoints are added by the server, which alone
+/// knows every route ([`openapi::endpoints`]).
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: FromRef<S>,
+    Arc<Settings>: FromRef<S>,
+{
     let mut all = Vec::new();
     all.extend(identity::endpoints());
     all.extend(public::endpoints());

@@ -12,12 +12,18 @@ use serde_json::{Value, json};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::common;
 use crate::api::params::Params;
-use crate::app::App;
 use crate::config::CaptchaKind;
+use crate::config::Settings;
 use crate::domain::password_policy;
 use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
+use std::sync::Arc;
 
-pub fn endpoints() -> Vec<Endpoint<App>> {
+/// Public routes answer from the settings alone.
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<Settings>: axum::extract::FromRef<S>,
+{
     let mut all = Vec::new();
     for (tag, prefix) in [("identity", "identity"), ("public", "public")] {
         // The registry wants 'static paths: both prefixes spelled out.
@@ -161,8 +167,7 @@ fn ruby_regexp(source: &str) -> String {
     format!("(?-mix:{source})")
 }
 
-async fn configs(State(app): State<App>) -> Response {
-    let settings = &app.settings;
+async fn configs(State(settings): State<Arc<Settings>>) -> Response {
     let mut body = json!({
         "session_expire_time": settings.session.expire_time,
         "captcha_type": settings.captcha.kind.name(),
@@ -185,17 +190,27 @@ async fn configs(State(app): State<App>) -> Response {
     Json(body).into_response()
 }
 
-async fn password_validate_identity(State(app): State<App>, params: Params) -> ApiResult<Response> {
-    password_validate(&app, &params, "identity.general").await
+async fn password_validate_identity(
+    State(settings): State<Arc<Settings>>,
+    params: Params,
+) -> ApiResult<Response> {
+    password_validate(&settings, &params, "identity.general").await
 }
 
-async fn password_validate_public(State(app): State<App>, params: Params) -> ApiResult<Response> {
-    password_validate(&app, &params, "public.general").await
+async fn password_validate_public(
+    State(settings): State<Arc<Settings>>,
+    params: Params,
+) -> ApiResult<Response> {
+    password_validate(&settings, &params, "public.general").await
 }
 
-async fn password_validate(app: &App, params: &Params, prefix: &str) -> ApiResult<Response> {
+async fn password_validate(
+    settings: &Settings,
+    params: &Params,
+    prefix: &str,
+) -> ApiResult<Response> {
     let password = common::require(params, prefix, &["password"], false)?.remove(0);
-    let policy = &app.settings.password;
+    let policy = &settings.password;
     let entropy = tokio::task::spawn_blocking({
         let use_dictionary = policy.use_dictionary;
         let threshold = policy.min_entropy;
@@ -206,10 +221,10 @@ async fn password_validate(app: &App, params: &Params, prefix: &str) -> ApiResul
     Ok((StatusCode::CREATED, Json(json!({ "entropy": entropy }))).into_response())
 }
 
-async fn auth0_configs(State(app): State<App>) -> Response {
+async fn auth0_configs(State(settings): State<Arc<Settings>>) -> Response {
     Json(json!({
-        "auth0_domain": app.settings.auth0.domain,
-        "auth0_client_id": app.settings.auth0.client_id,
+        "auth0_domain": settings.auth0.domain,
+        "auth0_client_id": settings.auth0.client_id,
     }))
     .into_response()
 }

@@ -12,16 +12,15 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 use http::{HeaderValue, StatusCode};
 
-use super::{Original, X_AUTHZ_STATUS, allow_response, decide, denial_response};
-use crate::app::App;
+use super::{DecisionState, Original, X_AUTHZ_STATUS, allow_response, decide, denial_response};
 use crate::net::path::Forwarding;
 
 pub async fn handle(
-    State(app): State<App>,
+    State(front): State<DecisionState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
-    let prefix = &app.settings.decision.prefix;
+    let prefix = &front.decision.prefix;
     let original = Original {
         method: request.method().as_str(),
         raw_path: request
@@ -33,14 +32,14 @@ pub async fn handle(
         // Envoy forwards the path it sent us (normalised only with `normalize_path`).
         forwarding: Forwarding::AsIs,
     };
-    let client = app.client_ip.resolve(peer.ip(), request.headers());
-    match decide(&app, "barong", &original, client, request.headers()).await {
+    let client = front.client_ip.resolve(peer.ip(), request.headers());
+    match decide(&front, "barong", &original, client, request.headers()).await {
         Ok(bearer) => allow_response(bearer.as_deref()),
         Err(denial) => {
             let real = denial.status;
             let mut shown = denial;
             if real.is_server_error() {
-                shown.status = StatusCode::from_u16(app.settings.decision.envoy_status_for_5xx)
+                shown.status = StatusCode::from_u16(front.decision.envoy_status_for_5xx)
                     .unwrap_or(StatusCode::FORBIDDEN);
             }
             let mut response = denial_response(shown);

@@ -3,7 +3,9 @@
 use axum::routing::{any, get, post};
 
 use super::{barong, forward_auth, grpc, nginx};
-use crate::app::App;
+use axum::extract::FromRef;
+
+use super::DecisionState;
 use crate::routes::{Base, Doc, Endpoint, Guard, In, Reply, param, reply};
 
 const DECISION_RESPONSES: &[Reply] = const {
@@ -33,7 +35,11 @@ const DECISION_RESPONSES: &[Reply] = const {
     ]
 };
 
-fn grpc_endpoint(path: &'static str) -> Endpoint<App> {
+fn grpc_endpoint<S>(path: &'static str) -> Endpoint<S>
+where
+    S: Clone + Send + Sync + 'static,
+    DecisionState: FromRef<S>,
+{
     Endpoint {
         doc: Doc {
             method: "POST",
@@ -55,7 +61,12 @@ fn grpc_endpoint(path: &'static str) -> Endpoint<App> {
 }
 
 /// The decision fronts' routes.
-pub fn endpoints() -> Vec<Endpoint<App>> {
+/// The decision fronts' routes, for any router state the fronts' own state comes from.
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    DecisionState: FromRef<S>,
+{
     let key_headers: &'static [crate::routes::Param] = const {
         &[
             param("Cookie", In::Header, false, "The session cookie"),

@@ -10,13 +10,12 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::Response;
 
-use super::{allow_response, decide, denial_response, original_from_headers};
-use crate::app::App;
+use super::{DecisionState, allow_response, decide, denial_response, original_from_headers};
 use crate::gate::Denial;
 use crate::net::headers::{X_FORWARDED_METHOD, X_FORWARDED_URI};
 
 pub async fn handle(
-    State(app): State<App>,
+    State(front): State<DecisionState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
@@ -26,8 +25,8 @@ pub async fn handle(
     let Some(original) = original_from_headers(headers, X_FORWARDED_METHOD, X_FORWARDED_URI) else {
         return denial_response(Denial::INVALID_REQUEST);
     };
-    let client = app.client_ip.resolve(peer.ip(), headers);
-    match decide(&app, "forward_auth", &original, client, headers).await {
+    let client = front.client_ip.resolve(peer.ip(), headers);
+    match decide(&front, "forward_auth", &original, client, headers).await {
         Ok(bearer) => allow_response(bearer.as_deref()),
         Err(denial) => denial_response(denial),
     }

@@ -19,8 +19,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::StreamBody;
 
-use super::{Original, decide};
-use crate::app::App;
+use super::{Decider, DecisionState, Original, decide};
 use crate::gate::Denial;
 use crate::net::client_ip::UnreadableForwardedFor;
 use crate::net::path::{Forwarding, split_query};
@@ -59,7 +58,7 @@ const MAX_HEADERS: usize = 512;
 const MAX_HEADER_BYTES: usize = 128 * 1024;
 
 pub async fn handle(
-    State(app): State<App>,
+    State(front): State<DecisionState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
@@ -91,8 +90,8 @@ pub async fn handle(
         // Envoy forwards the path it sent us (normalised only with `normalize_path`).
         forwarding: Forwarding::AsIs,
     };
-    let client = client_of(&app, peer.ip(), &check);
-    let answer = match decide(&app, "grpc", &original, client, &check.headers).await {
+    let client = client_of(&front, peer.ip(), &check);
+    let answer = match decide(&front, "grpc", &original, client, &check.headers).await {
         Ok(bearer) => encode_allow(bearer.as_deref()),
         Err(denial) => encode_deny(denial),
     };
@@ -103,12 +102,16 @@ pub async fn handle(
 /// it, walked through X-Forwarded-For when that address is itself a trusted hop (a load
 /// balancer in front of Envoy). Anyone else is their own client, whatever they claim; a
 /// trusted Envoy that does not say is refused rather than taken for the client itself.
-fn client_of(app: &App, peer: IpAddr, check: &Check) -> Result<IpAddr, UnreadableForwardedFor> {
-    if !app.client_ip.is_trusted(peer) {
+fn client_of(
+    front: &Decider,
+    peer: IpAddr,
+    check: &Check,
+) -> Result<IpAddr, UnreadableForwardedFor> {
+    if !front.client_ip.is_trusted(peer) {
         return Ok(peer.to_canonical());
     }
     match check.source {
-        Some(source) => app.client_ip.resolve(source, &check.headers),
+        Some(source) => front.client_ip.resolve(source, &check.headers),
         None => Err(UnreadableForwardedFor),
     }
 }

@@ -15,27 +15,59 @@ pub mod nginx;
 pub mod proxy;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use crate::app::App;
 use crate::authn::api_keys::ApiKeyHeaders;
-use crate::config::DecisionCallers;
-use crate::gate::{Denial, Facts};
-use crate::net::client_ip::UnreadableForwardedFor;
+use crate::authn::sessions::cookie_value;
+use crate::config::{self, DecisionCallers};
+use crate::gate::{Denial, Facts, Gate};
+use crate::net::client_ip::{ClientIpResolver, UnreadableForwardedFor};
 use crate::net::method;
 use crate::net::path::{self, Forwarding};
+use crate::telemetry::HotMetrics;
 
 pub use crate::net::headers::{X_AUTHZ_ERROR, X_AUTHZ_STATUS};
 pub use crate::net::respond::error_response;
 pub use endpoints::endpoints;
 
+/// What the decision fronts use: the gate, the client-address resolver, and the few settings
+/// that shape an answer. Cheap to clone; handlers take it as axum state.
+#[derive(Clone)]
+pub struct DecisionState(Arc<Decider>);
+
+pub struct Decider {
+    pub gate: Arc<Gate>,
+    pub client_ip: Arc<ClientIpResolver>,
+    /// `decision.*`: the prefix, who may call, how Envoy is shown a 5xx.
+    pub decision: config::Decision,
+    /// `api.mount`, under which a missing route is Barong's catch-all.
+    pub mount: String,
+    /// The session cookie's name (`session.cookie_name`).
+    pub cookie_name: String,
+    pub hot_metrics: Arc<HotMetrics>,
+}
+
+impl DecisionState {
+    pub fn new(decider: Decider) -> DecisionState {
+        DecisionState(Arc::new(decider))
+    }
+}
+
+impl std::ops::Deref for DecisionState {
+    type Target = Decider;
+    fn deref(&self) -> &Decider {
+        &self.0
+    }
+}
+
 /// The gate's facts from a request's method, public path, query, client IP and headers.
 pub fn facts<'a>(
-    app: &'a App,
+    front: &'a Decider,
     verb: &'a str,
     path: &'a str,
     query: Option<&'a str>,
@@ -51,7 +83,7 @@ pub fn facts<'a>(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .unwrap_or(""),
-        session_id: app.sessions().id_from(headers),
+        session_id: cookie_value(headers, &front.cookie_name),
         csrf_token: headers
             .get(crate::net::headers::X_CSRF_TOKEN)
             .map(|v| v.to_str().unwrap_or("")),
@@ -64,25 +96,23 @@ pub fn facts<'a>(
 /// Where Portcullis is the edge, an open decision front would hand any session holder a
 /// bearer token on request, and let any trusted peer's gRPC `source` be believed.
 pub async fn proxies_only(
-    State(app): State<App>,
+    State(front): State<DecisionState>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     request: Request,
     next: Next,
 ) -> Response {
-    if app.settings.decision.callers == DecisionCallers::Anyone
-        || app.client_ip.is_trusted(peer.ip())
-    {
+    if front.decision.callers == DecisionCallers::Anyone || front.client_ip.is_trusted(peer.ip()) {
         return next.run(request).await;
     }
     metrics::counter!("portcullis_decisions_total", "front" => "any", "outcome" => "caller_not_trusted")
         .increment(1);
-    route_not_found(&app, request.uri().path())
+    route_not_found(&front, request.uri().path())
 }
 
 /// No route serves `path`. Under the auth API's mount this is Barong's Grape catch-all, whose
 /// body clients may match on; elsewhere it is our own code.
-pub fn route_not_found(app: &App, path: &str) -> Response {
-    let mount = app.settings.api.mount.trim_end_matches('/');
+pub fn route_not_found(front: &Decider, path: &str) -> Response {
+    let mount = front.mount.trim_end_matches('/');
     if path
         .strip_prefix(mount)
         .is_some_and(|rest| rest.starts_with('/'))
@@ -155,15 +185,15 @@ pub struct Original<'a> {
 /// The common path of every decision front: canonical method, judged path, resolved client,
 /// the gate, the outcome recorded. Returns the bearer to forward (`None` on a pass rule).
 pub async fn decide(
-    app: &App,
-    front: &'static str,
+    front: &Decider,
+    label: &'static str,
     original: &Original<'_>,
     client: Result<IpAddr, UnreadableForwardedFor>,
     headers: &HeaderMap,
 ) -> Result<Option<std::sync::Arc<str>>, Denial> {
     let started = std::time::Instant::now();
     let refused = |denial: Denial| {
-        metrics::counter!("portcullis_decisions_total", "front" => front, "outcome" => denial.code)
+        metrics::counter!("portcullis_decisions_total", "front" => label, "outcome" => denial.code)
             .increment(1);
         Err(denial)
     };
@@ -176,9 +206,9 @@ pub async fn decide(
     let Ok(ip) = client else {
         return refused(Denial::INVALID_FORWARDED_FOR);
     };
-    let facts = facts(app, verb, &path, original.query, ip, headers);
-    let result = app.gate.authorize(&facts).await.map(|grant| grant.bearer);
-    let hot = app.hot_metrics.front(front);
+    let facts = facts(front, verb, &path, original.query, ip, headers);
+    let result = front.gate.authorize(&facts).await.map(|grant| grant.bearer);
+    let hot = front.hot_metrics.front(label);
     if let Some((_, seconds)) = hot {
         seconds.record(started.elapsed().as_secs_f64());
     }
@@ -186,7 +216,7 @@ pub async fn decide(
         (Ok(_), Some((allowed, _))) => allowed.increment(1),
         (Ok(_), None) => {}
         (Err(denial), _) => metrics::counter!(
-            "portcullis_decisions_total", "front" => front, "outcome" => denial.code
+            "portcullis_decisions_total", "front" => label, "outcome" => denial.code
         )
         .increment(1),
     }

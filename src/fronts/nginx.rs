@@ -11,15 +11,14 @@ use axum::response::Response;
 use http::{HeaderValue, StatusCode};
 
 use super::{
-    X_AUTHZ_ERROR, X_AUTHZ_STATUS, allow_response, decide, denial_response, error_response,
-    original_from_headers,
+    DecisionState, X_AUTHZ_ERROR, X_AUTHZ_STATUS, allow_response, decide, denial_response,
+    error_response, original_from_headers,
 };
-use crate::app::App;
 use crate::gate::Denial;
 use crate::net::headers::{X_ORIGINAL_METHOD, X_ORIGINAL_URI};
 
 pub async fn handle(
-    State(app): State<App>,
+    State(front): State<DecisionState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
@@ -28,8 +27,8 @@ pub async fn handle(
     let Some(original) = original_from_headers(headers, X_ORIGINAL_METHOD, X_ORIGINAL_URI) else {
         return deny(Denial::INVALID_REQUEST);
     };
-    let client = app.client_ip.resolve(peer.ip(), headers);
-    match decide(&app, "nginx", &original, client, headers).await {
+    let client = front.client_ip.resolve(peer.ip(), headers);
+    match decide(&front, "nginx", &original, client, headers).await {
         Ok(bearer) => allow_response(bearer.as_deref()),
         Err(denial) => deny(denial),
     }

@@ -7,6 +7,7 @@
 //! against, so `..` or `//` tricks cannot reach a path the rules did not see.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -19,14 +20,32 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use super::{Original, decide, denial_response, error_response, route_not_found};
-use crate::app::App;
-use crate::authn::sessions::strip_cookie;
+use super::{
+    Decider, DecisionState, Original, decide, denial_response, error_response, route_not_found,
+};
+use crate::authn::sessions::{cookie_value, strip_cookie};
 use crate::config;
 use crate::gate::Denial;
 use crate::net::headers;
 use crate::net::method;
 use crate::net::path::{Forwarding, forward_path};
+
+/// What the proxy uses: the decision fronts' state, the upstreams, and the CORS origins a
+/// websocket handshake may come from. Cheap to clone.
+#[derive(Clone)]
+pub struct ProxyState(Arc<Proxy>);
+
+pub struct Proxy {
+    pub front: DecisionState,
+    pub upstreams: Upstreams,
+    pub cors: Arc<crate::net::cors::Cors>,
+}
+
+impl ProxyState {
+    pub fn new(proxy: Proxy) -> ProxyState {
+        ProxyState(Arc::new(proxy))
+    }
+}
 
 /// One configured route, ready to forward.
 pub struct Route {
@@ -190,21 +209,21 @@ const OVERRIDES: [HeaderName; 14] = [
 /// A websocket handshake carrying the session cookie must come from a page of ours: the same
 /// origin as the request, or one listed in `cors.origins`. SameSite=Lax keeps other sites'
 /// pages out, but not a sibling subdomain's (cross-site websocket hijacking).
-fn websocket_origin_allowed(app: &App, headers: &HeaderMap) -> bool {
+fn websocket_origin_allowed(proxy: &Proxy, headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    if app.sessions().id_from(headers).is_none() {
+    if cookie_value(headers, &proxy.front.cookie_name).is_none() {
         return true;
     }
-    crate::net::cors::same_origin(origin, headers) || app.cors.lists(origin)
+    crate::net::cors::same_origin(origin, headers) || proxy.cors.lists(origin)
 }
 
 /// Turns the client's headers into the upstream's, in place: hop-by-hop headers, the client's
 /// credentials and the headers that would override what the gate judged go; the minted token
 /// and the forwarding headers come.
 fn rewrite_headers(
-    app: &App,
+    front: &Decider,
     headers: &mut HeaderMap,
     bearer: Option<&str>,
     peer: IpAddr,
@@ -235,7 +254,7 @@ fn rewrite_headers(
         headers.insert(header::AUTHORIZATION, value);
     }
     if headers.contains_key(header::COOKIE) {
-        let cookie_name = &app.settings.session.cookie_name;
+        let cookie_name = &front.cookie_name;
         let kept: Vec<String> = headers
             .get_all(header::COOKIE)
             .iter()
@@ -249,7 +268,7 @@ fn rewrite_headers(
             headers.insert(header::COOKIE, value);
         }
     }
-    let trusted_peer = app.client_ip.is_trusted(peer);
+    let trusted_peer = front.client_ip.is_trusted(peer);
     let peer_text = peer.to_string();
     // A trusted proxy's chain is kept and extended; anyone else's claims are dropped, so an
     // upstream that trusts private addresses (Rails does) cannot be led along a forged chain.
@@ -289,13 +308,14 @@ fn rewrite_headers(
 
 /// The fallback handler: routes to upstreams, or 404.
 pub async fn handle(
-    State(app): State<App>,
+    State(ProxyState(proxy)): State<ProxyState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut request: Request,
 ) -> Response {
+    let front = &proxy.front;
     let path = forward_path(request.uri().path());
-    let Some(route) = app.upstreams.find(&path) else {
-        return route_not_found(&app, &path);
+    let Some(route) = proxy.upstreams.find(&path) else {
+        return route_not_found(front, &path);
     };
     let original = Original {
         method: request.method().as_str(),
@@ -303,8 +323,8 @@ pub async fn handle(
         query: request.uri().query(),
         forwarding: Forwarding::Normalised,
     };
-    let client = app.client_ip.resolve(peer.ip(), request.headers());
-    let bearer = match decide(&app, "proxy", &original, client, request.headers()).await {
+    let client = front.client_ip.resolve(peer.ip(), request.headers());
+    let bearer = match decide(front, "proxy", &original, client, request.headers()).await {
         Ok(bearer) => bearer,
         Err(denial) => return denial_response(denial),
     };
@@ -315,7 +335,7 @@ pub async fn handle(
     };
 
     let websocket = is_websocket_upgrade(request.headers());
-    if websocket && !websocket_origin_allowed(&app, request.headers()) {
+    if websocket && !websocket_origin_allowed(&proxy, request.headers()) {
         return error_response(StatusCode::FORBIDDEN, "gateway.origin_not_allowed");
     }
     let target = route.next_target();
@@ -334,7 +354,7 @@ pub async fn handle(
         .map(|a| a.as_str().to_string())
         .unwrap_or_default();
     rewrite_headers(
-        &app,
+        front,
         &mut parts.headers,
         bearer.as_deref(),
         peer.ip(),
@@ -354,7 +374,7 @@ pub async fn handle(
     // The connection's slot stays taken while a tunnel runs on it.
     let hold = parts.extensions.remove::<crate::routes::ConnectionHold>();
 
-    let sent = tokio::time::timeout(route.timeout, app.upstreams.client.request(outgoing)).await;
+    let sent = tokio::time::timeout(route.timeout, proxy.upstreams.client.request(outgoing)).await;
     let mut response = match sent {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {

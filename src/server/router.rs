@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::fronts;
 use crate::routes::openapi::Documents;
 use crate::routes::{Base, Doc, Endpoint, Guard, full_path};
+use crate::telemetry::HotMetrics;
 
 /// Every route the server serves, in registration order.
 pub fn endpoints(settings: &Settings) -> Vec<Endpoint<App>> {
@@ -87,8 +88,10 @@ pub fn router(app: App) -> Router {
         [api_open, api_guarded, api_proxies],
         [other_open, other_guarded, other_proxies],
     ] = groups;
-    let guard = || axum::middleware::from_fn_with_state(app.clone(), api::guard::restrictions);
-    let proxies = || axum::middleware::from_fn_with_state(app.clone(), fronts::proxies_only);
+    let guard =
+        || axum::middleware::from_fn_with_state(app.guard.clone(), api::guard::restrictions);
+    let proxies =
+        || axum::middleware::from_fn_with_state(app.decision.clone(), fronts::proxies_only);
     let api = api_open
         .merge(api_guarded.layer(guard()))
         .merge(api_proxies.layer(proxies()))
@@ -103,19 +106,26 @@ pub fn router(app: App) -> Router {
     )
     .fallback(fronts::proxy::handle)
     .layer(DefaultBodyLimit::max(app.settings.server.max_body_bytes))
-    .layer(axum::middleware::from_fn_with_state(app.clone(), observe))
+    .layer(axum::middleware::from_fn_with_state(
+        app.hot_metrics.clone(),
+        observe,
+    ))
     .with_state(app)
 }
 
 /// Counts responses and logs each at debug level. Never logs headers, cookies or the query
 /// string (they carry credentials).
-async fn observe(State(app): State<App>, request: Request, next: Next) -> Response {
+async fn observe(
+    State(hot_metrics): State<Arc<HotMetrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let path = tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_string());
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    app.hot_metrics.response(status);
+    hot_metrics.response(status);
     if let Some(path) = path {
         tracing::debug!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
     }

@@ -12,12 +12,12 @@ use axum::response::Response;
 use axum::routing::post;
 use http::{HeaderMap, StatusCode};
 
+use super::IdentityState;
 use super::common::{self, Caller};
 use super::sessions;
 use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
-use crate::app::App;
 use crate::authn::auth0::{self, Identity};
 use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply, returns};
 use crate::store::users::{self, UserRow};
@@ -27,7 +27,11 @@ use crate::store::{StoreError, identities};
 /// the accounts.
 const INVALID: &str = "identity.session.auth0.invalid_params";
 
-pub fn endpoints() -> Vec<Endpoint<App>> {
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: axum::extract::FromRef<S>,
+{
     vec![Endpoint {
         doc: Doc {
             method: "POST",
@@ -90,7 +94,7 @@ struct Account {
 }
 
 async fn login(
-    State(app): State<App>,
+    State(app): State<IdentityState>,
     caller: Caller,
     headers: HeaderMap,
     params: Params,
@@ -124,7 +128,7 @@ async fn login(
 /// transaction: a refused or failed login binds nothing. False (nothing written) when the
 /// account or the subject was bound elsewhere first.
 async fn bind_and_record_login(
-    app: &App,
+    app: &IdentityState,
     account: &Account,
     identity: &Identity,
     caller: &Caller,
@@ -143,7 +147,7 @@ async fn bind_and_record_login(
 
 /// The identity a token vouches for: 422 when it is no valid id_token for us (Barong's answer
 /// to a bad token), 401 when it is valid but names no subject or no verified email.
-async fn identity_of(app: &App, token: &str, nonce: Option<&str>) -> ApiResult<Identity> {
+async fn identity_of(app: &IdentityState, token: &str, nonce: Option<&str>) -> ApiResult<Identity> {
     let now = crate::authn::sessions::now();
     let claims = app.auth0.verify(token, nonce, now).await.map_err(|err| {
         tracing::info!(reason = ?err, "auth0 id_token refused");
@@ -157,7 +161,11 @@ async fn identity_of(app: &App, token: &str, nonce: Option<&str>) -> ApiResult<I
 
 /// The account bound to the identity; else the account of its email, to bind at this login;
 /// else a new account, bound at creation.
-async fn account_of(app: &App, identity: &Identity, caller: &Caller) -> ApiResult<Account> {
+async fn account_of(
+    app: &IdentityState,
+    identity: &Identity,
+    caller: &Caller,
+) -> ApiResult<Account> {
     if let Some(account) = existing_account(app, identity, caller).await? {
         return Ok(account);
     }
@@ -175,7 +183,7 @@ async fn account_of(app: &App, identity: &Identity, caller: &Caller) -> ApiResul
 /// once bound, only that subject opens the account, whatever another Auth0 account (another
 /// connection of the tenant, a recreated account) says about the address.
 async fn existing_account(
-    app: &App,
+    app: &IdentityState,
     identity: &Identity,
     caller: &Caller,
 ) -> ApiResult<Option<Account>> {

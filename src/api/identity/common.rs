@@ -4,17 +4,17 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Json;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
+use super::IdentityState;
 use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::guard::ClientAddr;
 use crate::api::params::Params;
-use crate::app::App;
 use crate::authn::rate_limit::RateVerdict;
 use crate::config::Limit;
 use crate::gate::Denial;
@@ -30,10 +30,14 @@ pub struct Caller {
 
 /// The caller of an auth API route: the address the restrictions guard resolved (or, on an
 /// unguarded route, resolved here the same way) and the User-Agent as sent.
-impl FromRequestParts<App> for Caller {
+impl<S> FromRequestParts<S> for Caller
+where
+    S: Send + Sync,
+    IdentityState: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Caller, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Caller, ApiError> {
         let ip = match parts.extensions.get::<ClientAddr>() {
             Some(ClientAddr(ip)) => *ip,
             None => {
@@ -42,7 +46,8 @@ impl FromRequestParts<App> for Caller {
                     .get::<ConnectInfo<SocketAddr>>()
                     .copied()
                     .ok_or_else(ApiError::internal)?;
-                app.client_ip
+                IdentityState::from_ref(state)
+                    .client_ip
                     .resolve(peer.ip(), &parts.headers)
                     .map_err(|_| ApiError::bad_request(Denial::INVALID_FORWARDED_FOR.code))?
             }
@@ -92,7 +97,7 @@ pub fn reason(code: &str) -> Option<String> {
 /// Records a failed attempt now (user activities are few; they are written synchronously).
 /// Best effort: the record must never change the answer, or a write that fails only for
 /// existing accounts (the only ones that get a record) would tell them apart.
-pub async fn record(app: &App, activity: NewActivity) {
+pub async fn record(app: &IdentityState, activity: NewActivity) {
     let written = match app.store.client().await {
         Ok(client) => activities::insert(&client, &activity).await,
         Err(err) => Err(err),
@@ -138,7 +143,7 @@ pub fn require(
 /// Counts one attempt of `caller` against `limit`, keyed by the caller's address (an IPv6 /64
 /// is one caller: rotating addresses inside one's own prefix gains nothing).
 pub async fn limit_caller(
-    app: &App,
+    app: &IdentityState,
     name: &str,
     caller: &Caller,
     limit: Limit,
@@ -153,7 +158,7 @@ pub async fn limit_caller(
 /// one budget), else on the email as typed (an unknown account has nothing to protect, but
 /// must answer alike).
 pub async fn limit_account(
-    app: &App,
+    app: &IdentityState,
     name: &str,
     user: Option<&UserRow>,
     email: &str,
@@ -169,7 +174,7 @@ pub async fn limit_account(
 
 /// Counts one attempt against `limit`; 429 with Retry-After and `code` beyond it.
 pub async fn limit(
-    app: &App,
+    app: &IdentityState,
     name: &str,
     subject: &str,
     limit: Limit,
@@ -183,7 +188,7 @@ pub async fn limit(
 
 /// Refuses a form another site's page submits to a route that opens a session (login CSRF:
 /// the victim's browser logged into the attacker's account). See `Cors::is_cross_site_form`.
-pub fn refuse_cross_site_form(app: &App, headers: &HeaderMap) -> ApiResult<()> {
+pub fn refuse_cross_site_form(app: &IdentityState, headers: &HeaderMap) -> ApiResult<()> {
     if app.cors.is_cross_site_form(headers) {
         metrics::counter!("portcullis_cross_site_forms_refused_total").increment(1);
         return Err(ApiError::new(
@@ -198,7 +203,7 @@ pub fn refuse_cross_site_form(app: &App, headers: &HeaderMap) -> ApiResult<()> {
 /// known before authentication is worth nothing after it) and answers `status` with
 /// `UserWithFullInfo` + `csrf_token` and the cookie.
 pub async fn session_response(
-    app: &App,
+    app: &IdentityState,
     headers: &HeaderMap,
     user: &UserRow,
     caller: &Caller,
@@ -227,7 +232,7 @@ pub async fn session_response(
 
 /// Marks the user's email verified (a private label), which recomputes level and state, and
 /// emits the model events; `user` is the account as the caller last saw it.
-pub async fn verify_email<C: Db>(app: &App, c: &C, user: &UserRow) -> ApiResult<UserRow> {
+pub async fn verify_email<C: Db>(app: &IdentityState, c: &C, user: &UserRow) -> ApiResult<UserRow> {
     let mut change = labels::set(
         c,
         &app.settings.users,

@@ -4,13 +4,18 @@
 pub mod auth0;
 pub mod common;
 pub mod sessions;
+mod state;
 pub mod tokens;
 pub mod users;
 
-use crate::app::App;
 use crate::routes::Endpoint;
+pub use state::{Identity, IdentityState};
 
-pub fn endpoints() -> Vec<Endpoint<App>> {
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: axum::extract::FromRef<S>,
+{
     let mut all = sessions::endpoints();
     all.extend(auth0::endpoints());
     all.extend(users::endpoints());

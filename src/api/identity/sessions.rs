@@ -12,11 +12,11 @@ use axum::routing::{delete, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
+use super::IdentityState;
 use super::common::{self, Caller, reason};
 use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
-use crate::app::App;
 use crate::authn::passwords::Verified;
 use crate::authn::{captcha, sessions, totp};
 use crate::domain::state;
@@ -24,7 +24,11 @@ use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply, returns};
 use crate::store::activities;
 use crate::store::{StoreError, Transaction, users};
 
-pub fn endpoints() -> Vec<Endpoint<App>> {
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: axum::extract::FromRef<S>,
+{
     vec![
         Endpoint {
             doc: Doc {
@@ -118,7 +122,7 @@ fn count_login(outcome: &'static str) {
 
 /// Refuses a login to a known account with 401 `code`, recorded on the account.
 pub(super) async fn refuse_login<T>(
-    app: &App,
+    app: &IdentityState,
     user: &users::UserRow,
     caller: &Caller,
     code: &'static str,
@@ -131,7 +135,7 @@ pub(super) async fn refuse_login<T>(
 
 /// Refuses (and records) a login to an account that may not log in.
 pub(super) async fn refuse_inactive(
-    app: &App,
+    app: &IdentityState,
     user: &users::UserRow,
     caller: &Caller,
 ) -> ApiResult<()> {
@@ -142,7 +146,7 @@ pub(super) async fn refuse_inactive(
 }
 
 /// Limits login attempts per client address.
-pub(super) async fn limit_address(app: &App, caller: &Caller) -> ApiResult<()> {
+pub(super) async fn limit_address(app: &IdentityState, caller: &Caller) -> ApiResult<()> {
     common::limit_caller(
         app,
         "login_ip",
@@ -155,7 +159,7 @@ pub(super) async fn limit_address(app: &App, caller: &Caller) -> ApiResult<()> {
 
 /// 2FA for a user who enabled it: a fresh code is required; returns the activity action.
 pub(super) async fn second_factor(
-    app: &App,
+    app: &IdentityState,
     user: &users::UserRow,
     caller: &Caller,
     params: &Params,
@@ -189,7 +193,7 @@ pub(super) async fn second_factor(
 /// Records the login and its event in `tx`, which may already hold other writes of the login:
 /// they commit together or not at all.
 pub(super) async fn record_login(
-    app: &App,
+    app: &IdentityState,
     tx: Transaction<'_>,
     user: &users::UserRow,
     caller: &Caller,
@@ -216,7 +220,7 @@ pub(super) async fn record_login(
 
 /// Records the login, then answers with a new session.
 async fn complete_login(
-    app: &App,
+    app: &IdentityState,
     headers: &HeaderMap,
     user: &users::UserRow,
     caller: &Caller,
@@ -233,7 +237,7 @@ async fn complete_login(
 }
 
 async fn create(
-    State(app): State<App>,
+    State(app): State<IdentityState>,
     caller: Caller,
     headers: HeaderMap,
     params: Params,
@@ -290,7 +294,11 @@ async fn create(
 }
 
 /// Checks a TOTP code and burns it: the same code is not accepted twice.
-pub async fn verify_totp(app: &App, user: &users::UserRow, code: &str) -> ApiResult<bool> {
+pub async fn verify_totp(
+    app: &IdentityState,
+    user: &users::UserRow,
+    code: &str,
+) -> ApiResult<bool> {
     let Some(sealed) = user.otp_secret_encrypted.as_deref() else {
         return Ok(false);
     };
@@ -315,7 +323,7 @@ pub fn totp_context(uid: &str) -> String {
 }
 
 async fn destroy(
-    State(app): State<App>,
+    State(app): State<IdentityState>,
     caller: Caller,
     headers: HeaderMap,
 ) -> ApiResult<Response> {

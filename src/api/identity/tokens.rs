@@ -12,11 +12,11 @@ use axum::routing::post;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value, json};
 
+use super::IdentityState;
 use super::common::{self, Caller, reason};
 use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
-use crate::app::App;
 use crate::authn::{captcha, sessions};
 use crate::domain::{password_policy, state};
 use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, Reply, param, reply, returns};
@@ -46,7 +46,11 @@ const CODE_REQUEST_REPLIES: &[Reply] = &[
     reply(429, "identity.user.too_many_attempts"),
 ];
 
-pub fn endpoints() -> Vec<Endpoint<App>> {
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: axum::extract::FromRef<S>,
+{
     let doc = |method, path, summary, params, responses| Doc {
         method,
         base: Base::Mount,
@@ -134,7 +138,7 @@ pub fn endpoints() -> Vec<Endpoint<App>> {
 }
 
 /// Queues the confirmation email of `user` (event `system.user.email.confirmation.token`).
-pub async fn send_confirmation<C: Db>(app: &App, c: &C, user: &UserRow) -> ApiResult<()> {
+pub async fn send_confirmation<C: Db>(app: &IdentityState, c: &C, user: &UserRow) -> ApiResult<()> {
     let token = app.issuer().sign_standard(
         CONFIRMATION,
         json!({ "email": user.email, "uid": user.uid }),
@@ -152,14 +156,14 @@ pub async fn send_confirmation<C: Db>(app: &App, c: &C, user: &UserRow) -> ApiRe
 }
 
 /// The claims of an emailed token, or Barong's 422 `jwt.decode_and_verify.<word>`.
-fn verify(app: &App, token: &str, sub: &str) -> ApiResult<Map<String, Value>> {
+fn verify(app: &IdentityState, token: &str, sub: &str) -> ApiResult<Map<String, Value>> {
     app.issuer()
         .verify(token, Some(sub), sessions::now())
         .map_err(|e| ApiError::unprocessable(format!("jwt.decode_and_verify.{}", e.word())))
 }
 
 /// Marks the token's `jti` used; false when it already was (single use across nodes).
-async fn burn(app: &App, claims: &Map<String, Value>) -> ApiResult<bool> {
+async fn burn(app: &IdentityState, claims: &Map<String, Value>) -> ApiResult<bool> {
     let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
     let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
     let ttl_ms = ((exp - sessions::now()).max(1) as u64) * 1000;
@@ -169,7 +173,7 @@ async fn burn(app: &App, claims: &Map<String, Value>) -> ApiResult<bool> {
         .await?)
 }
 
-async fn is_burned(app: &App, claims: &Map<String, Value>) -> ApiResult<bool> {
+async fn is_burned(app: &IdentityState, claims: &Map<String, Value>) -> ApiResult<bool> {
     let jti = claims.get("jti").and_then(Value::as_str).unwrap_or("");
     Ok(app
         .kv
@@ -183,7 +187,7 @@ fn too_many() -> &'static str {
 }
 
 async fn email_generate(
-    State(app): State<App>,
+    State(app): State<IdentityState>,
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
@@ -229,7 +233,7 @@ async fn email_generate(
 }
 
 async fn email_confirm(
-    State(app): State<App>,
+    State(app): State<IdentityState>,
     caller: Caller,
     headers: HeaderMap,
     params: Params,
@@ -270,12 +274,12 @@ async fn email_confirm(
     common::session_response(&app, &headers, &user, &caller, StatusCode::CREATED).await
 }
 
-fn reset_key(app: &App, uid: &str) -> String {
+fn reset_key(app: &IdentityState, uid: &str) -> String {
     app.kv.key(&format!("reset_password:{uid}"))
 }
 
 async fn password_generate(
-    State(app): State<App>,
+    State(app): State<IdentityState>,
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
@@ -353,7 +357,7 @@ async fn password_generate(
 }
 
 async fn password_confirm(
-    State(app): State<App>,
+    State(app): State<IdentityState>,
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {

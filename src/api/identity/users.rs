@@ -8,12 +8,12 @@ use axum::routing::{get, post};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
+use super::IdentityState;
 use super::common::{self, Caller};
 use super::tokens;
 use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
-use crate::app::App;
 use crate::authn::auth0::{self, Identity};
 use crate::authn::captcha;
 use crate::domain::{self, password_policy, state, validation};
@@ -21,7 +21,11 @@ use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply, returns};
 use crate::store::users::{NewUser, UserRow};
 use crate::store::{self, StoreError, activities, identities, restrictions, users};
 
-pub fn endpoints() -> Vec<Endpoint<App>> {
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    IdentityState: axum::extract::FromRef<S>,
+{
     vec![
         Endpoint {
             doc: Doc {
@@ -127,7 +131,7 @@ pub fn endpoints() -> Vec<Endpoint<App>> {
 /// The model checks of a new account, all codes collected (Barong's `<attr>.<error>`).
 async fn validate_new_user<C: store::Db>(
     c: &C,
-    app: &App,
+    app: &IdentityState,
     email: &str,
     password: &str,
     username: Option<&str>,
@@ -171,7 +175,11 @@ async fn validate_new_user<C: store::Db>(
 }
 
 /// The referrer named by `refid`: a user uid with our prefix that exists.
-async fn referrer<C: store::Db>(c: &C, app: &App, refid: Option<String>) -> ApiResult<Option<i64>> {
+async fn referrer<C: store::Db>(
+    c: &C,
+    app: &IdentityState,
+    refid: Option<String>,
+) -> ApiResult<Option<i64>> {
     let Some(refid) = refid.filter(|r| !r.trim().is_empty()) else {
         return Ok(None);
     };
@@ -202,7 +210,7 @@ fn conflict_codes(err: StoreError) -> ApiError {
 /// Inserts a pending account with the default role.
 async fn insert_account<C: store::Db>(
     c: &C,
-    app: &App,
+    app: &IdentityState,
     email: &str,
     password_digest: &str,
     username: Option<&str>,
@@ -225,7 +233,7 @@ async fn insert_account<C: store::Db>(
 }
 
 async fn create(
-    State(app): State<App>,
+    State(app): State<IdentityState>,
     caller: Caller,
     headers: HeaderMap,
     params: Params,
@@ -304,7 +312,7 @@ async fn create(
 /// exists unbound. None when a concurrent login created an account with this email, or bound
 /// the subject, first: what that one committed decides.
 pub async fn create_verified(
-    app: &App,
+    app: &IdentityState,
     identity: &Identity,
     caller: &Caller,
 ) -> ApiResult<Option<UserRow>> {
@@ -333,7 +341,11 @@ pub async fn create_verified(
     Ok(Some(user))
 }
 
-async fn access(State(app): State<App>, caller: Caller, params: Params) -> ApiResult<Response> {
+async fn access(
+    State(app): State<IdentityState>,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
     let token = common::require(&params, "identity.user", &["whitelink_token"], false)?.remove(0);
     let ip = caller.ip.to_string();
     common::limit_caller(
@@ -370,7 +382,7 @@ async fn access(State(app): State<App>, caller: Caller, params: Params) -> ApiRe
 }
 
 /// Each call is a call to GeeTest: limited per caller, so nobody can make us flood it.
-async fn register_geetest(State(app): State<App>, caller: Caller) -> ApiResult<Response> {
+async fn register_geetest(State(app): State<IdentityState>, caller: Caller) -> ApiResult<Response> {
     common::limit_caller(
         &app,
         "geetest_register_ip",
