@@ -1,5 +1,6 @@
-//! The policy snapshot: restrictions, pass/block rules and permissions, compiled together and
-//! swapped atomically. Decisions read it without locks or queries; a change notice rebuilds it.
+//! The policy snapshot: restrictions, pass/block rules and permissions, compiled together from
+//! the rows `store::policy` reads, and swapped atomically. Decisions read it without locks or
+//! queries; a change notice rebuilds it (`app`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +9,7 @@ use arc_swap::ArcSwap;
 
 use super::permissions::Permissions;
 use super::restrictions::Restrictions;
-use crate::store::{self, Store, StoreError};
+use crate::domain::policy::{PolicyRows, RuleKind};
 
 /// Pass and block rules: raw path prefixes (Barong's authz_rules.yml).
 #[derive(Debug, Default)]
@@ -41,33 +42,21 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Reads the three tables in one repeatable-read transaction and compiles them.
-    pub async fn load(store: &Store) -> Result<Policy, StoreError> {
-        let mut client = store.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let restriction_rows = store::restrictions::all(&tx).await?;
-        let rule_rows = store::authz_rules::all(&tx).await?;
-        let permission_rows = store::permissions::all(&tx).await?;
-        tx.commit().await?;
+    /// Compiles the three tables (generation 0 until it is swapped in).
+    pub fn compile(rows: &PolicyRows) -> Policy {
         let mut rules = Rules::default();
-        for row in rule_rows {
-            match row.kind.as_str() {
-                "pass" => rules.pass.push(row.path),
-                "block" => rules.block.push(row.path),
-                _ => {}
+        for row in &rows.rules {
+            match row.kind {
+                RuleKind::Pass => rules.pass.push(row.path.clone()),
+                RuleKind::Block => rules.block.push(row.path.clone()),
             }
         }
-        Ok(Policy {
-            restrictions: Restrictions::compile(&restriction_rows),
+        Policy {
+            restrictions: Restrictions::compile(&rows.restrictions),
             rules,
-            permissions: Permissions::compile(&permission_rows),
+            permissions: Permissions::compile(&rows.permissions),
             generation: 0,
-        })
+        }
     }
 }
 
@@ -90,19 +79,14 @@ impl PolicyHandle {
         self.current.load()
     }
 
-    pub fn replace(&self, mut policy: Policy) {
-        policy.generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Swaps in a new snapshot; returns its generation.
+    pub fn replace(&self, mut policy: Policy) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        policy.generation = generation;
         self.current.store(Arc::new(policy));
-    }
-
-    /// Rebuilds from the database and swaps; the old snapshot stays on failure.
-    pub async fn reload(&self, store: &Store) -> Result<u64, StoreError> {
-        let policy = Policy::load(store).await?;
-        self.replace(policy);
-        let generation = self.generation.load(Ordering::Relaxed);
         metrics::counter!("portcullis_policy_reloads_total").increment(1);
         tracing::info!(generation, "policy snapshot rebuilt");
-        Ok(generation)
+        generation
     }
 }
 

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::cache::Cache;
+use crate::domain::loader::{LoadError, SubjectLoader};
 use crate::domain::subject::{SubjectKind, SubjectRecord};
 use crate::jwt::{Issuer, MintedToken};
-use crate::store::{self, Store, StoreError};
 
 pub struct CachedSubject {
     pub record: SubjectRecord,
@@ -78,28 +78,19 @@ impl Subjects {
         }
     }
 
-    /// The subject, from the cache or (once per change or TTL) from the database.
+    /// The subject, from the cache or (once per change or TTL) from `loader`.
     pub async fn get(
         &self,
-        store: &Store,
+        loader: &dyn SubjectLoader,
         kind: SubjectKind,
         uid: &str,
-    ) -> Result<Option<Arc<CachedSubject>>, StoreError> {
+    ) -> Result<Option<Arc<CachedSubject>>, LoadError> {
         let cache = self.cache(kind);
         if let Some(subject) = cache.get(uid) {
             return Ok(Some(subject));
         }
         let ticket = cache.ticket(uid);
-        let client = store.client().await?;
-        let record = match kind {
-            SubjectKind::User => store::users::find_by_uid(&client, uid)
-                .await?
-                .map(|u| u.subject()),
-            SubjectKind::ServiceAccount => {
-                store::service_accounts::subject_by_uid(&client, uid).await?
-            }
-        };
-        let Some(record) = record else {
+        let Some(record) = loader.subject(kind, uid).await? else {
             return Ok(None);
         };
         // Keep the token minted for the old entry when nothing changed (a TTL refresh).

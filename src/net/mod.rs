@@ -1,5 +1,5 @@
-//! What the network tells us about a request: the client's address and its path, both taken
-//! apart the same careful way for every front.
+//! What the network tells us about a request: the client's address (and where it is, from
+//! GeoIP) and its path, both taken apart the same careful way for every front.
 
 pub mod client_ip;
 pub mod cors;
@@ -8,6 +8,7 @@ pub mod form;
 pub mod front_models;
 #[cfg(test)]
 mod fuzz;
+pub mod geoip;
 pub mod headers;
 pub mod method;
 pub mod outbound;

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 
 use super::{Db, StoreError, query_one, query_opt};
+use crate::domain::loader::{ApiKeyRecord, KeyState};
 use crate::domain::subject::SubjectKind;
 
 #[derive(Debug, Clone)]
@@ -79,17 +80,8 @@ pub async fn insert<C: Db>(c: &C, new: &NewApiKey<'_>) -> Result<ApiKeyRow, Stor
     from_row(&row)
 }
 
-/// A key with its holder's uid, for authentication.
-pub struct KeyForAuth {
-    pub kid: String,
-    pub algorithm: String,
-    pub secret_encrypted: String,
-    pub state: String,
-    pub holder_kind: SubjectKind,
-    pub holder_uid: String,
-}
-
-pub async fn find_for_auth<C: Db>(c: &C, kid: &str) -> Result<Option<KeyForAuth>, StoreError> {
+/// A key with its holder's uid, for authentication (what the gate's key cache loads).
+pub async fn find_for_auth<C: Db>(c: &C, kid: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
     let row = query_opt(
         c,
         "SELECT k.kid, k.algorithm, k.secret_encrypted, k.state, k.key_holder_account_type,
@@ -111,11 +103,11 @@ pub async fn find_for_auth<C: Db>(c: &C, kid: &str) -> Result<Option<KeyForAuth>
     else {
         return Ok(None);
     };
-    Ok(Some(KeyForAuth {
+    Ok(Some(ApiKeyRecord {
         kid: row.get(0),
         algorithm: row.get(1),
         secret_encrypted: row.get(2),
-        state: row.get(3),
+        state: KeyState::parse(row.get(3)),
         holder_kind,
         holder_uid,
     }))
