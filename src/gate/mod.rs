@@ -26,6 +26,8 @@ pub mod restrictions;
 pub mod session;
 pub mod steps;
 pub mod subjects;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
 use std::sync::Arc;
