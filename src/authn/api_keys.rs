@@ -18,11 +18,10 @@ use http::HeaderMap;
 use crate::cache::Cache;
 use crate::config::Limit;
 use crate::crypto::SecretBox;
-use crate::domain::loader::{KeyState, LoadError, SubjectLoader};
+use crate::domain::loader::{KeyState, LoadError, SubjectLoader, secret_context};
 use crate::domain::subject::SubjectKind;
 use crate::kv::{Kv, KvError};
 use crate::net::client_ip::network_key;
-use crate::store;
 
 /// The three API-key headers as received (`None` = absent).
 #[derive(Debug, Clone, Copy, Default)]
@@ -216,10 +215,7 @@ impl ApiKeyCache {
         let key = match loader.api_key(kid).await? {
             Some(row) => {
                 let mut secret = sbox
-                    .open(
-                        &store::api_keys::secret_context(&row.kid),
-                        &row.secret_encrypted,
-                    )
+                    .open(&secret_context(&row.kid), &row.secret_encrypted)
                     .map_err(|e| LoadError::new(format!("api key {}: {e}", row.kid)))?;
                 let verifier = Verifier::new(&row.algorithm, &secret);
                 // Leave no copy of the secret behind in freed memory.

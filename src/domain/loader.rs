@@ -28,6 +28,11 @@ impl KeyState {
     }
 }
 
+/// The sealing context of a key's secret: a sealed secret only opens for its own kid.
+pub fn secret_context(kid: &str) -> String {
+    format!("api_key:{kid}")
+}
+
 /// An API key as authentication needs it: the sealed secret and the holder's uid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyRecord {

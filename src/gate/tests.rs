@@ -241,7 +241,7 @@ fn build(world: &World) -> (TestGate, Arc<MemoryLoader>, mpsc::Receiver<AuditEve
         loader.add_subject(subject.clone());
     }
     for key in &world.keys {
-        let context = crate::store::api_keys::secret_context(&key.kid);
+        let context = crate::domain::loader::secret_context(&key.kid);
         loader.add_api_key(ApiKeyRecord {
             secret_encrypted: secrets.seal(&context, SECRET.as_bytes()),
             ..key.clone()

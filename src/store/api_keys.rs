@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 
 use super::{Db, StoreError, query_one, query_opt};
+pub use crate::domain::loader::secret_context;
 use crate::domain::loader::{ApiKeyRecord, KeyState};
 use crate::domain::subject::SubjectKind;
 
@@ -42,11 +43,6 @@ fn from_row(row: &Row) -> Result<ApiKeyRow, StoreError> {
         created_at: row.get(8),
         updated_at: row.get(9),
     })
-}
-
-/// The secret's sealing context: a sealed secret only opens for its own kid.
-pub fn secret_context(kid: &str) -> String {
-    format!("api_key:{kid}")
 }
 
 pub struct NewApiKey<'a> {
