@@ -207,7 +207,7 @@ impl App {
             audit,
             settings: GateSettings {
                 csrf_protection: settings.session.csrf_protection,
-                nonce_lifetime_ms: settings.api_keys.nonce_lifetime_ms,
+                nonce_lifetime: Duration::from_millis(settings.api_keys.nonce_lifetime_ms),
                 issue_for_pending: settings.jwt.issue_for_pending,
                 session_paths: [
                     "identity/sessions",

@@ -2,9 +2,10 @@
 //! asker is not throttled) → nonce is a timestamp → nonce inside the window → signature →
 //! nonce not replayed → key active → holder exists → holder state → holder's 2FA. The checks
 //! are functions of the facts, the cached key, the holder and `now`;
-//! [`Gate::api_key_subject`] runs them around the ports.
+//! `Gate::api_key_subject` runs them around the ports.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::clock::Now;
 use super::subjects::CachedSubject;
@@ -44,14 +45,14 @@ pub fn found(lookup: Lookup) -> Result<Arc<ApiKey>, Denial> {
     }
 }
 
-/// The nonce is a positive integer (Ruby's `to_i`, so "123abc" is 123) within
-/// `lifetime_ms` of now, on either side.
-pub fn nonce_window(nonce: &str, now: Now, lifetime_ms: u64) -> Result<(), Denial> {
+/// The nonce is a positive integer (Ruby's `to_i`, so "123abc" is 123) of milliseconds less
+/// than `lifetime` from now, on either side.
+pub fn nonce_window(nonce: &str, now: Now, lifetime: Duration) -> Result<(), Denial> {
     let nonce_ms = ruby_to_i(nonce);
     if nonce_ms <= 0 {
         return Err(Denial::NONCE_NOT_TIMESTAMP);
     }
-    if now.unix_ms().abs_diff(nonce_ms) >= lifetime_ms {
+    if u128::from(now.unix_ms().abs_diff(nonce_ms)) >= lifetime.as_millis() {
         return Err(Denial::NONCE_EXPIRED);
     }
     Ok(())
@@ -103,7 +104,7 @@ impl<S: SessionStore, N: NonceGuard> Gate<S, N> {
             .await
             .map_err(unavailable("postgres"))?;
         let key = found(lookup)?;
-        nonce_window(signed.nonce, now, self.settings.nonce_lifetime_ms)?;
+        nonce_window(signed.nonce, now, self.settings.nonce_lifetime)?;
         signature(&key, &signed)?;
         // Checked after the signature, so that nobody but the key holder can burn a nonce.
         if let Some(replay) = &self.replay

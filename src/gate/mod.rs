@@ -31,6 +31,7 @@ mod tests;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::authn::api_keys::{ApiKey, ApiKeyCache, ApiKeyHeaders, NonceGuard, ReplayGuard};
 use crate::authn::sessions::{SessionStore, Sessions, Sliding};
@@ -87,7 +88,8 @@ pub struct Grant {
 #[derive(Debug, Clone)]
 pub struct GateSettings {
     pub csrf_protection: bool,
-    pub nonce_lifetime_ms: u64,
+    /// How far a nonce may be from now, either way.
+    pub nonce_lifetime: Duration,
     pub issue_for_pending: bool,
     /// Rule paths of every endpoint that opens a session (password and Auth0 login, signup,
     /// email confirmation): the paths blocklogin denies (decisions.md #27).

@@ -1,7 +1,7 @@
 //! The session cookie path (Barong §1.2.5, with decisions.md): CSRF header present → session
 //! loaded → CSRF token matches → session exists → binding holds (else the session is destroyed)
 //! → renewal → user exists → user state. The checks are functions of the facts, the loaded
-//! session and `now`; [`Gate::session_subject`] runs them around the two ports it needs.
+//! session and `now`; `Gate::session_subject` runs them around the two ports it needs.
 
 use std::sync::Arc;
 

@@ -153,7 +153,7 @@ impl World {
             sessions: vec![(SESSION, session("ID1"))],
             settings: GateSettings {
                 csrf_protection: true,
-                nonce_lifetime_ms: 5000,
+                nonce_lifetime: Duration::from_millis(5000),
                 issue_for_pending: true,
                 session_paths: vec![LOGIN.into()],
                 whitelink_path: WHITELINK.into(),
