@@ -95,3 +95,52 @@ impl Default for PolicyHandle {
         Self::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::policy::AuthzRuleRow;
+
+    fn rule(kind: RuleKind, path: &str) -> AuthzRuleRow {
+        AuthzRuleRow {
+            id: 0,
+            kind,
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn rules_compile_by_kind_and_match_raw_prefixes() {
+        let rows = PolicyRows {
+            rules: vec![
+                rule(RuleKind::Pass, "api/v2/barong/identity"),
+                rule(RuleKind::Block, "api/v2/barong/admin"),
+            ],
+            ..PolicyRows::default()
+        };
+        let policy = Policy::compile(&rows);
+        assert!(policy.rules.passes("api/v2/barong/identity/sessions"));
+        // Raw prefixes, no segment boundary (Barong).
+        assert!(policy.rules.passes("api/v2/barong/identityX"));
+        assert!(!policy.rules.blocks("api/v2/barong/identity/sessions"));
+        assert!(policy.rules.blocks("api/v2/barong/admin/users"));
+        assert!(!policy.rules.passes("api/v2/barong/admin/users"));
+        assert!(policy.restrictions.is_empty());
+    }
+
+    #[test]
+    fn every_swap_has_a_new_generation_and_the_handle_starts_empty() {
+        let handle = PolicyHandle::new();
+        assert_eq!(handle.current().generation, 0);
+        assert!(handle.current().rules.pass.is_empty());
+        let rows = PolicyRows {
+            rules: vec![rule(RuleKind::Pass, "api/v2/public")],
+            ..PolicyRows::default()
+        };
+        assert_eq!(handle.replace(Policy::compile(&rows)), 1);
+        assert_eq!(handle.replace(Policy::compile(&rows)), 2);
+        let current = handle.current();
+        assert_eq!(current.generation, 2);
+        assert!(current.rules.passes("api/v2/public/markets"));
+    }
+}

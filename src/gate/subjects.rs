@@ -122,3 +122,61 @@ impl Subjects {
         self.service_accounts.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::JwtAlgorithm;
+    use crate::domain::loader::MemoryLoader;
+    use crate::jwt::SigningKey;
+
+    fn record(role: &str) -> SubjectRecord {
+        SubjectRecord {
+            kind: SubjectKind::User,
+            id: 1,
+            uid: "ID1".into(),
+            username: None,
+            email: "id1@example.com".into(),
+            role: role.into(),
+            level: 3,
+            state: "active".into(),
+            referral_id: None,
+            otp: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ttl_refresh_keeps_the_token_unless_the_subject_changed() {
+        let issuer = Issuer::new(SigningKey::generate(), JwtAlgorithm::RS256, 3600, false);
+        let reuse = TokenReuse {
+            enabled: true,
+            fraction: 0.5,
+        };
+        let loader = MemoryLoader::default();
+        loader.add_subject(record("member"));
+        let subjects = Subjects::new(Duration::from_millis(30), 100);
+        let get = || subjects.get(&loader, SubjectKind::User, "ID1");
+        let first = get().await.unwrap().unwrap().bearer(&issuer, reuse, 1000);
+        // Fresh: from the cache, no load.
+        get().await.unwrap().unwrap();
+        assert_eq!(loader.loads(), 1);
+        // Stale and unchanged: reloaded, and the token minted for it is kept.
+        std::thread::sleep(Duration::from_millis(40));
+        let again = get().await.unwrap().unwrap().bearer(&issuer, reuse, 1001);
+        assert_eq!(loader.loads(), 2);
+        assert_eq!(again, first);
+        // Changed: the token goes with the old record.
+        std::thread::sleep(Duration::from_millis(40));
+        loader.add_subject(record("admin"));
+        let changed = get().await.unwrap().unwrap().bearer(&issuer, reuse, 1002);
+        assert_ne!(changed, first);
+        // Kinds are kept apart: a user's uid names no service account.
+        assert!(
+            subjects
+                .get(&loader, SubjectKind::ServiceAccount, "ID1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
