@@ -11,30 +11,30 @@ use tokio::sync::mpsc;
 
 use crate::api::guard::{GuardState, Guarding};
 use crate::api::identity::{Identity, IdentityState};
-use crate::audit::{self, AuditSink};
+use crate::audit;
 use crate::authn::api_keys::{ApiKeyCache, ReplayGuard};
 use crate::authn::auth0::Auth0;
 use crate::authn::passwords::Hasher;
 use crate::authn::rate_limit::RateLimiter;
-use crate::authn::sessions::Sessions;
+use crate::authn::sessions::{Sessions, Sliding};
 use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::domain::subject::SubjectKind;
 use crate::fronts::proxy::{Proxy, ProxyState, Upstreams};
 use crate::fronts::{Decider, DecisionState};
-use crate::gate::geoip::GeoIp;
-use crate::gate::policy::PolicyHandle;
+use crate::gate::policy::{Policy, PolicyHandle};
 use crate::gate::subjects::{Subjects, TokenReuse};
-use crate::gate::{Gate, GateSettings};
+use crate::gate::{AuditSink, Gate, GateSettings};
 use crate::jwt::keys::{KeySource, SigningKey};
 use crate::jwt::{self, Issuer};
 use crate::kv::Kv;
 use crate::net::client_ip::ClientIpResolver;
 use crate::net::cors::Cors;
+use crate::net::geoip::GeoIp;
 use crate::net::outbound::Outbound;
 use crate::net::path::rule_path;
 use crate::store::notify::{self, Notice};
-use crate::store::{self, Store};
+use crate::store::{self, Store, StoreError};
 use crate::telemetry::HotMetrics;
 
 /// Shared by every handler. Cheap to clone (an `Arc`).
@@ -223,6 +223,7 @@ impl App {
         let gate = Gate {
             policy: Arc::new(PolicyHandle::new()),
             sessions: Sessions::new(kv.clone(), settings.session.clone()),
+            loader: Arc::new(store.clone()),
             subjects: Arc::new(Subjects::new(ttl, settings.cache.max_subjects)),
             api_keys: Arc::new(ApiKeyCache::new(
                 ttl,
@@ -233,14 +234,13 @@ impl App {
                 .api_keys
                 .replay_guard
                 .then(|| ReplayGuard::new(kv.clone(), settings.api_keys.nonce_lifetime_ms)),
-            store: store.clone(),
             secrets,
             geoip,
             issuer,
             audit,
             settings: GateSettings {
                 csrf_protection: settings.session.csrf_protection,
-                nonce_lifetime_ms: settings.api_keys.nonce_lifetime_ms,
+                nonce_lifetime: Duration::from_millis(settings.api_keys.nonce_lifetime_ms),
                 issue_for_pending: settings.jwt.issue_for_pending,
                 session_paths: [
                     "identity/sessions",
@@ -256,6 +256,7 @@ impl App {
                     enabled: settings.jwt.cache_tokens,
                     fraction: settings.jwt.reuse_fraction,
                 },
+                sliding: Sliding::from_settings(&settings.session),
             },
         };
         warn_if_kyc_callbacks_are_refused(&settings);
@@ -323,7 +324,7 @@ impl App {
     /// Loads the policy snapshot and starts listening for changes. Returns once the first
     /// snapshot is in place (so the node never serves with an empty policy).
     pub async fn start_background(&self) -> anyhow::Result<()> {
-        self.gate.policy.reload(&self.store).await?;
+        reload_policy(&self.store, &self.gate.policy).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(notify::listen(
             self.store.config().clone(),
@@ -380,7 +381,7 @@ impl App {
             if reload {
                 // Keep trying: a node must not keep an old policy because one read failed.
                 let mut delay = Duration::from_millis(100);
-                while let Err(err) = self.gate.policy.reload(&self.store).await {
+                while let Err(err) = reload_policy(&self.store, &self.gate.policy).await {
                     tracing::warn!(error = %err, "policy reload failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
@@ -388,6 +389,13 @@ impl App {
             }
         }
     }
+}
+
+/// Rebuilds the policy snapshot from the database and swaps it in; the old snapshot stays on
+/// failure. Returns the new generation.
+pub async fn reload_policy(store: &Store, policy: &PolicyHandle) -> Result<u64, StoreError> {
+    let rows = store::policy::rows(store).await?;
+    Ok(policy.replace(Policy::compile(&rows)))
 }
 
 /// Creates the database if asked, applies migrations, loads default policies into an empty

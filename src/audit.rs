@@ -1,62 +1,57 @@
-//! The audit trail of decisions: admin-category activities for permission denials and AUDIT
-//! rows, written asynchronously in batches (decisions.md #3) so that a denial storm neither
-//! slows decisions nor floods the database with single-row inserts.
+//! The audit trail of decisions: the gate's [`AuditEvent`]s (permission denials and AUDIT
+//! rows) turned into admin-category activities, and written asynchronously in batches
+//! (decisions.md #3) so that a denial storm neither slows decisions nor floods the database
+//! with single-row inserts. The queue itself is the gate's (`gate::AuditSink`).
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::gate::geoip::GeoIp;
+use crate::gate::AuditEvent;
 use crate::net::form::form_pairs;
+use crate::net::geoip::GeoIp;
 use crate::store::activities::{self, NewActivity};
 use crate::store::{Store, StoreError};
 
-const QUEUE: usize = 10_000;
 const BATCH: usize = 500;
 
-#[derive(Clone)]
-pub struct AuditSink {
-    tx: mpsc::Sender<NewActivity>,
-}
-
-impl AuditSink {
-    /// The sink and the receiving end for [`run_writer`].
-    pub fn new() -> (AuditSink, mpsc::Receiver<NewActivity>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        (AuditSink { tx }, rx)
-    }
-
-    /// Queues an activity; when the queue is full the record is dropped and counted rather
-    /// than making the request wait.
-    pub fn record(&self, activity: NewActivity) {
-        if self.tx.try_send(activity).is_err() {
-            metrics::counter!("portcullis_audit_dropped_total").increment(1);
-        }
-    }
-}
-
-/// Writes queued activities in batches until every sender is gone.
+/// Writes queued events in batches until every sender is gone.
 pub async fn run_writer(
     store: Store,
-    mut rx: mpsc::Receiver<NewActivity>,
+    mut rx: mpsc::Receiver<AuditEvent>,
     geoip: Option<Arc<GeoIp>>,
 ) {
+    let mut events = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        for activity in batch.iter_mut() {
-            if activity.user_ip_country.is_none()
-                && let (Some(geo), Ok(ip)) = (&geoip, activity.user_ip.parse::<IpAddr>())
-            {
-                activity.user_ip_country = geo
-                    .locate(ip)
-                    .map(|l| l.country_display)
-                    .filter(|c| !c.is_empty());
-            }
-        }
+    while rx.recv_many(&mut events, BATCH).await > 0 {
+        batch.extend(events.drain(..).map(|event| {
+            let country = geoip
+                .as_ref()
+                .and_then(|geo| geo.locate(event.ip))
+                .map(|l| l.country_display)
+                .filter(|c| !c.is_empty());
+            activity(event, country)
+        }));
         write_batch(&store, &batch).await;
         batch.clear();
+    }
+}
+
+/// The activity Barong writes for a gate event: category `admin`, the action of the verb, the
+/// topic of the AUDIT row or of the path, the target uid and the request as data.
+pub fn activity(event: AuditEvent, country: Option<String>) -> NewActivity {
+    NewActivity {
+        user_id: Some(event.user_id),
+        target_uid: target_uid(event.query.as_deref()),
+        category: "admin",
+        user_ip: event.ip.to_string(),
+        user_ip_country: country,
+        topic: topic_for(&event.path, event.topic.as_deref()),
+        action: action_for_verb(&event.verb).to_string(),
+        result: event.result.as_str(),
+        data: Some(request_data(&event.path, event.query.as_deref())),
+        user_agent: event.user_agent,
     }
 }
 
@@ -170,6 +165,35 @@ mod tests {
         assert_eq!(action_for_verb("POST"), "create");
         assert_eq!(action_for_verb("PATCH"), "update");
         assert_eq!(action_for_verb("HEAD"), "system");
+    }
+
+    #[test]
+    fn a_gate_event_becomes_an_admin_activity() {
+        let event = AuditEvent {
+            user_id: 7,
+            verb: "POST".into(),
+            path: "api/v2/admin/markets/1".into(),
+            query: Some("uid=ID1".into()),
+            ip: "10.0.0.1".parse().unwrap(),
+            user_agent: "UA".into(),
+            topic: None,
+            result: crate::gate::AuditResult::Denied,
+        };
+        let a = activity(event, Some("Ukraine".into()));
+        assert_eq!(a.user_id, Some(7));
+        assert_eq!(a.category, "admin");
+        assert_eq!(a.action, "create");
+        assert_eq!(a.topic, "markets");
+        assert_eq!(a.result, "denied");
+        assert_eq!(a.target_uid.as_deref(), Some("ID1"));
+        assert_eq!(a.user_ip, "10.0.0.1");
+        assert_eq!(a.user_ip_country.as_deref(), Some("Ukraine"));
+        assert_eq!(a.user_agent, "UA");
+        assert!(
+            a.data
+                .unwrap()
+                .contains("\"path\":\"api/v2/admin/markets/1\"")
+        );
     }
 
     #[test]

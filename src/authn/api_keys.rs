@@ -1,6 +1,9 @@
 //! API-key authentication: Barong's HMAC scheme, the (kid, nonce) replay guard, and a
 //! per-node cache of keys so that a signed request costs no database query.
 //!
+//! The cache reads through the loader port (`domain::loader::SubjectLoader`) on a miss; the
+//! replay guard is the gate's second port, [`NonceGuard`] (Redis, or [`MemoryNonces`] in tests).
+//!
 //! `X-Auth-Signature` = hex(HMAC-SHA256(key = the secret as its 32-character hex string,
 //! message = the nonce header exactly as sent + the kid)). Compared in constant time.
 
@@ -15,10 +18,10 @@ use http::HeaderMap;
 use crate::cache::Cache;
 use crate::config::Limit;
 use crate::crypto::SecretBox;
+use crate::domain::loader::{KeyState, LoadError, SubjectLoader, secret_context};
 use crate::domain::subject::SubjectKind;
 use crate::kv::{Kv, KvError};
 use crate::net::client_ip::network_key;
-use crate::store::{self, Store, StoreError};
 
 /// The three API-key headers as received (`None` = absent).
 #[derive(Debug, Clone, Copy, Default)]
@@ -143,7 +146,7 @@ pub fn sign(secret: &str, nonce: &str, kid: &str) -> String {
 pub struct ApiKey {
     pub kid: String,
     pub verifier: Verifier,
-    pub state: String,
+    pub state: KeyState,
     pub holder_kind: SubjectKind,
     pub holder_uid: String,
 }
@@ -185,14 +188,14 @@ impl ApiKeyCache {
         }
     }
 
-    /// The key `kid` names, as far as `client` may ask.
+    /// The key `kid` names, as far as `client` may ask; `loader` answers a miss.
     pub async fn get(
         &self,
-        store: &Store,
+        loader: &dyn SubjectLoader,
         sbox: &SecretBox,
         kid: &str,
         client: IpAddr,
-    ) -> Result<Lookup, StoreError> {
+    ) -> Result<Lookup, LoadError> {
         if kid.len() > MAX_KID_LEN {
             return Ok(Lookup::Unknown);
         }
@@ -209,15 +212,11 @@ impl ApiKeyCache {
             return Ok(Lookup::Throttled);
         }
         let ticket = self.cache.ticket(kid);
-        let client_db = store.client().await?;
-        let key = match store::api_keys::find_for_auth(&client_db, kid).await? {
+        let key = match loader.api_key(kid).await? {
             Some(row) => {
                 let mut secret = sbox
-                    .open(
-                        &store::api_keys::secret_context(&row.kid),
-                        &row.secret_encrypted,
-                    )
-                    .map_err(|e| StoreError::Other(format!("api key {}: {e}", row.kid)))?;
+                    .open(&secret_context(&row.kid), &row.secret_encrypted)
+                    .map_err(|e| LoadError::new(format!("api key {}: {e}", row.kid)))?;
                 let verifier = Verifier::new(&row.algorithm, &secret);
                 // Leave no copy of the secret behind in freed memory.
                 secret.iter_mut().for_each(|b| *b = 0);
@@ -249,6 +248,16 @@ impl ApiKeyCache {
     }
 }
 
+/// The replay check as the gate uses it: true the first time (kid, nonce) is seen. The gate is
+/// generic over it, so the check costs no boxed future.
+pub trait NonceGuard: Send + Sync {
+    fn first_use(
+        &self,
+        kid: &str,
+        nonce: &str,
+    ) -> impl Future<Output = Result<bool, KvError>> + Send;
+}
+
 /// Accepts each (kid, nonce) once within the nonce window, across every node.
 #[derive(Clone)]
 pub struct ReplayGuard {
@@ -260,14 +269,42 @@ impl ReplayGuard {
     pub fn new(kv: Kv, window_ms: u64) -> ReplayGuard {
         ReplayGuard { kv, window_ms }
     }
+}
 
+impl NonceGuard for ReplayGuard {
     /// True the first time (kid, nonce) is seen; false for a replay.
-    pub async fn first_use(&self, kid: &str, nonce: &str) -> Result<bool, KvError> {
+    async fn first_use(&self, kid: &str, nonce: &str) -> Result<bool, KvError> {
         let key = self.kv.key(&format!("nonce:{kid}:{nonce}"));
         // A nonce stays acceptable for `window` on either side of now; remember it that long.
         self.kv
             .set_nx_px(&key, "1", self.window_ms.saturating_mul(2))
             .await
+    }
+}
+
+/// A [`NonceGuard`] on a set, for tests: remembers every (kid, nonce) for ever (the gate's
+/// window check refuses old nonces before the guard is asked), and can be made unavailable.
+#[derive(Default)]
+pub struct MemoryNonces {
+    seen: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    unavailable: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryNonces {
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::Relaxed);
+    }
+}
+
+impl NonceGuard for MemoryNonces {
+    async fn first_use(&self, kid: &str, nonce: &str) -> Result<bool, KvError> {
+        if self.unavailable.load(Ordering::Relaxed) {
+            return Err(KvError(
+                "the in-memory nonce guard is set unavailable".into(),
+            ));
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(seen.insert((kid.to_string(), nonce.to_string())))
     }
 }
 

@@ -3,6 +3,9 @@
 //! Keys: `session:<sha256(id)>` holds the session as JSON (so a Redis dump never reveals a
 //! usable cookie); `user_sessions:<uid>` is the set of a user's session hashes, for "log out
 //! everywhere". Both live as long as the sessions in them (decisions.md #11).
+//!
+//! [`SessionStore`] is the narrow port the gate reads sessions through; [`Sliding`] is the
+//! (pure) renewal rule it applies.
 
 use std::net::IpAddr;
 
@@ -18,7 +21,7 @@ pub struct SessionData {
     pub uid: String,
     pub user_ip: String,
     pub user_agent: String,
-    /// Unix seconds after which the session is refused (sliding, see `renew_if_due`).
+    /// Unix seconds after which the session is refused (sliding, see `Sliding`).
     pub expire_time: i64,
     pub csrf_token: String,
     /// Unix seconds of the last write-back of `expire_time`.
@@ -112,24 +115,11 @@ impl Sessions {
             .and_then(|json| serde_json::from_str(&json).ok()))
     }
 
-    /// Slides the expiry forward. Written back at most every `renew_interval` seconds, so a
-    /// busy session costs one Redis read per request, not a read and a write, and always once
-    /// less than half the idle time is left (so it slides even when `expire_time` is shorter
-    /// than `renew_interval`).
-    pub async fn renew_if_due(
-        &self,
-        id: &str,
-        data: &SessionData,
-        now: i64,
-    ) -> Result<(), KvError> {
-        if !renewal_due(data, now, &self.settings) {
-            return Ok(());
-        }
-        let mut renewed = data.clone();
-        renewed.expire_time = now + self.settings.expire_time as i64;
-        renewed.renewed_at = now;
+    /// Writes back a session whose expiry [`Sliding::renewed`] slid forward, unless it was
+    /// destroyed meanwhile.
+    pub async fn renew(&self, id: &str, renewed: &SessionData) -> Result<(), KvError> {
         let hash = Self::hash(id);
-        let json = serde_json::to_string(&renewed).expect("session serializes");
+        let json = serde_json::to_string(renewed).expect("session serializes");
         // XX: a session destroyed meanwhile (logout, mismatch) must stay destroyed.
         if self
             .kv
@@ -142,7 +132,7 @@ impl Sessions {
         {
             self.kv
                 .sadd_expire(
-                    &self.kv.key(&index_key_suffix(&data.uid)),
+                    &self.kv.key(&index_key_suffix(&renewed.uid)),
                     &hash,
                     self.settings.lifetime,
                 )
@@ -233,11 +223,132 @@ impl Sessions {
     }
 }
 
-/// True when the sliding expiry must be written back now.
-pub fn renewal_due(data: &SessionData, now: i64, settings: &config::Session) -> bool {
-    let interval_passed = now - data.renewed_at >= settings.renew_interval as i64;
-    let half_spent = data.expire_time - now < (settings.expire_time as i64 + 1) / 2;
-    interval_passed || half_spent
+/// The sliding expiry of sessions, in seconds: how long an idle session lives, and how often a
+/// busy one's expiry is written back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sliding {
+    /// `session.expire_time`: idle time after which a session is refused.
+    pub idle: i64,
+    /// `session.renew_interval`: the longest a busy session goes without a write-back.
+    pub renew_interval: i64,
+}
+
+impl Sliding {
+    pub fn from_settings(settings: &config::Session) -> Sliding {
+        Sliding {
+            idle: settings.expire_time as i64,
+            renew_interval: settings.renew_interval as i64,
+        }
+    }
+
+    /// True when the expiry must be written back now: at most every `renew_interval`, so a
+    /// busy session costs one Redis read per request, not a read and a write, and always once
+    /// less than half the idle time is left (so it slides even when the idle time is shorter
+    /// than the interval).
+    pub fn due(&self, data: &SessionData, now: i64) -> bool {
+        let interval_passed = now - data.renewed_at >= self.renew_interval;
+        let half_spent = data.expire_time - now < (self.idle + 1) / 2;
+        interval_passed || half_spent
+    }
+
+    /// The session with its expiry slid forward from `now`.
+    pub fn renewed(&self, data: &SessionData, now: i64) -> SessionData {
+        SessionData {
+            expire_time: now + self.idle,
+            renewed_at: now,
+            ..data.clone()
+        }
+    }
+}
+
+/// Sessions as the gate uses them: load, destroy on a binding mismatch, write back a renewal.
+/// On Redis in [`Sessions`]; on a map in [`MemorySessions`] for tests. The gate is generic over
+/// it, so the per-request load costs no boxed future.
+pub trait SessionStore: Send + Sync {
+    fn load(&self, id: &str) -> impl Future<Output = Result<Option<SessionData>, KvError>> + Send;
+    fn destroy(&self, id: &str, uid: &str) -> impl Future<Output = Result<(), KvError>> + Send;
+    fn renew(
+        &self,
+        id: &str,
+        renewed: &SessionData,
+    ) -> impl Future<Output = Result<(), KvError>> + Send;
+}
+
+impl SessionStore for Sessions {
+    fn load(&self, id: &str) -> impl Future<Output = Result<Option<SessionData>, KvError>> + Send {
+        Sessions::load(self, id)
+    }
+
+    fn destroy(&self, id: &str, uid: &str) -> impl Future<Output = Result<(), KvError>> + Send {
+        Sessions::destroy(self, id, uid)
+    }
+
+    fn renew(
+        &self,
+        id: &str,
+        renewed: &SessionData,
+    ) -> impl Future<Output = Result<(), KvError>> + Send {
+        Sessions::renew(self, id, renewed)
+    }
+}
+
+/// A [`SessionStore`] on a map, keyed by the session id, for tests. It can be made
+/// unavailable, like a Redis that does not answer.
+#[derive(Default)]
+pub struct MemorySessions {
+    sessions: std::sync::Mutex<std::collections::HashMap<String, SessionData>>,
+    unavailable: std::sync::atomic::AtomicBool,
+}
+
+impl MemorySessions {
+    pub fn insert(&self, id: &str, data: SessionData) {
+        self.map().insert(id.to_string(), data);
+    }
+
+    /// The session as stored now.
+    pub fn get(&self, id: &str) -> Option<SessionData> {
+        self.map().get(id).cloned()
+    }
+
+    pub fn set_unavailable(&self, unavailable: bool) {
+        self.unavailable
+            .store(unavailable, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, SessionData>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn up(&self) -> Result<(), KvError> {
+        if self.unavailable.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(KvError(
+                "the in-memory session store is set unavailable".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl SessionStore for MemorySessions {
+    async fn load(&self, id: &str) -> Result<Option<SessionData>, KvError> {
+        self.up()?;
+        Ok(self.get(id))
+    }
+
+    async fn destroy(&self, id: &str, _uid: &str) -> Result<(), KvError> {
+        self.up()?;
+        self.map().remove(id);
+        Ok(())
+    }
+
+    async fn renew(&self, id: &str, renewed: &SessionData) -> Result<(), KvError> {
+        self.up()?;
+        // Like SET XX: a destroyed session stays destroyed.
+        if let Some(slot) = self.map().get_mut(id) {
+            *slot = renewed.clone();
+        }
+        Ok(())
+    }
 }
 
 /// The value of cookie `name` among the request's `Cookie` headers.
@@ -353,18 +464,23 @@ mod tests {
             csrf_protection: true,
             renew_interval: 30,
         };
+        let sliding = Sliding::from_settings(&settings);
         let mut d = data("10.0.0.1");
         d.renewed_at = 1000;
         d.expire_time = 1010;
         // Plenty of idle time left and the interval not passed: no write.
-        assert!(!renewal_due(&d, 1004, &settings));
+        assert!(!sliding.due(&d, 1004));
         // Less than half the idle time left: written back although the interval has not passed.
-        assert!(renewal_due(&d, 1006, &settings));
+        assert!(sliding.due(&d, 1006));
         // The interval passed: written back.
         let mut long = d.clone();
         long.expire_time = 5000;
-        assert!(renewal_due(&long, 1030, &settings));
-        assert!(!renewal_due(&long, 1029, &settings));
+        assert!(sliding.due(&long, 1030));
+        assert!(!sliding.due(&long, 1029));
+        // A renewal slides the expiry from now and remembers when.
+        let renewed = sliding.renewed(&long, 1030);
+        assert_eq!((renewed.expire_time, renewed.renewed_at), (1040, 1030));
+        assert_eq!(renewed.csrf_token, long.csrf_token);
     }
 
     #[test]

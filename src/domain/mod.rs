@@ -1,7 +1,10 @@
-//! The vocabulary of the domain: user states, subjects, uids, KYC callbacks. No I/O here.
+//! The vocabulary of the domain: user states, subjects, uids, KYC callbacks, the rows a policy
+//! is compiled from, and the loader port the gate's caches read through. No I/O here.
 
 pub mod kyc;
+pub mod loader;
 pub mod password_policy;
+pub mod policy;
 pub mod subject;
 pub mod validation;
 

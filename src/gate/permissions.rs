@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::store::permissions::PermissionRow;
+use crate::domain::policy::PermissionRow;
 
 pub const VERBS: [&str; 7] = ["GET", "POST", "DELETE", "PUT", "HEAD", "PATCH", "ALL"];
 pub const ACTIONS: [&str; 3] = ["ACCEPT", "DROP", "AUDIT"];

@@ -1,5 +1,6 @@
-//! The policy snapshot: restrictions, pass/block rules and permissions, compiled together and
-//! swapped atomically. Decisions read it without locks or queries; a change notice rebuilds it.
+//! The policy snapshot: restrictions, pass/block rules and permissions, compiled together from
+//! the rows `store::policy` reads, and swapped atomically. Decisions read it without locks or
+//! queries; a change notice rebuilds it (`app`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,7 +9,7 @@ use arc_swap::ArcSwap;
 
 use super::permissions::Permissions;
 use super::restrictions::Restrictions;
-use crate::store::{self, Store, StoreError};
+use crate::domain::policy::{PolicyRows, RuleKind};
 
 /// Pass and block rules: raw path prefixes (Barong's authz_rules.yml).
 #[derive(Debug, Default)]
@@ -41,33 +42,21 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Reads the three tables in one repeatable-read transaction and compiles them.
-    pub async fn load(store: &Store) -> Result<Policy, StoreError> {
-        let mut client = store.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let restriction_rows = store::restrictions::all(&tx).await?;
-        let rule_rows = store::authz_rules::all(&tx).await?;
-        let permission_rows = store::permissions::all(&tx).await?;
-        tx.commit().await?;
+    /// Compiles the three tables (generation 0 until it is swapped in).
+    pub fn compile(rows: &PolicyRows) -> Policy {
         let mut rules = Rules::default();
-        for row in rule_rows {
-            match row.kind.as_str() {
-                "pass" => rules.pass.push(row.path),
-                "block" => rules.block.push(row.path),
-                _ => {}
+        for row in &rows.rules {
+            match row.kind {
+                RuleKind::Pass => rules.pass.push(row.path.clone()),
+                RuleKind::Block => rules.block.push(row.path.clone()),
             }
         }
-        Ok(Policy {
-            restrictions: Restrictions::compile(&restriction_rows),
+        Policy {
+            restrictions: Restrictions::compile(&rows.restrictions),
             rules,
-            permissions: Permissions::compile(&permission_rows),
+            permissions: Permissions::compile(&rows.permissions),
             generation: 0,
-        })
+        }
     }
 }
 
@@ -90,24 +79,68 @@ impl PolicyHandle {
         self.current.load()
     }
 
-    pub fn replace(&self, mut policy: Policy) {
-        policy.generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Swaps in a new snapshot; returns its generation.
+    pub fn replace(&self, mut policy: Policy) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        policy.generation = generation;
         self.current.store(Arc::new(policy));
-    }
-
-    /// Rebuilds from the database and swaps; the old snapshot stays on failure.
-    pub async fn reload(&self, store: &Store) -> Result<u64, StoreError> {
-        let policy = Policy::load(store).await?;
-        self.replace(policy);
-        let generation = self.generation.load(Ordering::Relaxed);
         metrics::counter!("portcullis_policy_reloads_total").increment(1);
         tracing::info!(generation, "policy snapshot rebuilt");
-        Ok(generation)
+        generation
     }
 }
 
 impl Default for PolicyHandle {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::policy::AuthzRuleRow;
+
+    fn rule(kind: RuleKind, path: &str) -> AuthzRuleRow {
+        AuthzRuleRow {
+            id: 0,
+            kind,
+            path: path.into(),
+        }
+    }
+
+    #[test]
+    fn rules_compile_by_kind_and_match_raw_prefixes() {
+        let rows = PolicyRows {
+            rules: vec![
+                rule(RuleKind::Pass, "api/v2/barong/identity"),
+                rule(RuleKind::Block, "api/v2/barong/admin"),
+            ],
+            ..PolicyRows::default()
+        };
+        let policy = Policy::compile(&rows);
+        assert!(policy.rules.passes("api/v2/barong/identity/sessions"));
+        // Raw prefixes, no segment boundary (Barong).
+        assert!(policy.rules.passes("api/v2/barong/identityX"));
+        assert!(!policy.rules.blocks("api/v2/barong/identity/sessions"));
+        assert!(policy.rules.blocks("api/v2/barong/admin/users"));
+        assert!(!policy.rules.passes("api/v2/barong/admin/users"));
+        assert!(policy.restrictions.is_empty());
+    }
+
+    #[test]
+    fn every_swap_has_a_new_generation_and_the_handle_starts_empty() {
+        let handle = PolicyHandle::new();
+        assert_eq!(handle.current().generation, 0);
+        assert!(handle.current().rules.pass.is_empty());
+        let rows = PolicyRows {
+            rules: vec![rule(RuleKind::Pass, "api/v2/public")],
+            ..PolicyRows::default()
+        };
+        assert_eq!(handle.replace(Policy::compile(&rows)), 1);
+        assert_eq!(handle.replace(Policy::compile(&rows)), 2);
+        let current = handle.current();
+        assert_eq!(current.generation, 2);
+        assert!(current.rules.passes("api/v2/public/markets"));
     }
 }

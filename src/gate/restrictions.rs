@@ -11,8 +11,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::geoip::Location;
-use crate::store::restrictions::RestrictionRow;
+use crate::domain::policy::RestrictionRow;
+use crate::net::geoip::Location;
 
 pub const CATEGORIES: [&str; 4] = ["whitelist", "maintenance", "blacklist", "blocklogin"];
 pub const SCOPES: [&str; 5] = ["all", "ip", "ip_subnet", "continent", "country"];

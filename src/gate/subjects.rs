@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::cache::Cache;
+use crate::domain::loader::{LoadError, SubjectLoader};
 use crate::domain::subject::{SubjectKind, SubjectRecord};
 use crate::jwt::{Issuer, MintedToken};
-use crate::store::{self, Store, StoreError};
 
 pub struct CachedSubject {
     pub record: SubjectRecord,
@@ -78,28 +78,19 @@ impl Subjects {
         }
     }
 
-    /// The subject, from the cache or (once per change or TTL) from the database.
+    /// The subject, from the cache or (once per change or TTL) from `loader`.
     pub async fn get(
         &self,
-        store: &Store,
+        loader: &dyn SubjectLoader,
         kind: SubjectKind,
         uid: &str,
-    ) -> Result<Option<Arc<CachedSubject>>, StoreError> {
+    ) -> Result<Option<Arc<CachedSubject>>, LoadError> {
         let cache = self.cache(kind);
         if let Some(subject) = cache.get(uid) {
             return Ok(Some(subject));
         }
         let ticket = cache.ticket(uid);
-        let client = store.client().await?;
-        let record = match kind {
-            SubjectKind::User => store::users::find_by_uid(&client, uid)
-                .await?
-                .map(|u| u.subject()),
-            SubjectKind::ServiceAccount => {
-                store::service_accounts::subject_by_uid(&client, uid).await?
-            }
-        };
-        let Some(record) = record else {
+        let Some(record) = loader.subject(kind, uid).await? else {
             return Ok(None);
         };
         // Keep the token minted for the old entry when nothing changed (a TTL refresh).
@@ -129,5 +120,63 @@ impl Subjects {
     pub fn clear(&self) {
         self.users.clear();
         self.service_accounts.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::JwtAlgorithm;
+    use crate::domain::loader::MemoryLoader;
+    use crate::jwt::SigningKey;
+
+    fn record(role: &str) -> SubjectRecord {
+        SubjectRecord {
+            kind: SubjectKind::User,
+            id: 1,
+            uid: "ID1".into(),
+            username: None,
+            email: "id1@example.com".into(),
+            role: role.into(),
+            level: 3,
+            state: "active".into(),
+            referral_id: None,
+            otp: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ttl_refresh_keeps_the_token_unless_the_subject_changed() {
+        let issuer = Issuer::new(SigningKey::generate(), JwtAlgorithm::RS256, 3600, false);
+        let reuse = TokenReuse {
+            enabled: true,
+            fraction: 0.5,
+        };
+        let loader = MemoryLoader::default();
+        loader.add_subject(record("member"));
+        let subjects = Subjects::new(Duration::from_millis(30), 100);
+        let get = || subjects.get(&loader, SubjectKind::User, "ID1");
+        let first = get().await.unwrap().unwrap().bearer(&issuer, reuse, 1000);
+        // Fresh: from the cache, no load.
+        get().await.unwrap().unwrap();
+        assert_eq!(loader.loads(), 1);
+        // Stale and unchanged: reloaded, and the token minted for it is kept.
+        std::thread::sleep(Duration::from_millis(40));
+        let again = get().await.unwrap().unwrap().bearer(&issuer, reuse, 1001);
+        assert_eq!(loader.loads(), 2);
+        assert_eq!(again, first);
+        // Changed: the token goes with the old record.
+        std::thread::sleep(Duration::from_millis(40));
+        loader.add_subject(record("admin"));
+        let changed = get().await.unwrap().unwrap().bearer(&issuer, reuse, 1002);
+        assert_ne!(changed, first);
+        // Kinds are kept apart: a user's uid names no service account.
+        assert!(
+            subjects
+                .get(&loader, SubjectKind::ServiceAccount, "ID1")
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

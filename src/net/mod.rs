@@ -1,6 +1,7 @@
 //! What the network tells us about a request, and the plain HTTP pieces every adapter shares:
-//! the client's address and its path (taken apart the same careful way for every front),
-//! methods, headers, forms, CORS, calls to other services, and the error body.
+//! the client's address (and where it is, from GeoIP) and its path (taken apart the same
+//! careful way for every front), methods, headers, forms, CORS, calls to other services, and
+//! the error body.
 
 pub mod client_ip;
 pub mod cors;
@@ -9,6 +10,7 @@ pub mod form;
 pub mod front_models;
 #[cfg(test)]
 mod fuzz;
+pub mod geoip;
 pub mod headers;
 pub mod method;
 pub mod outbound;

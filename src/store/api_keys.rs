@@ -4,6 +4,8 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 
 use super::{Db, StoreError, query_one, query_opt};
+pub use crate::domain::loader::secret_context;
+use crate::domain::loader::{ApiKeyRecord, KeyState};
 use crate::domain::subject::SubjectKind;
 
 #[derive(Debug, Clone)]
@@ -43,11 +45,6 @@ fn from_row(row: &Row) -> Result<ApiKeyRow, StoreError> {
     })
 }
 
-/// The secret's sealing context: a sealed secret only opens for its own kid.
-pub fn secret_context(kid: &str) -> String {
-    format!("api_key:{kid}")
-}
-
 pub struct NewApiKey<'a> {
     pub holder_kind: SubjectKind,
     pub holder_id: i64,
@@ -79,17 +76,8 @@ pub async fn insert<C: Db>(c: &C, new: &NewApiKey<'_>) -> Result<ApiKeyRow, Stor
     from_row(&row)
 }
 
-/// A key with its holder's uid, for authentication.
-pub struct KeyForAuth {
-    pub kid: String,
-    pub algorithm: String,
-    pub secret_encrypted: String,
-    pub state: String,
-    pub holder_kind: SubjectKind,
-    pub holder_uid: String,
-}
-
-pub async fn find_for_auth<C: Db>(c: &C, kid: &str) -> Result<Option<KeyForAuth>, StoreError> {
+/// A key with its holder's uid, for authentication (what the gate's key cache loads).
+pub async fn find_for_auth<C: Db>(c: &C, kid: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
     let row = query_opt(
         c,
         "SELECT k.kid, k.algorithm, k.secret_encrypted, k.state, k.key_holder_account_type,
@@ -111,11 +99,11 @@ pub async fn find_for_auth<C: Db>(c: &C, kid: &str) -> Result<Option<KeyForAuth>
     else {
         return Ok(None);
     };
-    Ok(Some(KeyForAuth {
+    Ok(Some(ApiKeyRecord {
         kid: row.get(0),
         algorithm: row.get(1),
         secret_encrypted: row.get(2),
-        state: row.get(3),
+        state: KeyState::parse(row.get(3)),
         holder_kind,
         holder_uid,
     }))

@@ -1,26 +1,22 @@
 //! The `authz_rules` table: path prefixes that pass without identity or are blocked outright.
 
 use super::{Db, StoreError, execute, query};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthzRuleRow {
-    pub id: i64,
-    pub kind: String,
-    pub path: String,
-}
+pub use crate::domain::policy::AuthzRuleRow;
+use crate::domain::policy::RuleKind;
 
 pub async fn all<C: Db>(c: &C) -> Result<Vec<AuthzRuleRow>, StoreError> {
-    Ok(
-        query(c, "SELECT id, kind, path FROM authz_rules ORDER BY id", &[])
-            .await?
-            .iter()
-            .map(|r| AuthzRuleRow {
+    let rows = query(c, "SELECT id, kind, path FROM authz_rules ORDER BY id", &[]).await?;
+    // The column's CHECK admits only `pass` and `block`; a row of any other kind does nothing.
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(AuthzRuleRow {
                 id: r.get(0),
-                kind: r.get(1),
+                kind: RuleKind::parse(r.get(1))?,
                 path: r.get(2),
             })
-            .collect(),
-    )
+        })
+        .collect())
 }
 
 /// Adds a rule unless it exists; true when inserted.

@@ -1,21 +1,9 @@
 //! The `permissions` table: (role, verb, path prefix) → ACCEPT | DROP | AUDIT.
 
-use time::OffsetDateTime;
 use tokio_postgres::Row;
 
 use super::{Db, StoreError, execute, query, query_one};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PermissionRow {
-    pub id: i64,
-    pub action: String,
-    pub role: String,
-    pub verb: String,
-    pub path: String,
-    pub topic: Option<String>,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-}
+pub use crate::domain::policy::PermissionRow;
 
 const COLUMNS: &str = "id, action, role, verb, path, topic, created_at, updated_at";
 

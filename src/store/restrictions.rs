@@ -1,21 +1,9 @@
 //! The `restrictions` table: whitelist, maintenance, blacklist, blocklogin by scope.
 
-use time::OffsetDateTime;
 use tokio_postgres::Row;
 
 use super::{Db, StoreError, execute, query, query_opt};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestrictionRow {
-    pub id: i64,
-    pub category: String,
-    pub scope: String,
-    pub value: String,
-    pub code: Option<i32>,
-    pub state: String,
-    pub created_at: OffsetDateTime,
-    pub updated_at: OffsetDateTime,
-}
+pub use crate::domain::policy::RestrictionRow;
 
 const COLUMNS: &str = "id, category, scope, value, code, state, created_at, updated_at";
 
