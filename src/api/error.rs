@@ -4,6 +4,7 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 
+use crate::authn::captcha::CaptchaError;
 use crate::kv::KvError;
 use crate::store::StoreError;
 
@@ -87,6 +88,17 @@ impl From<KvError> for ApiError {
     }
 }
 
+/// Barong's statuses: a missing answer or field is a bad request, a wrong answer unprocessable.
+impl From<CaptchaError> for ApiError {
+    fn from(err: CaptchaError) -> ApiError {
+        let status = match err {
+            CaptchaError::Required | CaptchaError::MandatoryFields => StatusCode::BAD_REQUEST,
+            CaptchaError::VerificationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, err.code())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -104,3 +116,26 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captcha_refusals_keep_barongs_statuses() {
+        for (err, status) in [
+            (CaptchaError::Required, StatusCode::BAD_REQUEST),
+            (CaptchaError::MandatoryFields, StatusCode::BAD_REQUEST),
+            (
+                CaptchaError::VerificationFailed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+        ] {
+            let api = ApiError::from(err);
+            assert_eq!(
+                (api.status, api.codes),
+                (status, vec![err.code().to_string()])
+            );
+        }
+    }
+}

@@ -1,8 +1,12 @@
 //! The vocabulary of the domain: user states, subjects, uids, KYC callbacks. No I/O here.
 
+pub mod email;
 pub mod kyc;
+pub mod labels;
 pub mod password_policy;
 pub mod subject;
+pub mod time;
+pub mod user_state;
 pub mod validation;
 
 /// User states Barong uses (`users.state`).

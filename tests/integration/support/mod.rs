@@ -197,7 +197,9 @@ impl TestEnv {
         let mut otp_secret = None;
         if otp {
             let secret = portcullis::crypto::random_bytes::<20>().to_vec();
-            let sealed = self.secrets().seal(&format!("totp:{uid}"), &secret);
+            let sealed = self
+                .secrets()
+                .seal(&portcullis::authn::totp::secret_context(&uid), &secret);
             store::users::set_otp(&client, row.id, true, Some(&sealed))
                 .await
                 .unwrap();
