@@ -18,5 +18,6 @@ pub mod kv;
 pub mod net;
 pub mod policies;
 pub mod server;
+pub mod services;
 pub mod store;
 pub mod telemetry;

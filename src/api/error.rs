@@ -6,6 +6,7 @@ use http::{HeaderValue, StatusCode};
 
 use crate::authn::captcha::CaptchaError;
 use crate::kv::KvError;
+use crate::services::accounts::AccountError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -85,6 +86,17 @@ impl From<KvError> for ApiError {
     fn from(err: KvError) -> ApiError {
         tracing::warn!(error = %err, "redis unavailable");
         ApiError::unavailable()
+    }
+}
+
+/// Every refusal of an account is unprocessable, with all its codes.
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> ApiError {
+        match err {
+            AccountError::Refused(codes) => ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes),
+            AccountError::Taken(code) => ApiError::unprocessable(code),
+            AccountError::Store(err) => err.into(),
+        }
     }
 }
 
