@@ -263,12 +263,21 @@ impl App {
         ));
         tokio::spawn(self.clone().apply_notices(rx));
         if self.settings.events.publish {
-            let wake = self.events.publisher_wake.clone();
-            tokio::spawn(crate::events::publisher::run(self.clone(), wake));
+            tokio::spawn(crate::events::publisher::run(
+                self.store.clone(),
+                self.gate.issuer.clone(),
+                self.settings.events.clone(),
+                crate::events::publisher::connection_name(&self.events),
+                self.events.publisher_wake.clone(),
+            ));
         }
         if self.settings.mail.delivery != crate::config::MailDelivery::None {
-            let wake = self.events.mailer_wake.clone();
-            tokio::spawn(crate::events::mailer::run(self.clone(), wake));
+            tokio::spawn(crate::events::mailer::run(
+                self.store.clone(),
+                self.settings.mail.clone(),
+                self.settings.app.clone(),
+                self.events.mailer_wake.clone(),
+            ));
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 pub mod envelope;
 pub mod mailer;
 pub mod publisher;
+pub mod queue;
 pub mod templates;
 
 use std::collections::HashSet;
