@@ -1,4 +1,5 @@
-//! The vocabulary of the domain: user states, subjects, uids, KYC callbacks. No I/O here.
+//! The vocabulary of the domain: user states, emails, subjects, uids, what labels imply, how
+//! timestamps are written, KYC callbacks. No I/O here.
 
 pub mod email;
 pub mod kyc;
