@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use base64::Engine;
 use tokio::sync::mpsc;
 
@@ -319,11 +320,15 @@ impl App {
             }
             if reload {
                 // Keep trying: a node must not keep an old policy because one read failed.
-                let mut delay = Duration::from_millis(100);
+                let max = Duration::from_secs(5);
+                let mut backoff = ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(max)
+                    .without_max_times()
+                    .build();
                 while let Err(err) = self.gate.policy.reload(&self.store).await {
                     tracing::warn!(error = %err, "policy reload failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    tokio::time::sleep(backoff.next().unwrap_or(max)).await;
                 }
             }
         }
