@@ -2,9 +2,9 @@
 //! drains the `mail_queue` table (claim, compose, deliver, mark sent or count the failure),
 //! on the queue skeleton it shares with the publisher ([`super::queue`]).
 //!
-//! - [`compose`]: templates (one TOML file per language in `mail.templates_dir`, loaded once
+//! - `compose`: templates (one TOML file per language in `mail.templates_dir`, loaded once
 //!   at start, see `events::templates`), links and the message;
-//! - [`deliver`]: SMTP, or `var/mail/<id>.eml` in development.
+//! - `deliver`: SMTP, or `var/mail/<id>.eml` in development.
 
 mod compose;
 mod deliver;
