@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
+use backon::{BackoffBuilder, ExponentialBuilder};
 use base64::Engine;
 use tokio::sync::mpsc;
 
@@ -333,12 +334,21 @@ impl App {
         ));
         tokio::spawn(self.clone().apply_notices(rx));
         if self.settings.events.publish {
-            let wake = self.events.publisher_wake.clone();
-            tokio::spawn(crate::events::publisher::run(self.clone(), wake));
+            tokio::spawn(crate::events::publisher::run(
+                self.store.clone(),
+                self.gate.issuer.clone(),
+                self.settings.events.clone(),
+                crate::events::publisher::connection_name(&self.events),
+                self.events.publisher_wake.clone(),
+            ));
         }
         if self.settings.mail.delivery != crate::config::MailDelivery::None {
-            let wake = self.events.mailer_wake.clone();
-            tokio::spawn(crate::events::mailer::run(self.clone(), wake));
+            tokio::spawn(crate::events::mailer::run(
+                self.store.clone(),
+                self.settings.mail.clone(),
+                self.settings.app.clone(),
+                self.events.mailer_wake.clone(),
+            ));
         }
         Ok(())
     }
@@ -380,11 +390,15 @@ impl App {
             }
             if reload {
                 // Keep trying: a node must not keep an old policy because one read failed.
-                let mut delay = Duration::from_millis(100);
+                let max = Duration::from_secs(5);
+                let mut backoff = ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(max)
+                    .without_max_times()
+                    .build();
                 while let Err(err) = reload_policy(&self.store, &self.gate.policy).await {
                     tracing::warn!(error = %err, "policy reload failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    tokio::time::sleep(backoff.next().unwrap_or(max)).await;
                 }
             }
         }

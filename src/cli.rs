@@ -11,13 +11,13 @@ use serde_json::json;
 
 use crate::app::{self, App};
 use crate::config::Settings;
-use crate::domain::{self, password_policy, state, subject::SubjectKind, validation};
+use crate::domain::user_state::UserState;
 use crate::gate::permissions::{ACTIONS, VERBS};
 use crate::gate::restrictions::{self, CATEGORIES, SCOPES};
-use crate::store::api_keys::NewApiKey;
+use crate::services::accounts::{self, Application, OperatorAccount};
+use crate::services::api_keys;
 use crate::store::permissions::NewPermission;
 use crate::store::restrictions::NewRestriction;
-use crate::store::users::NewUser;
 use crate::store::{self, Store, StoreError};
 
 #[derive(Parser, Debug)]
@@ -98,7 +98,7 @@ pub struct CreateUser {
     #[arg(long, default_value = "member")]
     pub role: String,
     #[arg(long, default_value = "active")]
-    pub state: String,
+    pub state: UserState,
     /// Also creates the labels of levels 1..=level.
     #[arg(long, default_value_t = 0)]
     pub level: i32,
@@ -227,10 +227,10 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }) => {
             let store = Store::new(&settings.database)?;
             let secrets = crate::crypto::SecretBox::new(&app::load_encryption_key(&settings)?);
-            let (kid, secret) = create_api_key(&store, &secrets, &uid, &algorithm, &scope).await?;
+            let key = api_keys::create(&store, &secrets, &uid, &algorithm, &scope).await?;
             println!(
                 "{}",
-                json!({ "kid": kid, "secret": secret, "algorithm": algorithm.to_ascii_uppercase() })
+                json!({ "kid": key.kid, "secret": key.secret, "algorithm": key.algorithm })
             );
         }
         Command::Permissions(cmd) => permissions(cmd, &settings).await?,
@@ -296,134 +296,25 @@ async fn policies(cmd: PoliciesCommand, settings: &Settings) -> anyhow::Result<(
     Ok(())
 }
 
-/// Creates a user after the checks signup applies; returns the uid.
+/// Creates a user after the checks signup applies (`services::accounts`); returns the uid.
 pub async fn create_user(
     store: &Store,
     settings: &Settings,
     args: &CreateUser,
 ) -> anyhow::Result<String> {
-    let email = args.email.trim();
-    if !validation::email_valid(email) {
-        anyhow::bail!("email.invalid");
-    }
-    let regexp = fancy_regex::Regex::new(&settings.password.regexp)?;
-    password_policy::check(
-        &args.password,
-        &regexp,
-        settings.password.min_entropy,
-        settings.password.use_dictionary,
-    )
-    .map_err(|code| anyhow::anyhow!("{code}"))?;
-    if !["pending", "active", "banned", "deleted", "locked"].contains(&args.state.as_str()) {
-        anyhow::bail!("state.invalid: one of pending, active, banned, deleted, locked");
-    }
-    if let Some(username) = &args.username {
-        let errors = validation::username_errors(username);
-        if !errors.is_empty() {
-            anyhow::bail!("{}", errors.join(", "));
-        }
-    }
-    let digest = tokio::task::spawn_blocking({
-        let password = args.password.clone();
-        move || crate::authn::passwords::hash_blocking(&password)
-    })
-    .await?;
-    let mut client = store.client().await?;
-    if !store::permissions::role_exists(&client, &args.role).await? {
-        anyhow::bail!(
-            "role.doesnt_exist: no permission row names role {:?}",
-            args.role
-        );
-    }
-    let tx = client.transaction().await.map_err(StoreError::from)?;
-    let uid = domain::new_uid(&settings.users.uid_prefix);
-    let username = args.username.as_ref().map(|u| u.to_lowercase());
-    let user = store::users::insert(
-        &tx,
-        &NewUser {
-            uid: &uid,
-            username: username.as_deref(),
-            email,
-            password_digest: &digest,
-            role: &args.role,
+    let request = OperatorAccount {
+        application: Application {
+            email: &args.email,
+            password: &args.password,
+            username: args.username.as_deref(),
             data: None,
-            level: args.level,
-            state: &args.state,
-            referral_id: None,
+            role: &args.role,
         },
-    )
-    .await
-    .map_err(|e| match e {
-        StoreError::Conflict(c) if c.contains("email") => anyhow::anyhow!("email.taken"),
-        StoreError::Conflict(c) if c.contains("username") => anyhow::anyhow!("username.taken"),
-        other => other.into(),
-    })?;
-    let levels = store::query(
-        &tx,
-        "SELECT key, value FROM levels WHERE id <= $1 ORDER BY id",
-        &[&args.level],
-    )
-    .await?;
-    for level in levels {
-        let (key, value): (String, String) = (level.get(0), level.get(1));
-        store::users::upsert_label(&tx, user.id, &key, &value, "private").await?;
-    }
-    // Announced like any other new account (Barong's applogic and mailer listen for it).
-    let user = store::users::find_by_id(&tx, user.id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the new user vanished"))?;
-    crate::events::Events::new(settings)
-        .user_created(&tx, &user)
-        .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    Ok(uid)
-}
-
-/// Creates an API key for the active user or service account `uid`; returns (kid, secret).
-pub async fn create_api_key(
-    store: &Store,
-    secrets: &crate::crypto::SecretBox,
-    uid: &str,
-    algorithm: &str,
-    scope: &str,
-) -> anyhow::Result<(String, String)> {
-    let algorithm = algorithm.to_ascii_uppercase();
-    if algorithm != "HS256" {
-        anyhow::bail!("algorithm.inclusion: only HS256 is supported");
-    }
-    let client = store.client().await?;
-    let (kind, holder_id, holder_state) = match store::users::find_by_uid(&client, uid).await? {
-        Some(user) => (SubjectKind::User, user.id, user.state),
-        None => match store::service_accounts::subject_by_uid(&client, uid).await? {
-            Some(sa) => (SubjectKind::ServiceAccount, sa.id, sa.state),
-            None => anyhow::bail!("no user or service account with uid {uid}"),
-        },
+        state: args.state,
+        level: args.level,
     };
-    if holder_state != state::ACTIVE {
-        anyhow::bail!("key_holder_account.invalid: the holder is {holder_state}, not active");
-    }
-    let kid = crate::crypto::random_hex::<8>();
-    let secret = crate::crypto::random_hex::<16>();
-    let scope: Vec<String> = scope
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    store::api_keys::insert(
-        &client,
-        &NewApiKey {
-            holder_kind: kind,
-            holder_id,
-            kid: &kid,
-            algorithm: &algorithm,
-            scope: &scope,
-            secret_encrypted: &secrets
-                .seal(&store::api_keys::secret_context(&kid), secret.as_bytes()),
-        },
-    )
-    .await?;
-    Ok((kid, secret))
+    let user = accounts::create_with_settings(store, settings, &request).await?;
+    Ok(user.uid)
 }
 
 async fn permissions(cmd: PermissionsCommand, settings: &Settings) -> anyhow::Result<()> {

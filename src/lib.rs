@@ -19,5 +19,6 @@ pub mod net;
 pub mod policies;
 pub mod routes;
 pub mod server;
+pub mod services;
 pub mod store;
 pub mod telemetry;

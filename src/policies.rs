@@ -10,7 +10,7 @@ use crate::gate::permissions::{ACTIONS, VERBS};
 use crate::gate::restrictions::{self, CATEGORIES, SCOPES};
 use crate::store::permissions::{NewPermission, PermissionRow};
 use crate::store::restrictions::NewRestriction;
-use crate::store::{self, Store, execute};
+use crate::store::{self, Store};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -236,24 +236,21 @@ impl PolicySet {
                 store::restrictions::insert_if_missing(&tx, &new).await? as usize;
         }
         for l in &self.levels {
-            report.levels += execute(
+            report.levels += store::levels::insert_if_missing(
                 &tx,
-                "INSERT INTO levels (id, key, value, description) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (id) DO NOTHING",
-                &[&l.id, &l.key, &l.value, &l.description],
+                l.id,
+                &l.key,
+                &l.value,
+                l.description.as_deref(),
             )
             .await? as usize;
         }
         for a in &self.abilities {
             for (action, subjects) in [("read", &a.read), ("manage", &a.manage)] {
                 for subject in subjects {
-                    report.abilities += execute(
-                        &tx,
-                        "INSERT INTO admin_abilities (role, action, subject) VALUES ($1, $2, $3)
-                         ON CONFLICT DO NOTHING",
-                        &[&a.role, &action, subject],
-                    )
-                    .await? as usize;
+                    report.abilities +=
+                        store::admin_abilities::insert_if_missing(&tx, &a.role, action, subject)
+                            .await? as usize;
                 }
             }
         }

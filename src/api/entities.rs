@@ -1,21 +1,12 @@
 //! The JSON shapes the API returns (Barong's Grape entities), with Barong's key order.
 
 use serde::Serialize;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::crypto::SecretBox;
+use crate::domain::time::iso;
 use crate::store::users::{self, DataStorageRow, LabelRow, PhoneRow, ProfileRow, UserRow};
 use crate::store::{Db, StoreError};
-
-/// ISO-8601 UTC with seconds: `2020-06-01T07:01:20Z`.
-pub fn iso(t: OffsetDateTime) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .expect("timestamp formats")
-}
 
 /// Sealing contexts of personal data (the field name binds the ciphertext to its column).
 pub mod contexts {

@@ -4,7 +4,9 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode};
 
+use crate::authn::captcha::CaptchaError;
 use crate::kv::KvError;
+use crate::services::accounts::AccountError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -87,6 +89,28 @@ impl From<KvError> for ApiError {
     }
 }
 
+/// Every refusal of an account is unprocessable, with all its codes.
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> ApiError {
+        match err {
+            AccountError::Refused(codes) => ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes),
+            AccountError::Taken(code) => ApiError::unprocessable(code),
+            AccountError::Store(err) => err.into(),
+        }
+    }
+}
+
+/// Barong's statuses: a missing answer or field is a bad request, a wrong answer unprocessable.
+impl From<CaptchaError> for ApiError {
+    fn from(err: CaptchaError) -> ApiError {
+        let status = match err {
+            CaptchaError::Required | CaptchaError::MandatoryFields => StatusCode::BAD_REQUEST,
+            CaptchaError::VerificationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, err.code())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
@@ -104,3 +128,26 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captcha_refusals_keep_barongs_statuses() {
+        for (err, status) in [
+            (CaptchaError::Required, StatusCode::BAD_REQUEST),
+            (CaptchaError::MandatoryFields, StatusCode::BAD_REQUEST),
+            (
+                CaptchaError::VerificationFailed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+        ] {
+            let api = ApiError::from(err);
+            assert_eq!(
+                (api.status, api.codes),
+                (status, vec![err.code().to_string()])
+            );
+        }
+    }
+}

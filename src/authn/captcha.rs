@@ -6,11 +6,9 @@
 
 use std::time::Duration;
 
-use http::StatusCode;
 use md5::{Digest, Md5};
 use serde_json::Value;
 
-use crate::api::error::ApiError;
 use crate::config::{Captcha, CaptchaKind};
 use crate::net::outbound::Outbound;
 
@@ -23,12 +21,41 @@ fn md5_hex(text: &str) -> String {
     hex::encode(Md5::digest(text.as_bytes()))
 }
 
-fn required() -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "identity.captcha.required")
+/// Why a captcha answer was refused. The API answers each with Barong's code ([`code`]):
+/// a missing answer or field is the client's mistake (400), a wrong one is refused (422).
+///
+/// [`code`]: CaptchaError::code
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptchaError {
+    /// The endpoint is protected and no answer came.
+    Required,
+    /// A GeeTest answer lacks one of its three fields.
+    MandatoryFields,
+    /// The answer is wrong, or the captcha service could not say it is right.
+    VerificationFailed,
 }
 
-fn failed() -> ApiError {
-    ApiError::unprocessable("identity.captcha.verification_failed")
+impl CaptchaError {
+    /// Barong's error code.
+    pub fn code(self) -> &'static str {
+        match self {
+            CaptchaError::Required => "identity.captcha.required",
+            CaptchaError::MandatoryFields => "identity.captcha.mandatory_fields",
+            CaptchaError::VerificationFailed => "identity.captcha.verification_failed",
+        }
+    }
+}
+
+impl std::fmt::Display for CaptchaError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl std::error::Error for CaptchaError {}
+
+fn failed() -> CaptchaError {
+    CaptchaError::VerificationFailed
 }
 
 /// Checks `response` (the `captcha_response` parameter) for `endpoint`, when captcha applies.
@@ -37,7 +64,7 @@ pub async fn verify(
     outbound: &Outbound,
     endpoint: &str,
     response: Option<&Value>,
-) -> Result<(), ApiError> {
+) -> Result<(), CaptchaError> {
     if settings.kind == CaptchaKind::None
         || !settings.protected_endpoints.iter().any(|e| e == endpoint)
     {
@@ -50,7 +77,7 @@ pub async fn verify(
         Some(_) => false,
     };
     if blank {
-        return Err(required());
+        return Err(CaptchaError::Required);
     }
     let timeout = Duration::from_millis(settings.timeout_ms);
     match settings.kind {
@@ -95,10 +122,7 @@ pub async fn verify(
                 field("geetest_validate"),
                 field("geetest_seccode"),
             ) else {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "identity.captcha.mandatory_fields",
-                ));
+                return Err(CaptchaError::MandatoryFields);
             };
             let expected = md5_hex(&format!("{}geetest{challenge}", settings.geetest_key));
             if !crate::crypto::constant_time_eq(expected.as_bytes(), validate.as_bytes()) {
@@ -176,10 +200,7 @@ mod tests {
         let err = verify(&recaptcha, &outbound, USER_CREATE, None)
             .await
             .unwrap_err();
-        assert_eq!(
-            (err.status, err.codes[0].as_str()),
-            (StatusCode::BAD_REQUEST, "identity.captcha.required")
-        );
+        assert_eq!(err, CaptchaError::Required);
         let err = verify(
             &recaptcha,
             &outbound,
@@ -188,19 +209,19 @@ mod tests {
         )
         .await
         .unwrap_err();
-        assert_eq!(err.codes[0], "identity.captcha.required");
+        assert_eq!(err, CaptchaError::Required);
         let geetest = settings(CaptchaKind::Geetest);
         let partial = serde_json::json!({"geetest_challenge": "c"});
         let err = verify(&geetest, &outbound, SESSION_CREATE, Some(&partial))
             .await
             .unwrap_err();
-        assert_eq!(err.codes[0], "identity.captcha.mandatory_fields");
+        assert_eq!(err, CaptchaError::MandatoryFields);
         // A validate value that is not md5(key + "geetest" + challenge) fails without a call.
         let wrong = serde_json::json!({"geetest_challenge": "c", "geetest_validate": "v", "geetest_seccode": "s"});
         let err = verify(&geetest, &outbound, SESSION_CREATE, Some(&wrong))
             .await
             .unwrap_err();
-        assert_eq!(err.codes[0], "identity.captcha.verification_failed");
+        assert_eq!(err, CaptchaError::VerificationFailed);
         // Unprotected endpoints and `none` never ask.
         let mut only_signup = settings(CaptchaKind::Recaptcha);
         only_signup.protected_endpoints = vec![USER_CREATE.into()];

@@ -4,6 +4,9 @@
 
 use aws_lc_rs::hmac;
 
+use crate::crypto::SecretBox;
+use crate::kv::{Kv, KvError};
+
 pub const DIGITS: u32 = 6;
 pub const STEP: i64 = 30;
 pub const SKEW: i64 = 1;
@@ -39,6 +42,65 @@ pub fn matching_step(secret: &[u8], code: &str, unix_time: i64) -> Option<i64> {
         }
     }
     found
+}
+
+/// The sealing context of a user's TOTP secret: binds the ciphertext to its account.
+pub fn secret_context(uid: &str) -> String {
+    format!("totp:{uid}")
+}
+
+/// Why a code could not be checked (as opposed to being wrong).
+#[derive(Debug)]
+pub enum TotpError {
+    /// The stored secret does not open with our key: a wrong or rotated key, or a corrupt row.
+    Sealed,
+    /// Redis, where used steps are remembered, did not answer.
+    Kv(KvError),
+}
+
+impl std::fmt::Display for TotpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TotpError::Sealed => f.write_str("the TOTP secret does not open"),
+            TotpError::Kv(err) => write!(f, "{err}"),
+        }
+    }
+}
+
+impl std::error::Error for TotpError {}
+
+impl From<KvError> for TotpError {
+    fn from(err: KvError) -> TotpError {
+        TotpError::Kv(err)
+    }
+}
+
+/// How long a used step is remembered: until no code of it can match any more.
+const USED_TTL_MS: u64 = ((SKEW * 2 + 2) * STEP * 1000) as u64;
+
+/// Checks `code` against the sealed secret of account `uid` at `unix_time`, and burns the step
+/// it matched, so that the same code is not accepted twice (a second use within the window,
+/// from anywhere, is refused). False when the account has no secret, the code is wrong, or
+/// its step was used.
+pub async fn verify_and_burn(
+    secrets: &SecretBox,
+    kv: &Kv,
+    uid: &str,
+    sealed: Option<&str>,
+    code: &str,
+    unix_time: i64,
+) -> Result<bool, TotpError> {
+    let Some(sealed) = sealed else {
+        return Ok(false);
+    };
+    let secret = secrets
+        .open(&secret_context(uid), sealed)
+        .map_err(|_| TotpError::Sealed)?;
+    let Some(step) = matching_step(&secret, code, unix_time) else {
+        return Ok(false);
+    };
+    let key = kv.key(&format!("totp_used:{uid}:{step}"));
+    Ok(kv.set_nx_px(&key, "1", USED_TTL_MS).await?)
 }
 
 /// RFC 4648 base32 without padding (authenticator apps' secret format).

@@ -1,11 +1,16 @@
-//! The vocabulary of the domain: user states, subjects, uids, KYC callbacks, the rows a policy
-//! is compiled from, and the loader port the gate's caches read through. No I/O here.
+//! The vocabulary of the domain: user states, emails, subjects, uids, what labels imply, how
+//! timestamps are written, KYC callbacks, the rows a policy is compiled from, and the loader
+//! port the gate's caches read through. No I/O here.
 
+pub mod email;
 pub mod kyc;
+pub mod labels;
 pub mod loader;
 pub mod password_policy;
 pub mod policy;
 pub mod subject;
+pub mod time;
+pub mod user_state;
 pub mod validation;
 
 /// User states Barong uses (`users.state`).

@@ -7,6 +7,7 @@
 pub mod envelope;
 pub mod mailer;
 pub mod publisher;
+pub mod queue;
 pub mod templates;
 
 use std::collections::HashSet;
@@ -15,10 +16,10 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 
-use crate::api::entities::iso;
+use crate::domain::time::iso;
 use crate::store::labels::LabelChange;
 use crate::store::users::UserRow;
-use crate::store::{Db, StoreError, execute};
+use crate::store::{Db, StoreError};
 
 /// The outbox side of events: what `emit` needs, and the bells that wake the workers.
 pub struct Events {
@@ -45,19 +46,9 @@ impl Events {
     /// (`{"record": {...}}`, plus `"changes"` for model updates), in the caller's transaction.
     /// Events that send an email are queued for the mailer too.
     pub async fn emit<C: Db>(&self, c: &C, name: &str, body: &Value) -> Result<(), StoreError> {
-        execute(
-            c,
-            "INSERT INTO event_outbox (name, payload) VALUES ($1, $2)",
-            &[&name, body],
-        )
-        .await?;
+        crate::store::outbox::insert(c, name, body).await?;
         if self.mail_events.contains(name) {
-            execute(
-                c,
-                "INSERT INTO mail_queue (event_name, payload) VALUES ($1, $2)",
-                &[&name, body],
-            )
-            .await?;
+            crate::store::mail_queue::insert(c, name, body).await?;
         }
         Ok(())
     }

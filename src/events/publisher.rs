@@ -25,13 +25,15 @@ use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ErrorKind,
     ExchangeKind, PublisherConfirm,
 };
-use serde_json::Value;
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 
-use crate::app::App;
+use super::queue::{self, Pace, Round, Worker};
+use crate::config;
 use crate::events::envelope::{route, seal};
-use crate::store::{StoreError, execute, query};
+use crate::jwt::Issuer;
+use crate::store::outbox::{self, Pending};
+use crate::store::{Store, StoreError};
 
 /// Barong's exchanges. An event whose category is not one of these still goes to
 /// `barong.events.<category>`, which must then exist on the broker.
@@ -48,15 +50,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// (memory alarm) or silently dead broker must not hold the claimed rows' locks for ever.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The name this App's publisher connection shows in `rabbitmqctl list_connections` and the
-/// management UI: the process id and the App's address, so that several Apps in one process
-/// (as in the integration tests) and several nodes on one host are told apart, and a
-/// reconnection keeps the same name.
-pub fn connection_name(app: &App) -> String {
+/// The name a node's publisher connection shows in `rabbitmqctl list_connections` and the
+/// management UI: the process id and the address of the node's [`Events`](super::Events), so
+/// that several nodes in one process (as in the integration tests) and several nodes on one
+/// host are told apart, and a reconnection keeps the same name.
+pub fn connection_name(events: &super::Events) -> String {
     format!(
         "portcullis-publisher pid {} app {:x}",
         std::process::id(),
-        Arc::as_ptr(&app.0) as usize
+        Arc::as_ptr(&events.publisher_wake) as usize
     )
 }
 
@@ -122,10 +124,18 @@ fn precondition_failed(err: &lapin::Error) -> bool {
         if *e.kind() == AMQPErrorKind::Soft(AMQPSoftError::PRECONDITIONFAILED))
 }
 
-/// Runs until the process ends.
-pub async fn run(app: App, wake: Arc<Notify>) {
+/// Runs until the process ends: publishes the outbox of `store` with `issuer`'s signature,
+/// as `settings` say, under connection `name` ([`connection_name`]); `wake` rings when the
+/// outbox has work.
+pub async fn run(
+    store: Store,
+    issuer: Arc<Issuer>,
+    settings: config::Events,
+    name: String,
+    wake: Arc<Notify>,
+) {
     // Parsed here, not by lapin, because lapin's parse error quotes the URL, password included.
-    let uri: AMQPUri = match app.settings.events.rabbitmq_url.parse() {
+    let uri: AMQPUri = match settings.rabbitmq_url.parse() {
         Ok(uri) => uri,
         Err(_) => loop {
             tracing::error!(
@@ -135,49 +145,66 @@ pub async fn run(app: App, wake: Arc<Notify>) {
             sleep(MAX_BACKOFF).await;
         },
     };
-    let name = connection_name(&app);
-    let first_delay = Duration::from_millis(app.settings.events.retry_ms.max(1));
-    let mut delay = first_delay;
-    let mut link: Option<Link> = None;
-    loop {
+    let pace = Pace {
+        idle_wait: IDLE_WAIT,
+        first_backoff: Duration::from_millis(settings.retry_ms.max(1)),
+        max_backoff: MAX_BACKOFF,
+    };
+    let publisher = Publisher {
+        store,
+        issuer,
+        batch: settings.batch,
+        uri,
+        name,
+        link: None,
+    };
+    queue::run(publisher, pace, wake).await;
+}
+
+/// The publisher's state between rounds: what it publishes with, and its connection.
+struct Publisher {
+    store: Store,
+    issuer: Arc<Issuer>,
+    batch: i64,
+    uri: AMQPUri,
+    name: String,
+    link: Option<Link>,
+}
+
+impl Worker for Publisher {
+    async fn round(&mut self) -> Round {
         // A connection the broker closed while we were idle is replaced before rows are
         // claimed, so that closing it costs no attempt.
-        if !link.as_ref().is_some_and(Link::is_open) {
-            link = None;
-            match Link::open(&uri, &name).await {
+        if !self.link.as_ref().is_some_and(Link::is_open) {
+            self.link = None;
+            match Link::open(&self.uri, &self.name).await {
                 Ok(opened) => {
-                    tracing::info!(connection = %name, "events publisher connected to RabbitMQ");
-                    link = Some(opened);
+                    tracing::info!(connection = %self.name, "events publisher connected to RabbitMQ");
+                    self.link = Some(opened);
                 }
                 Err(failure) => {
                     failure.record();
-                    update_pending_gauge(&app).await;
-                    sleep(delay).await;
-                    delay = (delay * 2).min(MAX_BACKOFF);
-                    continue;
+                    update_pending_gauge(&self.store).await;
+                    return Round::Failed;
                 }
             }
         }
-        let channel = &link.as_ref().expect("connected above").channel;
-        match publish_batch(&app, channel).await {
-            Ok(outcome) => {
-                delay = first_delay;
-                if outcome.claimed < app.settings.events.batch {
-                    update_pending_gauge(&app).await;
-                    // `notify_one` keeps a permit when nobody waits, so a ring that came while
-                    // the batch ran ends this wait at once.
-                    let _ = timeout(IDLE_WAIT, wake.notified()).await;
-                }
-                // A full batch: more rows are probably waiting, take them now.
+        let Some(link) = &self.link else {
+            return Round::Failed;
+        };
+        match publish_batch(&self.store, &self.issuer, self.batch, &link.channel).await {
+            Ok(outcome) if outcome.claimed < self.batch => {
+                update_pending_gauge(&self.store).await;
+                Round::Drained
             }
+            Ok(_) => Round::Full,
             Err(failure) => {
                 failure.record();
                 if failure.drops_connection() {
-                    link = None;
+                    self.link = None;
                 }
-                update_pending_gauge(&app).await;
-                sleep(delay).await;
-                delay = (delay * 2).min(MAX_BACKOFF);
+                update_pending_gauge(&self.store).await;
+                Round::Failed
             }
         }
     }
@@ -297,48 +324,32 @@ struct Outcome {
     claimed: i64,
 }
 
-/// One pending row, claimed.
-struct Pending {
-    id: i64,
-    name: String,
-    payload: Value,
-}
-
 /// Claims a batch, publishes it, waits for the confirms, records what the broker took, commits.
 /// Rows published and confirmed are recorded even when the round then fails.
-async fn publish_batch(app: &App, channel: &Channel) -> Result<Outcome, Failure> {
-    let mut client = app.store.client().await?;
+async fn publish_batch(
+    store: &Store,
+    issuer: &Arc<Issuer>,
+    batch: i64,
+    channel: &Channel,
+) -> Result<Outcome, Failure> {
+    let mut client = store.client().await?;
     let tx = client.transaction().await?;
-    let rows = query(
-        &tx,
-        "SELECT id, name, payload FROM event_outbox WHERE published_at IS NULL \
-         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-        &[&app.settings.events.batch],
-    )
-    .await?;
-    let claimed = rows.len() as i64;
-    if rows.is_empty() {
+    let pending = outbox::claim(&tx, batch).await?;
+    let claimed = pending.len() as i64;
+    if pending.is_empty() {
         return Ok(Outcome { claimed });
     }
-    let pending: Vec<Pending> = rows
-        .iter()
-        .map(|row| Pending {
-            id: row.get(0),
-            name: row.get(1),
-            payload: row.get(2),
-        })
-        .collect();
 
     // An RS256 signature costs about a millisecond; a full batch would hold a runtime worker
     // (and the requests queued on it) for a tenth of a second.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let sealer = app.clone();
+    let sealer = issuer.clone();
     let sealed: Vec<(Pending, Option<Vec<u8>>)> = tokio::task::spawn_blocking(move || {
         pending
             .into_iter()
             .map(|row| {
                 let body = route(&row.name).map(|_| {
-                    serde_json::to_vec(&seal(sealer.issuer(), &row.name, &row.payload, now))
+                    serde_json::to_vec(&seal(&sealer, &row.name, &row.payload, now))
                         .expect("an envelope serializes")
                 });
                 (row, body)
@@ -435,18 +446,8 @@ async fn publish_batch(app: &App, channel: &Channel) -> Result<Outcome, Failure>
 
     // If this fails after the broker acked, the rows stay pending and are sent again: the
     // duplicate that `message_id` lets consumers drop.
-    execute(
-        &tx,
-        "UPDATE event_outbox SET published_at = now() WHERE id = ANY($1)",
-        &[&done],
-    )
-    .await?;
-    execute(
-        &tx,
-        "UPDATE event_outbox SET attempts = attempts + 1 WHERE id = ANY($1)",
-        &[&unconfirmed],
-    )
-    .await?;
+    outbox::mark_published(&tx, &done).await?;
+    outbox::count_attempt(&tx, &unconfirmed).await?;
     tx.commit().await?;
     metrics::counter!("portcullis_events_published_total").increment(acked);
 
@@ -458,19 +459,9 @@ async fn publish_batch(app: &App, channel: &Channel) -> Result<Outcome, Failure>
 }
 
 /// Sets `portcullis_events_pending` (rows not yet published, on every node), so that a growing
-/// outbox — a broker down for long — can be alerted on. Cheap: the partial index holds only
-/// pending rows.
-async fn update_pending_gauge(app: &App) {
-    let count = async {
-        let client = app.store.client().await?;
-        let row = crate::store::query_one(
-            &client,
-            "SELECT count(*) FROM event_outbox WHERE published_at IS NULL",
-            &[],
-        )
-        .await?;
-        Ok::<i64, StoreError>(row.get(0))
-    };
+/// outbox — a broker down for long — can be alerted on.
+async fn update_pending_gauge(store: &Store) {
+    let count = async { outbox::pending_count(&store.client().await?).await };
     if let Ok(count) = count.await {
         metrics::gauge!("portcullis_events_pending").set(count as f64);
     }

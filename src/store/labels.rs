@@ -1,13 +1,11 @@
-//! Labels, and what private labels imply for a user (Barong §10): the level (the highest
-//! level whose key:value the user holds, counting from 1 without gaps) and the state (pending,
-//! active once the activation labels are held, or whatever a trigger label says). Leaving
-//! `active` deactivates the user's API keys and those of its service accounts.
-
-use std::collections::HashSet;
+//! Labels, and writing what they imply for a user (Barong §10): the level and the state, which
+//! `domain::labels` derives from the labels and the `users` settings. Leaving `active`
+//! deactivates the user's API keys and those of its service accounts.
 
 use super::users::{self, UserRow};
 use super::{Db, StoreError, execute, query};
 use crate::config::Users;
+use crate::domain::labels::{self as derive, Label as HeldLabel, Level, StateRules, Trigger};
 use crate::domain::state;
 
 /// A label as events describe it.
@@ -74,49 +72,38 @@ pub async fn set<C: Db>(
     })
 }
 
-/// Recomputes the level and the state from the labels; writes them when they changed.
+/// Recomputes the level and the state from the labels (`domain::labels`); writes them when
+/// they changed, and deactivates the user's API keys when the user leaves `active`.
 pub async fn recompute<C: Db>(
     c: &C,
     settings: &Users,
     user_id: i64,
 ) -> Result<UserRow, StoreError> {
-    let labels = query(
+    let label_rows = query(
         c,
         "SELECT key, value, scope FROM labels WHERE user_id = $1",
         &[&user_id],
     )
     .await?;
-    let private: HashSet<(String, String)> = labels
+    let held: Vec<(String, String, String)> = label_rows
         .iter()
-        .filter(|r| r.get::<_, String>(2) == "private")
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    let keys: HashSet<String> = labels.iter().map(|r| r.get(0)).collect();
-
-    let levels = query(c, "SELECT id, key, value FROM levels ORDER BY id", &[]).await?;
-    let mut level = 0;
-    for row in &levels {
-        if !private.contains(&(row.get(1), row.get(2))) {
-            break;
-        }
-        level = row.get(0);
-    }
-
-    let mut new_state = if settings
-        .activation_requirements
+    let labels: Vec<HeldLabel<'_>> = held
         .iter()
-        .all(|(k, v)| private.contains(&(k.clone(), v.clone())))
-    {
-        state::ACTIVE
-    } else {
-        state::PENDING
-    }
-    .to_string();
-    for trigger in &settings.state_triggers {
-        if trigger.labels.iter().any(|label| keys.contains(label)) {
-            new_state = trigger.state.clone();
-        }
-    }
+        .map(|(key, value, scope)| HeldLabel { key, value, scope })
+        .collect();
+    let defined = super::levels::all(c).await?;
+    let levels: Vec<Level<'_>> = defined
+        .iter()
+        .map(|(id, key, value)| Level {
+            id: *id,
+            key,
+            value,
+        })
+        .collect();
+    let level = derive::level(&labels, &levels);
+    let new_state = derive::state(&labels, &state_rules(settings));
 
     let before = users::find_by_id(c, user_id)
         .await?
@@ -136,6 +123,25 @@ pub async fn recompute<C: Db>(
     users::find_by_id(c, user_id)
         .await?
         .ok_or_else(|| StoreError::Other(format!("user {user_id} vanished")))
+}
+
+/// The `users` settings as the rules `domain::labels` applies.
+fn state_rules(settings: &Users) -> StateRules<'_> {
+    StateRules {
+        activation: settings
+            .activation_requirements
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .collect(),
+        triggers: settings
+            .state_triggers
+            .iter()
+            .map(|t| Trigger {
+                state: &t.state,
+                labels: &t.labels,
+            })
+            .collect(),
+    }
 }
 
 /// Every key of the user and of its service accounts becomes inactive (Barong §3.1).

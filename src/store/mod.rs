@@ -4,14 +4,18 @@
 //! that says whether the database was unavailable (fail closed) or refused the change.
 
 pub mod activities;
+pub mod admin_abilities;
 pub mod api_keys;
 pub mod authz_rules;
 pub mod identities;
 pub mod kyc;
 pub mod labels;
+pub mod levels;
 pub mod loader;
+pub mod mail_queue;
 pub mod migrations;
 pub mod notify;
+pub mod outbox;
 pub mod permissions;
 pub mod policy;
 pub mod restrictions;

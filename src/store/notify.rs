@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -35,10 +36,15 @@ pub async fn listen(
     connector: Connector,
     notices: mpsc::UnboundedSender<Notice>,
 ) {
-    let mut backoff = Duration::from_millis(200);
+    const MAX_BACKOFF: Duration = Duration::from_secs(5);
+    let schedule = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(MAX_BACKOFF)
+        .without_max_times();
+    let mut backoff = schedule.build();
     loop {
         match listen_once(&config, &connector, &notices).await {
-            Ok(()) => backoff = Duration::from_millis(200),
+            Ok(()) => backoff = schedule.build(),
             Err(err) => {
                 tracing::warn!(error = %err, "change listener lost its connection; retrying");
             }
@@ -46,8 +52,7 @@ pub async fn listen(
         if notices.is_closed() {
             return;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        tokio::time::sleep(backoff.next().unwrap_or(MAX_BACKOFF)).await;
     }
 }
 

@@ -324,3 +324,18 @@ pub async fn data_storages<C: Db>(c: &C, user_id: i64) -> Result<Vec<DataStorage
         })
         .collect())
 }
+
+/// The `data` JSON of each user in `uids` that has one, by uid (the mailer reads the
+/// recipient's language from it).
+pub async fn data_by_uid<C: Db>(
+    c: &C,
+    uids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = super::query(
+        c,
+        "SELECT uid, data FROM users WHERE uid = ANY($1) AND data IS NOT NULL",
+        &[&uids],
+    )
+    .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

@@ -166,6 +166,52 @@ async fn operators_create_admins_and_keys_from_the_command_line() {
     assert_eq!(ok.status, 200, "{}", ok.text());
 }
 
+/// `users create` runs signup's checks (one validation for both), so an operator sees every
+/// refused field at once, and a state no account may start in is refused before any of them.
+#[tokio::test]
+async fn users_create_reports_every_refused_check_like_signup() {
+    let env = TestEnv::new().await;
+    let create = |args: &[&str]| {
+        let mut all = vec!["users", "create"];
+        all.extend_from_slice(args);
+        portcullis(&env).args(all).output().unwrap()
+    };
+    let out = create(&[
+        "--email",
+        "not-an-address",
+        "--password",
+        "password",
+        "--username",
+        "ab",
+    ]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for code in [
+        "email.invalid",
+        "password.requirements",
+        "username.too_short",
+    ] {
+        assert!(stderr.contains(code), "{code}: {stderr}");
+    }
+
+    let out = create(&[
+        "--email",
+        "ok@example.com",
+        "--password",
+        "Iequ4geiEWQw!",
+        "--state",
+        "disabled",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("state.invalid: one of pending, active, banned, deleted, locked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.count("SELECT count(*) FROM users").await, 0);
+}
+
 #[tokio::test]
 async fn policy_lint_reports_rows_that_never_take_effect() {
     let env = TestEnv::new().await;

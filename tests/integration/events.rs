@@ -413,7 +413,7 @@ async fn a_connection_closed_by_the_broker_loses_and_repeats_nothing() {
 
     // The broker closes the publisher's connection (only this server's: the name carries the
     // App), as an operator or a broker restart would.
-    let connection = publisher::connection_name(&server.app);
+    let connection = publisher::connection_name(&server.app.events);
     let pid = the_connection_named(&connection).await;
     rabbitmqctl(&["-q", "close_connection", &pid, "closed by the events test"]).await;
     TestEnv::eventually(20_000, || async {
@@ -460,7 +460,7 @@ async fn events_written_by_a_node_that_does_not_publish_are_delivered_by_one_tha
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(pending_rows(&env, &name).await, 3, "nobody publishes");
     assert!(
-        connections_named(&publisher::connection_name(&quiet.app))
+        connections_named(&publisher::connection_name(&quiet.app.events))
             .await
             .is_empty(),
         "a node with events.publish = false opens no publisher connection"

@@ -18,6 +18,7 @@ use crate::api::params::Params;
 use crate::authn::rate_limit::RateVerdict;
 use crate::config::Limit;
 use crate::gate::Denial;
+use crate::services::accounts::{Accounts, PasswordRules};
 use crate::store::activities::{self, NewActivity};
 use crate::store::users::UserRow;
 use crate::store::{Db, labels};
@@ -245,6 +246,20 @@ pub async fn verify_email<C: Db>(app: &IdentityState, c: &C, user: &UserRow) -> 
     change.user_before = user.clone();
     app.events.label_changed(c, &change).await?;
     Ok(change.user)
+}
+
+/// The accounts service with this node's pieces and settings.
+pub fn accounts(app: &IdentityState) -> Accounts<'_> {
+    Accounts {
+        hasher: &app.hasher,
+        events: &app.events,
+        password: PasswordRules {
+            regexp: &app.password_regexp,
+            min_entropy: app.settings.password.min_entropy,
+            use_dictionary: app.settings.password.use_dictionary,
+        },
+        uid_prefix: &app.settings.users.uid_prefix,
+    }
 }
 
 /// 201 with an empty body: Barong's answer when a request is accepted and nothing is said

@@ -293,33 +293,25 @@ async fn create(
     complete_login(&app, &headers, &user, &caller, action, StatusCode::OK).await
 }
 
-/// Checks a TOTP code and burns it: the same code is not accepted twice.
-pub async fn verify_totp(
-    app: &IdentityState,
-    user: &users::UserRow,
-    code: &str,
-) -> ApiResult<bool> {
-    let Some(sealed) = user.otp_secret_encrypted.as_deref() else {
-        return Ok(false);
-    };
-    let secret = app
-        .secrets()
-        .open(&totp_context(&user.uid), sealed)
-        .map_err(|err| {
+/// Checks a TOTP code and burns it (`authn::totp`): the same code is not accepted twice.
+pub async fn verify_totp(app: &IdentityState, user: &users::UserRow, code: &str) -> ApiResult<bool> {
+    let sealed = user.otp_secret_encrypted.as_deref();
+    totp::verify_and_burn(
+        app.secrets(),
+        &app.kv,
+        &user.uid,
+        sealed,
+        code,
+        sessions::now(),
+    )
+    .await
+    .map_err(|err| match err {
+        totp::TotpError::Sealed => {
             tracing::error!(uid = %user.uid, error = %err, "TOTP secret does not open");
             ApiError::internal()
-        })?;
-    let Some(step) = totp::matching_step(&secret, code, sessions::now()) else {
-        return Ok(false);
-    };
-    let key = app.kv.key(&format!("totp_used:{}:{step}", user.uid));
-    let ttl_ms = ((totp::SKEW * 2 + 2) * totp::STEP * 1000) as u64;
-    Ok(app.kv.set_nx_px(&key, "1", ttl_ms).await?)
-}
-
-/// The sealing context of a user's TOTP secret.
-pub fn totp_context(uid: &str) -> String {
-    format!("totp:{uid}")
+        }
+        totp::TotpError::Kv(err) => err.into(),
+    })
 }
 
 async fn destroy(

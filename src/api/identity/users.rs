@@ -16,9 +16,11 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
 use crate::authn::auth0::{self, Identity};
 use crate::authn::captcha;
-use crate::domain::{self, password_policy, state, validation};
 use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply, returns};
-use crate::store::users::{NewUser, UserRow};
+use crate::domain::email::Email;
+use crate::domain::user_state::UserState;
+use crate::services::accounts::{self, AccountError, Application, NewAccount};
+use crate::store::users::UserRow;
 use crate::store::{self, StoreError, activities, identities, restrictions, users};
 
 pub fn endpoints<S>() -> Vec<Endpoint<S>>
@@ -128,52 +130,6 @@ where
     ]
 }
 
-/// The model checks of a new account, all codes collected (Barong's `<attr>.<error>`).
-async fn validate_new_user<C: store::Db>(
-    c: &C,
-    app: &IdentityState,
-    email: &str,
-    password: &str,
-    username: Option<&str>,
-    data: Option<&str>,
-) -> ApiResult<()> {
-    let mut codes: Vec<String> = Vec::new();
-    if !validation::email_valid(email) {
-        codes.push("email.invalid".into());
-    } else if users::find_by_email(c, email).await?.is_some() {
-        codes.push("email.taken".into());
-    }
-    let regexp = &app.password_regexp;
-    let policy = &app.settings.password;
-    if let Err(code) =
-        password_policy::check(password, regexp, policy.min_entropy, policy.use_dictionary)
-    {
-        codes.push(code.into());
-    }
-    if let Some(username) = username {
-        let errors = validation::username_errors(username);
-        codes.extend(errors.iter().map(|e| e.to_string()));
-        if errors.is_empty() && users::username_taken(c, &username.to_lowercase()).await? {
-            codes.push("username.taken".into());
-        }
-    }
-    if let Some(data) = data {
-        if data.chars().count() > 1024 {
-            codes.push("data.too_long".into());
-        } else if serde_json::from_str::<serde_json::Value>(data).is_err() {
-            codes.push("data.invalid_format".into());
-        }
-    }
-    if !store::permissions::role_exists(c, &app.settings.users.default_role).await? {
-        codes.push("role.doesnt_exist".into());
-    }
-    if codes.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes))
-    }
-}
-
 /// The referrer named by `refid`: a user uid with our prefix that exists.
 async fn referrer<C: store::Db>(
     c: &C,
@@ -195,41 +151,6 @@ async fn referrer<C: store::Db>(
             "identity.user.referral_doesnt_exist",
         )),
     }
-}
-
-fn conflict_codes(err: StoreError) -> ApiError {
-    match err {
-        StoreError::Conflict(c) if c.contains("email") => ApiError::unprocessable("email.taken"),
-        StoreError::Conflict(c) if c.contains("username") => {
-            ApiError::unprocessable("username.taken")
-        }
-        other => other.into(),
-    }
-}
-
-/// Inserts a pending account with the default role.
-async fn insert_account<C: store::Db>(
-    c: &C,
-    app: &IdentityState,
-    email: &str,
-    password_digest: &str,
-    username: Option<&str>,
-    data: Option<&str>,
-    referral_id: Option<i64>,
-) -> Result<UserRow, StoreError> {
-    let uid = domain::new_uid(&app.settings.users.uid_prefix);
-    let new = NewUser {
-        uid: &uid,
-        username,
-        email,
-        password_digest,
-        role: &app.settings.users.default_role,
-        data,
-        level: 0,
-        state: state::PENDING,
-        referral_id,
-    };
-    users::insert(c, &new).await
 }
 
 async fn create(
@@ -259,37 +180,37 @@ async fn create(
     let username = params.text("username");
     let data = params.text("data");
 
+    let accounts = common::accounts(&app);
     let mut client = app.store.client().await?;
     let referral_id = referrer(&client, &app, params.text("refid")).await?;
-    validate_new_user(
-        &client,
-        &app,
-        &email,
-        &password,
-        username.as_deref(),
-        data.as_deref(),
-    )
-    .await?;
-    let digest = app.hasher.hash(&password).await;
+    let role = &app.settings.users.default_role;
+    let application = Application {
+        email: &email,
+        password: &password,
+        username: username.as_deref(),
+        data: data.as_deref(),
+        role,
+    };
+    let email = accounts.check(&client, &application).await?;
+    let digest = accounts.digest(&password).await;
     let username = username.map(|u| u.to_lowercase());
     let tx = client.transaction().await.map_err(StoreError::from)?;
-    let mut user = insert_account(
-        &tx,
-        &app,
-        &email,
-        &digest,
-        username.as_deref(),
-        data.as_deref(),
+    let account = NewAccount {
+        email: &email,
+        password_digest: &digest,
+        username: username.as_deref(),
+        data: data.as_deref(),
+        role,
+        state: UserState::Pending,
+        level: 0,
         referral_id,
-    )
-    .await
-    .map_err(conflict_codes)?;
+    };
+    let mut user = accounts.insert(&tx, &account).await?;
     activities::insert(
         &tx,
         &caller.activity(user.id, "account", "signup", "succeed", None),
     )
     .await?;
-    app.events.user_created(&tx, &user).await?;
     if app.settings.users.first_registration_superadmin && users::count(&tx).await? == 1 {
         // decisions.md #15: off by default; when on, the very first account administers.
         let before = user.clone();
@@ -316,12 +237,25 @@ pub async fn create_verified(
     identity: &Identity,
     caller: &Caller,
 ) -> ApiResult<Option<UserRow>> {
-    let digest = app.hasher.hash(&crate::crypto::random_token::<24>()).await;
+    let accounts = common::accounts(app);
+    // Nobody knows this password: the account opens through Auth0 (or a password reset).
+    let digest = accounts.digest(&crate::crypto::random_token::<24>()).await;
+    let email = Email::vouched(&identity.email);
+    let account = NewAccount {
+        email: &email,
+        password_digest: &digest,
+        username: None,
+        data: None,
+        role: &app.settings.users.default_role,
+        state: UserState::Pending,
+        level: 0,
+        referral_id: None,
+    };
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
-    let user = match insert_account(&tx, app, &identity.email, &digest, None, None, None).await {
+    let user = match accounts.insert(&tx, &account).await {
         Ok(user) => user,
-        Err(StoreError::Conflict(constraint)) if constraint.contains("email") => return Ok(None),
+        Err(AccountError::Taken(accounts::EMAIL_TAKEN)) => return Ok(None),
         Err(other) => return Err(other.into()),
     };
     if !identities::bind(&tx, user.id, auth0::PROVIDER, &identity.subject).await? {
@@ -335,7 +269,6 @@ pub async fn create_verified(
         Some(json!({"via": "auth0"}).to_string()),
     );
     activities::insert(&tx, &signup).await?;
-    app.events.user_created(&tx, &user).await?;
     let user = common::verify_email(app, &tx, &user).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(Some(user))

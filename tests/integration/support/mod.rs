@@ -19,6 +19,8 @@ use base64::Engine;
 use portcullis::app::App;
 use portcullis::config::Settings;
 use portcullis::crypto::SecretBox;
+use portcullis::services::accounts::{self, Application, OperatorAccount};
+use portcullis::services::api_keys;
 use portcullis::store::{self, Store};
 
 pub use self::http::{Client, Response};
@@ -178,17 +180,21 @@ impl TestEnv {
         let email = format!("user-{}@example.com", random_suffix());
         let password = "Iequ4geiEWQw!".to_string();
         let settings = self.settings("");
-        let args = portcullis::cli::CreateUser {
-            email: email.clone(),
-            password: password.clone(),
-            role: role.into(),
-            state: state.into(),
+        let request = OperatorAccount {
+            application: Application {
+                email: &email,
+                password: &password,
+                username: None,
+                data: None,
+                role,
+            },
+            state: state.parse().expect("a state an account may start in"),
             level: 1,
-            username: None,
         };
-        let uid = portcullis::cli::create_user(&self.store, &settings, &args)
+        let uid = accounts::create_with_settings(&self.store, &settings, &request)
             .await
-            .expect("user created");
+            .expect("user created")
+            .uid;
         let client = self.store.client().await.unwrap();
         let row = store::users::find_by_uid(&client, &uid)
             .await
@@ -197,7 +203,9 @@ impl TestEnv {
         let mut otp_secret = None;
         if otp {
             let secret = portcullis::crypto::random_bytes::<20>().to_vec();
-            let sealed = self.secrets().seal(&format!("totp:{uid}"), &secret);
+            let sealed = self
+                .secrets()
+                .seal(&portcullis::authn::totp::secret_context(&uid), &secret);
             store::users::set_otp(&client, row.id, true, Some(&sealed))
                 .await
                 .unwrap();
@@ -214,11 +222,13 @@ impl TestEnv {
 
     /// An HMAC key for `uid`, created as `portcullis api-keys create` does.
     pub async fn api_key(&self, uid: &str) -> TestKey {
-        let (kid, secret) =
-            portcullis::cli::create_api_key(&self.store, &self.secrets(), uid, "HS256", "")
-                .await
-                .expect("api key created");
-        TestKey { kid, secret }
+        let key = api_keys::create(&self.store, &self.secrets(), uid, api_keys::ALGORITHM, "")
+            .await
+            .expect("api key created");
+        TestKey {
+            kid: key.kid,
+            secret: key.secret,
+        }
     }
 
     /// A service account owned by nobody, active, with `role`.
