@@ -1,11 +1,9 @@
 //! Application state: everything a request handler may need, built once at start, and the
 //! background tasks that keep the per-node caches true (change notices, audit writer).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use tokio::sync::mpsc;
 
 use crate::audit::{self, AuditSink};
@@ -13,7 +11,7 @@ use crate::authn::api_keys::{ApiKeyCache, ReplayGuard};
 use crate::authn::passwords::Hasher;
 use crate::authn::rate_limit::RateLimiter;
 use crate::authn::sessions::Sessions;
-use crate::config::Settings;
+use crate::config::{EncryptionKey, Settings};
 use crate::crypto::SecretBox;
 use crate::domain::subject::SubjectKind;
 use crate::fronts::proxy::Upstreams;
@@ -49,7 +47,6 @@ pub struct AppInner {
     pub rate_limiter: RateLimiter,
     pub client_ip: ClientIpResolver,
     pub upstreams: Upstreams,
-    pub password_regexp: fancy_regex::Regex,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub hot_metrics: crate::telemetry::HotMetrics,
     pub events: crate::events::Events,
@@ -85,47 +82,42 @@ impl AppInner {
 
 /// The AEAD key for secrets at rest: configured, or (in development mode only) a development
 /// key kept on disk. Outside development mode a missing key stops the start, naming the setting.
-pub fn load_encryption_key(settings: &Settings) -> anyhow::Result<[u8; 32]> {
-    let engine = &base64::engine::general_purpose::STANDARD;
-    let encoded = if !settings.encryption.key.is_empty() {
-        settings.encryption.key.trim().to_string()
-    } else if !settings.development {
+pub fn load_encryption_key(settings: &Settings) -> anyhow::Result<EncryptionKey> {
+    if let Some(key) = &settings.encryption.key {
+        return Ok(key.clone());
+    }
+    if !settings.development {
         anyhow::bail!(
             "encryption.key (PORTCULLIS_ENCRYPTION__KEY) is not set: it seals API-key and TOTP secrets at rest; \
              set it to `openssl rand -base64 32`, or run with --dev for a generated development key"
         );
-    } else {
-        let path = &settings.encryption.dev_key_path;
-        if !path.exists() {
-            let key = crate::crypto::random_bytes::<32>();
-            jwt::keys::write_private_file(path, engine.encode(key).as_bytes())?;
-            tracing::warn!(path = %path.display(),
-                "generated a DEVELOPMENT encryption key for secrets at rest; set encryption.key in production");
-        }
-        std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("encryption.dev_key_path {}: {e}", path.display()))?
-            .trim()
-            .to_string()
-    };
-    let bytes = engine
-        .decode(&encoded)
-        .map_err(|_| anyhow::anyhow!("encryption key is not base64"))?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("encryption key must be 32 bytes"))
+    }
+    let path = &settings.encryption.dev_key_path;
+    if !path.exists() {
+        let key = EncryptionKey::new(crate::crypto::random_bytes::<32>());
+        jwt::keys::write_private_file(path, key.to_base64().as_bytes())?;
+        tracing::warn!(path = %path.display(),
+            "generated a DEVELOPMENT encryption key for secrets at rest; set encryption.key in production");
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("encryption.dev_key_path {}: {e}", path.display()))?;
+    EncryptionKey::from_base64(&text)
+        .map_err(|why| anyhow::anyhow!("encryption.dev_key_path {}: {why}", path.display()))
 }
 
 /// The token issuer with its key: configured, or (in development mode only) a development key
 /// kept on disk. Outside development mode a missing key stops the start, naming the setting.
 pub fn load_issuer(settings: &Settings) -> anyhow::Result<Issuer> {
-    if settings.jwt.private_key_path.is_empty() && !settings.development {
+    if settings.jwt.private_key_path.is_none() && !settings.development {
         anyhow::bail!(
             "jwt.private_key_path (JWT_PRIVATE_KEY_PATH) is not set: it signs every token upstreams trust; \
              point it at an RSA private key in PEM, or run with --dev for a generated development key"
         );
     }
-    let (key, source) =
-        SigningKey::load_or_generate(&settings.jwt.private_key_path, &settings.jwt.dev_key_path)?;
+    let (key, source) = SigningKey::load_or_generate(
+        settings.jwt.private_key_path.as_deref(),
+        &settings.jwt.dev_key_path,
+    )?;
     match source {
         KeySource::File => tracing::info!(kid = %key.kid, "signing key loaded"),
         KeySource::DevelopmentExisting | KeySource::DevelopmentGenerated => tracing::warn!(
@@ -148,7 +140,7 @@ pub fn load_issuer(settings: &Settings) -> anyhow::Result<Issuer> {
     Ok(Issuer::new(
         key,
         settings.jwt.algorithm,
-        settings.jwt.expire_time,
+        settings.jwt.expire_time.as_secs(),
         settings.jwt.kid_header,
     )
     .with_verifying_keys(others))
@@ -173,20 +165,18 @@ impl App {
     ) -> anyhow::Result<App> {
         let store = Store::new(&settings.database)?;
         let kv = Kv::connect(&settings.redis).await?;
-        let secrets = Arc::new(SecretBox::new(&load_encryption_key(&settings)?));
+        let secrets = Arc::new(SecretBox::new(load_encryption_key(&settings)?.bytes()));
         let issuer = Arc::new(load_issuer(&settings)?);
-        let geoip = if settings.geoip.database_path.is_empty() {
-            None
-        } else {
-            Some(Arc::new(GeoIp::open(
-                Path::new(&settings.geoip.database_path),
-                &settings.geoip.language,
-            )?))
+        let geoip = match &settings.geoip.database_path {
+            None => None,
+            Some(path) => Some(Arc::new(GeoIp::open(path, &settings.geoip.language)?)),
         };
-        let ttl = Duration::from_secs(settings.cache.subject_ttl);
+        let ttl = settings.cache.subject_ttl;
         let (audit, audit_rx) = AuditSink::new();
         tokio::spawn(audit::run_writer(store.clone(), audit_rx, geoip.clone()));
         let public_prefix = settings.api.public_prefix.clone();
+        // The gate and the replay guard count in milliseconds.
+        let nonce_lifetime_ms = settings.api_keys.nonce_lifetime.as_millis() as u64;
         let gate = Gate {
             policy: Arc::new(PolicyHandle::new()),
             sessions: Sessions::new(kv.clone(), settings.session.clone()),
@@ -199,7 +189,7 @@ impl App {
             replay: settings
                 .api_keys
                 .replay_guard
-                .then(|| ReplayGuard::new(kv.clone(), settings.api_keys.nonce_lifetime_ms)),
+                .then(|| ReplayGuard::new(kv.clone(), nonce_lifetime_ms)),
             store: store.clone(),
             secrets,
             geoip,
@@ -207,7 +197,7 @@ impl App {
             audit,
             settings: GateSettings {
                 csrf_protection: settings.session.csrf_protection,
-                nonce_lifetime_ms: settings.api_keys.nonce_lifetime_ms,
+                nonce_lifetime_ms,
                 issue_for_pending: settings.jwt.issue_for_pending,
                 session_paths: [
                     "identity/sessions",
@@ -231,7 +221,6 @@ impl App {
         Ok(App(Arc::new(AppInner {
             client_ip: ClientIpResolver::new(&settings.network),
             upstreams: Upstreams::new(&settings.routes),
-            password_regexp: fancy_regex::Regex::new(&settings.password.regexp)?,
             hasher: Hasher::new(cores),
             rate_limiter: RateLimiter::new(kv.clone()),
             store,
@@ -242,10 +231,7 @@ impl App {
             events: crate::events::Events::new(&settings),
             auth0: crate::authn::auth0::Auth0::new(settings.auth0.clone(), outbound.clone()),
             health: crate::telemetry::HealthProbe::default(),
-            cors: Arc::new(
-                crate::net::cors::Cors::new(&settings.cors)
-                    .map_err(|why| anyhow::anyhow!("cors.origins: {why}"))?,
-            ),
+            cors: Arc::new(crate::net::cors::Cors::new(&settings.cors)),
             outbound,
             settings,
         })))
@@ -275,7 +261,7 @@ impl App {
 
     /// Applies change notices: policy rebuilds (debounced), subject and key invalidation.
     async fn apply_notices(self, mut rx: mpsc::UnboundedReceiver<Notice>) {
-        let debounce = Duration::from_millis(self.settings.cache.policy_debounce_ms);
+        let debounce = self.settings.cache.policy_debounce;
         while let Some(notice) = rx.recv().await {
             let mut reload = false;
             let mut pending = vec![notice];

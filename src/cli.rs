@@ -226,7 +226,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             scope,
         }) => {
             let store = Store::new(&settings.database)?;
-            let secrets = crate::crypto::SecretBox::new(&app::load_encryption_key(&settings)?);
+            let secrets =
+                crate::crypto::SecretBox::new(app::load_encryption_key(&settings)?.bytes());
             let (kid, secret) = create_api_key(&store, &secrets, &uid, &algorithm, &scope).await?;
             println!(
                 "{}",
@@ -306,10 +307,9 @@ pub async fn create_user(
     if !validation::email_valid(email) {
         anyhow::bail!("email.invalid");
     }
-    let regexp = fancy_regex::Regex::new(&settings.password.regexp)?;
     password_policy::check(
         &args.password,
-        &regexp,
+        settings.password.regexp.regex(),
         settings.password.min_entropy,
         settings.password.use_dictionary,
     )

@@ -164,11 +164,11 @@ fn ruby_regexp(source: &str) -> String {
 async fn configs(State(app): State<App>) -> Response {
     let settings = &app.settings;
     let mut body = json!({
-        "session_expire_time": settings.session.expire_time,
+        "session_expire_time": settings.session.expire_time.as_secs(),
         "captcha_type": settings.captcha.kind.name(),
         "phone_verification_type": settings.phones.verification,
         "password_min_entropy": settings.password.min_entropy,
-        "password_regexp": ruby_regexp(&settings.password.regexp),
+        "password_regexp": ruby_regexp(settings.password.regexp.as_str()),
     });
     let captcha_id = match settings.captcha.kind {
         CaptchaKind::Recaptcha => Some(&settings.captcha.recaptcha_site_key),
@@ -208,7 +208,7 @@ async fn password_validate(app: &App, params: &Params, prefix: &str) -> ApiResul
 
 async fn auth0_configs(State(app): State<App>) -> Response {
     Json(json!({
-        "auth0_domain": app.settings.auth0.domain,
+        "auth0_domain": app.settings.auth0.domain.as_deref().unwrap_or_default(),
         "auth0_client_id": app.settings.auth0.client_id,
     }))
     .into_response()

@@ -77,7 +77,7 @@ impl Sessions {
             uid: uid.to_string(),
             user_ip: ip.to_string(),
             user_agent: user_agent.to_string(),
-            expire_time: now + self.settings.expire_time as i64,
+            expire_time: now + self.settings.expire_time.as_secs() as i64,
             csrf_token: csrf_token.clone(),
             renewed_at: now,
         };
@@ -87,14 +87,14 @@ impl Sessions {
             .set_ex(
                 &self.kv.key(&session_key_suffix(&hash)),
                 &json,
-                self.settings.lifetime,
+                self.settings.lifetime.as_secs(),
             )
             .await?;
         self.kv
             .sadd_expire(
                 &self.kv.key(&index_key_suffix(uid)),
                 &hash,
-                self.settings.lifetime,
+                self.settings.lifetime.as_secs(),
             )
             .await?;
         Ok(OpenedSession { id, csrf_token })
@@ -126,7 +126,7 @@ impl Sessions {
             return Ok(());
         }
         let mut renewed = data.clone();
-        renewed.expire_time = now + self.settings.expire_time as i64;
+        renewed.expire_time = now + self.settings.expire_time.as_secs() as i64;
         renewed.renewed_at = now;
         let hash = Self::hash(id);
         let json = serde_json::to_string(&renewed).expect("session serializes");
@@ -136,7 +136,7 @@ impl Sessions {
             .set_xx_ex(
                 &self.kv.key(&session_key_suffix(&hash)),
                 &json,
-                self.settings.lifetime,
+                self.settings.lifetime.as_secs(),
             )
             .await?
         {
@@ -144,7 +144,7 @@ impl Sessions {
                 .sadd_expire(
                     &self.kv.key(&index_key_suffix(&data.uid)),
                     &hash,
-                    self.settings.lifetime,
+                    self.settings.lifetime.as_secs(),
                 )
                 .await?;
         }
@@ -201,13 +201,13 @@ impl Sessions {
     /// `Set-Cookie` value that hands `id` to the browser.
     pub fn cookie(&self, id: &str) -> String {
         let expires = time::OffsetDateTime::now_utc()
-            + time::Duration::seconds(self.settings.lifetime as i64);
+            + time::Duration::seconds(self.settings.lifetime.as_secs() as i64);
         let mut cookie = format!(
             "{}={}; Path=/; Expires={}; Max-Age={}; HttpOnly; SameSite=Lax",
             self.settings.cookie_name,
             id,
             http_date(expires),
-            self.settings.lifetime
+            self.settings.lifetime.as_secs()
         );
         if self.settings.secure_cookie {
             cookie.push_str("; Secure");
@@ -235,8 +235,8 @@ impl Sessions {
 
 /// True when the sliding expiry must be written back now.
 pub fn renewal_due(data: &SessionData, now: i64, settings: &config::Session) -> bool {
-    let interval_passed = now - data.renewed_at >= settings.renew_interval as i64;
-    let half_spent = data.expire_time - now < (settings.expire_time as i64 + 1) / 2;
+    let interval_passed = now - data.renewed_at >= settings.renew_interval.as_secs() as i64;
+    let half_spent = data.expire_time - now < (settings.expire_time.as_secs() as i64 + 1) / 2;
     interval_passed || half_spent
 }
 
@@ -347,11 +347,11 @@ mod tests {
     fn renewal_slides_even_when_the_idle_time_is_shorter_than_the_interval() {
         let settings = config::Session {
             cookie_name: "s".into(),
-            expire_time: 10,
-            lifetime: 100,
+            expire_time: std::time::Duration::from_secs(10),
+            lifetime: std::time::Duration::from_secs(100),
             secure_cookie: false,
             csrf_protection: true,
-            renew_interval: 30,
+            renew_interval: std::time::Duration::from_secs(30),
         };
         let mut d = data("10.0.0.1");
         d.renewed_at = 1000;

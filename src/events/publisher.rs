@@ -125,7 +125,7 @@ fn precondition_failed(err: &lapin::Error) -> bool {
 /// Runs until the process ends.
 pub async fn run(app: App, wake: Arc<Notify>) {
     // Parsed here, not by lapin, because lapin's parse error quotes the URL, password included.
-    let uri: AMQPUri = match app.settings.events.rabbitmq_url.parse() {
+    let uri: AMQPUri = match app.settings.events.rabbitmq_url.expose().parse() {
         Ok(uri) => uri,
         Err(_) => loop {
             tracing::error!(
@@ -136,7 +136,7 @@ pub async fn run(app: App, wake: Arc<Notify>) {
         },
     };
     let name = connection_name(&app);
-    let first_delay = Duration::from_millis(app.settings.events.retry_ms.max(1));
+    let first_delay = app.settings.events.retry.max(Duration::from_millis(1));
     let mut delay = first_delay;
     let mut link: Option<Link> = None;
     loop {

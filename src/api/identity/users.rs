@@ -139,7 +139,7 @@ async fn validate_new_user<C: store::Db>(
     } else if users::find_by_email(c, email).await?.is_some() {
         codes.push("email.taken".into());
     }
-    let regexp = &app.password_regexp;
+    let regexp = app.settings.password.regexp.regex();
     let policy = &app.settings.password;
     if let Err(code) =
         password_policy::check(password, regexp, policy.min_entropy, policy.use_dictionary)
