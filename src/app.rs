@@ -1,13 +1,11 @@
 //! Application state: everything a request handler may need, built once at start, and the
 //! background tasks that keep the per-node caches true (change notices, audit writer).
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
 use backon::{BackoffBuilder, ExponentialBuilder};
-use base64::Engine;
 use tokio::sync::mpsc;
 
 use crate::api::guard::{GuardState, Guarding};
@@ -18,7 +16,7 @@ use crate::authn::auth0::Auth0;
 use crate::authn::passwords::Hasher;
 use crate::authn::rate_limit::RateLimiter;
 use crate::authn::sessions::{Sessions, Sliding};
-use crate::config::Settings;
+use crate::config::{EncryptionKey, Settings};
 use crate::crypto::SecretBox;
 use crate::domain::subject::SubjectKind;
 use crate::fronts::proxy::{Proxy, ProxyState, Upstreams};
@@ -119,47 +117,42 @@ impl FromRef<App> for Arc<Settings> {
 
 /// The AEAD key for secrets at rest: configured, or (in development mode only) a development
 /// key kept on disk. Outside development mode a missing key stops the start, naming the setting.
-pub fn load_encryption_key(settings: &Settings) -> anyhow::Result<[u8; 32]> {
-    let engine = &base64::engine::general_purpose::STANDARD;
-    let encoded = if !settings.encryption.key.is_empty() {
-        settings.encryption.key.trim().to_string()
-    } else if !settings.development {
+pub fn load_encryption_key(settings: &Settings) -> anyhow::Result<EncryptionKey> {
+    if let Some(key) = &settings.encryption.key {
+        return Ok(key.clone());
+    }
+    if !settings.development {
         anyhow::bail!(
             "encryption.key (PORTCULLIS_ENCRYPTION__KEY) is not set: it seals API-key and TOTP secrets at rest; \
              set it to `openssl rand -base64 32`, or run with --dev for a generated development key"
         );
-    } else {
-        let path = &settings.encryption.dev_key_path;
-        if !path.exists() {
-            let key = crate::crypto::random_bytes::<32>();
-            jwt::keys::write_private_file(path, engine.encode(key).as_bytes())?;
-            tracing::warn!(path = %path.display(),
-                "generated a DEVELOPMENT encryption key for secrets at rest; set encryption.key in production");
-        }
-        std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("encryption.dev_key_path {}: {e}", path.display()))?
-            .trim()
-            .to_string()
-    };
-    let bytes = engine
-        .decode(&encoded)
-        .map_err(|_| anyhow::anyhow!("encryption key is not base64"))?;
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("encryption key must be 32 bytes"))
+    }
+    let path = &settings.encryption.dev_key_path;
+    if !path.exists() {
+        let key = EncryptionKey::new(crate::crypto::random_bytes::<32>());
+        jwt::keys::write_private_file(path, key.to_base64().as_bytes())?;
+        tracing::warn!(path = %path.display(),
+            "generated a DEVELOPMENT encryption key for secrets at rest; set encryption.key in production");
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("encryption.dev_key_path {}: {e}", path.display()))?;
+    EncryptionKey::from_base64(&text)
+        .map_err(|why| anyhow::anyhow!("encryption.dev_key_path {}: {why}", path.display()))
 }
 
 /// The token issuer with its key: configured, or (in development mode only) a development key
 /// kept on disk. Outside development mode a missing key stops the start, naming the setting.
 pub fn load_issuer(settings: &Settings) -> anyhow::Result<Issuer> {
-    if settings.jwt.private_key_path.is_empty() && !settings.development {
+    if settings.jwt.private_key_path.is_none() && !settings.development {
         anyhow::bail!(
             "jwt.private_key_path (JWT_PRIVATE_KEY_PATH) is not set: it signs every token upstreams trust; \
              point it at an RSA private key in PEM, or run with --dev for a generated development key"
         );
     }
-    let (key, source) =
-        SigningKey::load_or_generate(&settings.jwt.private_key_path, &settings.jwt.dev_key_path)?;
+    let (key, source) = SigningKey::load_or_generate(
+        settings.jwt.private_key_path.as_deref(),
+        &settings.jwt.dev_key_path,
+    )?;
     match source {
         KeySource::File => tracing::info!(kid = %key.kid, "signing key loaded"),
         KeySource::DevelopmentExisting | KeySource::DevelopmentGenerated => tracing::warn!(
@@ -182,7 +175,7 @@ pub fn load_issuer(settings: &Settings) -> anyhow::Result<Issuer> {
     Ok(Issuer::new(
         key,
         settings.jwt.algorithm,
-        settings.jwt.expire_time,
+        settings.jwt.expire_time.as_secs(),
         settings.jwt.kid_header,
     )
     .with_verifying_keys(others))
@@ -207,17 +200,13 @@ impl App {
     ) -> anyhow::Result<App> {
         let store = Store::new(&settings.database)?;
         let kv = Kv::connect(&settings.redis).await?;
-        let secrets = Arc::new(SecretBox::new(&load_encryption_key(&settings)?));
+        let secrets = Arc::new(SecretBox::new(load_encryption_key(&settings)?.bytes()));
         let issuer = Arc::new(load_issuer(&settings)?);
-        let geoip = if settings.geoip.database_path.is_empty() {
-            None
-        } else {
-            Some(Arc::new(GeoIp::open(
-                Path::new(&settings.geoip.database_path),
-                &settings.geoip.language,
-            )?))
+        let geoip = match &settings.geoip.database_path {
+            None => None,
+            Some(path) => Some(Arc::new(GeoIp::open(path, &settings.geoip.language)?)),
         };
-        let ttl = Duration::from_secs(settings.cache.subject_ttl);
+        let ttl = settings.cache.subject_ttl;
         let (audit, audit_rx) = AuditSink::new();
         tokio::spawn(audit::run_writer(store.clone(), audit_rx, geoip.clone()));
         let public_prefix = settings.api.public_prefix.clone();
@@ -231,17 +220,19 @@ impl App {
                 settings.cache.max_api_keys,
                 settings.api_keys.unknown_per_ip,
             )),
-            replay: settings
-                .api_keys
-                .replay_guard
-                .then(|| ReplayGuard::new(kv.clone(), settings.api_keys.nonce_lifetime_ms)),
+            replay: settings.api_keys.replay_guard.then(|| {
+                ReplayGuard::new(
+                    kv.clone(),
+                    settings.api_keys.nonce_lifetime.as_millis() as u64,
+                )
+            }),
             secrets,
             geoip,
             issuer,
             audit,
             settings: GateSettings {
                 csrf_protection: settings.session.csrf_protection,
-                nonce_lifetime: Duration::from_millis(settings.api_keys.nonce_lifetime_ms),
+                nonce_lifetime: settings.api_keys.nonce_lifetime,
                 issue_for_pending: settings.jwt.issue_for_pending,
                 session_paths: [
                     "identity/sessions",
@@ -268,9 +259,7 @@ impl App {
         let client_ip = Arc::new(ClientIpResolver::new(&settings.network));
         let hot_metrics = Arc::new(HotMetrics::register());
         let events = Arc::new(crate::events::Events::new(&settings));
-        let cors = Arc::new(
-            Cors::new(&settings.cors).map_err(|why| anyhow::anyhow!("cors.origins: {why}"))?,
-        );
+        let cors = Arc::new(Cors::new(&settings.cors));
         let decision = DecisionState::new(Decider {
             gate: gate.clone(),
             client_ip: client_ip.clone(),
@@ -286,7 +275,6 @@ impl App {
             sessions: gate.sessions.clone(),
             hasher: Hasher::new(cores),
             rate_limiter: RateLimiter::new(kv.clone()),
-            password_regexp: fancy_regex::Regex::new(&settings.password.regexp)?,
             events: events.clone(),
             outbound: outbound.clone(),
             auth0: Arc::new(Auth0::new(settings.auth0.clone(), outbound)),
@@ -355,7 +343,7 @@ impl App {
 
     /// Applies change notices: policy rebuilds (debounced), subject and key invalidation.
     async fn apply_notices(self, mut rx: mpsc::UnboundedReceiver<Notice>) {
-        let debounce = Duration::from_millis(self.settings.cache.policy_debounce_ms);
+        let debounce = self.settings.cache.policy_debounce;
         while let Some(notice) = rx.recv().await {
             let mut reload = false;
             let mut pending = vec![notice];

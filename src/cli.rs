@@ -226,7 +226,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             scope,
         }) => {
             let store = Store::new(&settings.database)?;
-            let secrets = crate::crypto::SecretBox::new(&app::load_encryption_key(&settings)?);
+            let secrets =
+                crate::crypto::SecretBox::new(app::load_encryption_key(&settings)?.bytes());
             let key = api_keys::create(&store, &secrets, &uid, &algorithm, &scope).await?;
             println!(
                 "{}",

@@ -74,13 +74,11 @@ impl Kv {
     /// Connects to `settings.url`: `rediss://` is TLS, the server's certificate verified
     /// against `settings.tls_ca_file` (or the system's trusted roots).
     pub async fn connect(settings: &crate::config::Redis) -> anyhow::Result<Kv> {
-        let (url, prefix) = (settings.url.as_str(), settings.key_prefix.as_str());
-        let timeout = Duration::from_millis(settings.timeout_ms);
-        let client = if settings.tls_ca_file.is_empty() {
-            redis::Client::open(url)
-        } else {
-            let root_cert = std::fs::read(&settings.tls_ca_file)
-                .map_err(|e| anyhow::anyhow!("redis.tls_ca_file {}: {e}", settings.tls_ca_file))?;
+        let (url, prefix) = (settings.url.expose(), settings.key_prefix.as_str());
+        let timeout = settings.timeout;
+        let client = if let Some(ca_file) = &settings.tls_ca_file {
+            let root_cert = std::fs::read(ca_file)
+                .map_err(|e| anyhow::anyhow!("redis.tls_ca_file {}: {e}", ca_file.display()))?;
             redis::Client::build_with_tls(
                 url,
                 redis::TlsCertificates {
@@ -88,6 +86,8 @@ impl Kv {
                     root_cert: Some(root_cert),
                 },
             )
+        } else {
+            redis::Client::open(url)
         }
         .map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
         let config = ConnectionManagerConfig::new()

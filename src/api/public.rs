@@ -169,11 +169,11 @@ fn ruby_regexp(source: &str) -> String {
 
 async fn configs(State(settings): State<Arc<Settings>>) -> Response {
     let mut body = json!({
-        "session_expire_time": settings.session.expire_time,
+        "session_expire_time": settings.session.expire_time.as_secs(),
         "captcha_type": settings.captcha.kind.name(),
         "phone_verification_type": settings.phones.verification,
         "password_min_entropy": settings.password.min_entropy,
-        "password_regexp": ruby_regexp(&settings.password.regexp),
+        "password_regexp": ruby_regexp(settings.password.regexp.as_str()),
     });
     let captcha_id = match settings.captcha.kind {
         CaptchaKind::Recaptcha => Some(&settings.captcha.recaptcha_site_key),
@@ -223,7 +223,7 @@ async fn password_validate(
 
 async fn auth0_configs(State(settings): State<Arc<Settings>>) -> Response {
     Json(json!({
-        "auth0_domain": settings.auth0.domain,
+        "auth0_domain": settings.auth0.domain.as_deref().unwrap_or_default(),
         "auth0_client_id": settings.auth0.client_id,
     }))
     .into_response()

@@ -182,7 +182,7 @@ impl ApiKeyCache {
             cache: Cache::new("api_key", capacity, ttl),
             unknown: moka::sync::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(unknown_per_ip.window))
+                .time_to_live(unknown_per_ip.window)
                 .build(),
             unknown_max: unknown_per_ip.max,
         }

@@ -113,7 +113,7 @@ impl Auth0 {
 
     async fn key(&self, kid: &str) -> Result<(Vec<u8>, Vec<u8>), Auth0Error> {
         let mut cached = self.keys.lock().await;
-        let ttl = Duration::from_secs(self.settings.jwks_cache);
+        let ttl = self.settings.jwks_cache;
         let stale = cached
             .as_ref()
             .is_none_or(|set| set.fetched.elapsed() >= ttl);
@@ -189,7 +189,8 @@ fn check_claims(
     {
         return Err(Auth0Error::Expired);
     }
-    let issuer = format!("https://{}/", settings.domain.trim_end_matches('/'));
+    let domain = settings.domain.as_deref().unwrap_or_default();
+    let issuer = format!("https://{}/", domain.trim_end_matches('/'));
     if claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
         return Err(Auth0Error::Issuer);
     }
@@ -300,10 +301,10 @@ mod tests {
 
     fn settings() -> config::Auth0 {
         config::Auth0 {
-            domain: "tenant.auth0.test".into(),
+            domain: Some("tenant.auth0.test".into()),
             client_id: "client-1".into(),
-            jwks_url: String::new(),
-            jwks_cache: 600,
+            jwks_url: None,
+            jwks_cache: Duration::from_secs(600),
         }
     }
 

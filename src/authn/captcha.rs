@@ -4,8 +4,6 @@
 //! The verification URLs are settings, so tests (and air-gapped installations) can point them
 //! at a local service.
 
-use std::time::Duration;
-
 use md5::{Digest, Md5};
 use serde_json::Value;
 
@@ -79,7 +77,7 @@ pub async fn verify(
     if blank {
         return Err(CaptchaError::Required);
     }
-    let timeout = Duration::from_millis(settings.timeout_ms);
+    let timeout = settings.timeout;
     match settings.kind {
         CaptchaKind::None => Ok(()),
         CaptchaKind::Recaptcha => {
@@ -90,7 +88,7 @@ pub async fn verify(
                 .post_form(
                     &settings.recaptcha_verify_url,
                     &[
-                        ("secret", &settings.recaptcha_secret_key),
+                        ("secret", settings.recaptcha_secret_key.expose()),
                         ("response", answer),
                     ],
                     timeout,
@@ -124,7 +122,10 @@ pub async fn verify(
             ) else {
                 return Err(CaptchaError::MandatoryFields);
             };
-            let expected = md5_hex(&format!("{}geetest{challenge}", settings.geetest_key));
+            let expected = md5_hex(&format!(
+                "{}geetest{challenge}",
+                settings.geetest_key.expose()
+            ));
             if !crate::crypto::constant_time_eq(expected.as_bytes(), validate.as_bytes()) {
                 return Err(failed());
             }
@@ -160,16 +161,13 @@ pub async fn register_geetest(settings: &Captcha, outbound: &Outbound) -> Value 
             percent_encoding::NON_ALPHANUMERIC
         )
     );
-    match outbound
-        .get(&url, Duration::from_millis(settings.timeout_ms))
-        .await
-    {
+    match outbound.get(&url, settings.timeout).await {
         Ok(reply) if reply.status == 200 => {
             let challenge = String::from_utf8_lossy(&reply.body).trim().to_string();
             if challenge.len() == 32 {
                 return serde_json::json!({
                     "gt": settings.geetest_id,
-                    "challenge": md5_hex(&format!("{challenge}{}", settings.geetest_key)),
+                    "challenge": md5_hex(&format!("{challenge}{}", settings.geetest_key.expose())),
                 });
             }
             Value::String(String::new())
@@ -189,7 +187,7 @@ mod tests {
     fn settings(kind: CaptchaKind) -> Captcha {
         let mut s = crate::config::Settings::from_toml("").unwrap().captcha;
         s.kind = kind;
-        s.geetest_key = "key".into();
+        s.geetest_key = crate::config::Secret::new("key");
         s
     }
 

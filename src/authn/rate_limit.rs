@@ -51,7 +51,10 @@ impl RateLimiter {
             "rate:{name}:{}",
             &crate::crypto::sha256_hex(subject.as_bytes())[..32]
         ));
-        let (count, ttl): (i64, i64) = self.kv.eval(&HIT, &[&key], &[limit.window as i64]).await?;
+        let (count, ttl): (i64, i64) = self
+            .kv
+            .eval(&HIT, &[&key], &[limit.window.as_secs() as i64])
+            .await?;
         if count > limit.max as i64 {
             metrics::counter!("portcullis_rate_limited_total", "limit" => name.to_string())
                 .increment(1);

@@ -80,7 +80,7 @@ impl Sessions {
             uid: uid.to_string(),
             user_ip: ip.to_string(),
             user_agent: user_agent.to_string(),
-            expire_time: now + self.settings.expire_time as i64,
+            expire_time: now + self.settings.expire_time.as_secs() as i64,
             csrf_token: csrf_token.clone(),
             renewed_at: now,
         };
@@ -90,14 +90,14 @@ impl Sessions {
             .set_ex(
                 &self.kv.key(&session_key_suffix(&hash)),
                 &json,
-                self.settings.lifetime,
+                self.settings.lifetime.as_secs(),
             )
             .await?;
         self.kv
             .sadd_expire(
                 &self.kv.key(&index_key_suffix(uid)),
                 &hash,
-                self.settings.lifetime,
+                self.settings.lifetime.as_secs(),
             )
             .await?;
         Ok(OpenedSession { id, csrf_token })
@@ -126,7 +126,7 @@ impl Sessions {
             .set_xx_ex(
                 &self.kv.key(&session_key_suffix(&hash)),
                 &json,
-                self.settings.lifetime,
+                self.settings.lifetime.as_secs(),
             )
             .await?
         {
@@ -134,7 +134,7 @@ impl Sessions {
                 .sadd_expire(
                     &self.kv.key(&index_key_suffix(&renewed.uid)),
                     &hash,
-                    self.settings.lifetime,
+                    self.settings.lifetime.as_secs(),
                 )
                 .await?;
         }
@@ -191,13 +191,13 @@ impl Sessions {
     /// `Set-Cookie` value that hands `id` to the browser.
     pub fn cookie(&self, id: &str) -> String {
         let expires = time::OffsetDateTime::now_utc()
-            + time::Duration::seconds(self.settings.lifetime as i64);
+            + time::Duration::seconds(self.settings.lifetime.as_secs() as i64);
         let mut cookie = format!(
             "{}={}; Path=/; Expires={}; Max-Age={}; HttpOnly; SameSite=Lax",
             self.settings.cookie_name,
             id,
             http_date(expires),
-            self.settings.lifetime
+            self.settings.lifetime.as_secs()
         );
         if self.settings.secure_cookie {
             cookie.push_str("; Secure");
@@ -236,8 +236,8 @@ pub struct Sliding {
 impl Sliding {
     pub fn from_settings(settings: &config::Session) -> Sliding {
         Sliding {
-            idle: settings.expire_time as i64,
-            renew_interval: settings.renew_interval as i64,
+            idle: settings.expire_time.as_secs() as i64,
+            renew_interval: settings.renew_interval.as_secs() as i64,
         }
     }
 
@@ -458,11 +458,11 @@ mod tests {
     fn renewal_slides_even_when_the_idle_time_is_shorter_than_the_interval() {
         let settings = config::Session {
             cookie_name: "s".into(),
-            expire_time: 10,
-            lifetime: 100,
+            expire_time: std::time::Duration::from_secs(10),
+            lifetime: std::time::Duration::from_secs(100),
             secure_cookie: false,
             csrf_protection: true,
-            renew_interval: 30,
+            renew_interval: std::time::Duration::from_secs(30),
         };
         let sliding = Sliding::from_settings(&settings);
         let mut d = data("10.0.0.1");

@@ -135,7 +135,7 @@ pub async fn run(
     wake: Arc<Notify>,
 ) {
     // Parsed here, not by lapin, because lapin's parse error quotes the URL, password included.
-    let uri: AMQPUri = match settings.rabbitmq_url.parse() {
+    let uri: AMQPUri = match settings.rabbitmq_url.expose().parse() {
         Ok(uri) => uri,
         Err(_) => loop {
             tracing::error!(
@@ -147,7 +147,7 @@ pub async fn run(
     };
     let pace = Pace {
         idle_wait: IDLE_WAIT,
-        first_backoff: Duration::from_millis(settings.retry_ms.max(1)),
+        first_backoff: settings.retry.max(Duration::from_millis(1)),
         max_backoff: MAX_BACKOFF,
     };
     let publisher = Publisher {

@@ -106,7 +106,7 @@ impl Upstreams {
                     .map(|u| u.trim_end_matches('/').to_string())
                     .collect(),
                 next: AtomicUsize::new(0),
-                timeout: Duration::from_secs(r.timeout),
+                timeout: r.timeout,
             })
             .collect();
         // Longest prefix first, so /api/v2/peatio/public can go elsewhere than /api/v2/peatio.

@@ -270,7 +270,7 @@ fn build(world: &World) -> (TestGate, Arc<MemoryLoader>, mpsc::Receiver<AuditEve
             1000,
             Limit {
                 max: world.unknown_keys_per_ip,
-                window: 60,
+                window: std::time::Duration::from_secs(60),
             },
         )),
         secrets,

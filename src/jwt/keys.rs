@@ -141,14 +141,15 @@ impl SigningKey {
     /// Loads `private_key_path`, or the development key at `dev_key_path` (generated when
     /// missing, with owner-only permissions).
     pub fn load_or_generate(
-        private_key_path: &str,
+        private_key_path: Option<&Path>,
         dev_key_path: &Path,
     ) -> anyhow::Result<(SigningKey, KeySource)> {
-        if !private_key_path.is_empty() {
-            let pem = std::fs::read_to_string(private_key_path)
-                .map_err(|e| anyhow::anyhow!("jwt.private_key_path {private_key_path}: {e}"))?;
+        if let Some(path) = private_key_path {
+            let shown = path.display();
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("jwt.private_key_path {shown}: {e}"))?;
             let key = SigningKey::from_pem(&pem)
-                .map_err(|e| anyhow::anyhow!("jwt.private_key_path {private_key_path}: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("jwt.private_key_path {shown}: {e}"))?;
             return Ok((key, KeySource::File));
         }
         if dev_key_path.exists() {
@@ -229,11 +230,11 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("pc-key-{}", crate::crypto::random_hex::<6>()));
         let path = dir.join("dev.pem");
-        let (first, source) = SigningKey::load_or_generate("", &path).unwrap();
+        let (first, source) = SigningKey::load_or_generate(None, &path).unwrap();
         assert_eq!(source, KeySource::DevelopmentGenerated);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let (second, source) = SigningKey::load_or_generate("", &path).unwrap();
+        let (second, source) = SigningKey::load_or_generate(None, &path).unwrap();
         assert_eq!(source, KeySource::DevelopmentExisting);
         assert_eq!(first.kid, second.kid);
         std::fs::remove_dir_all(dir).unwrap();

@@ -18,54 +18,29 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 
-use crate::config;
+use crate::config::{self, CorsOrigins};
 
 const METHODS: &str = "GET, POST, DELETE, PUT, PATCH, OPTIONS, HEAD";
 const SEC_FETCH_SITE: http::HeaderName = http::HeaderName::from_static("sec-fetch-site");
 /// Headers a cross-origin script may read: the admin pagination headers and our 429's hint.
 const EXPOSED: &str = "Total, Page, Per-Page, Retry-After";
 
-/// The compiled policy.
+/// The policy, from the parsed `cors.*` settings (`config` checked the origins and that
+/// credentials come with listed origins only).
 #[derive(Debug, Clone)]
 pub struct Cors {
-    any_origin: bool,
-    origins: Vec<String>,
+    origins: CorsOrigins,
     max_age: HeaderValue,
     credentials: bool,
 }
 
 impl Cors {
-    /// Compiles `cors.*`; the error names what is wrong with the value.
-    pub fn new(settings: &config::Cors) -> Result<Cors, String> {
-        let mut any_origin = false;
-        let mut origins = Vec::new();
-        for origin in settings
-            .origins
-            .split(',')
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-        {
-            if origin == "*" {
-                any_origin = true;
-            } else {
-                origins.push(normalise_origin(origin).ok_or_else(|| {
-                    format!("{origin:?} is not an http(s) origin like https://example.com")
-                })?);
-            }
-        }
-        if any_origin && settings.allow_credentials {
-            return Err(
-                "allow_credentials cannot be combined with the origin \"*\" \
-                 (browsers refuse it; list the origins)"
-                    .into(),
-            );
-        }
-        Ok(Cors {
-            any_origin,
-            origins,
-            max_age: HeaderValue::from(settings.max_age),
+    pub fn new(settings: &config::Cors) -> Cors {
+        Cors {
+            origins: settings.origins.clone(),
+            max_age: HeaderValue::from(settings.max_age.as_secs()),
             credentials: settings.allow_credentials,
-        })
+        }
     }
 
     /// True for a form a page of another site submits without asking: a CORS-simple body (a
@@ -109,22 +84,20 @@ impl Cors {
 
     /// True when `origin` is one of the listed origins (`*` lists none).
     pub fn lists(&self, origin: &str) -> bool {
-        normalise_origin(origin).is_some_and(|o| self.origins.contains(&o))
+        self.origins.lists(origin)
     }
 
     /// The `Access-Control-Allow-Origin` value for this request's origin, if it is allowed.
     fn allow_origin(&self, origin: &HeaderValue) -> Option<HeaderValue> {
-        if self.any_origin {
+        if self.origins.any() {
             return Some(HeaderValue::from_static("*"));
         }
-        let origin_text = origin.to_str().ok()?;
-        let wanted = normalise_origin(origin_text)?;
-        self.origins.contains(&wanted).then(|| origin.clone())
+        self.lists(origin.to_str().ok()?).then(|| origin.clone())
     }
 
     fn decorate(&self, headers: &mut HeaderMap, allow: HeaderValue) {
         headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
-        if !self.any_origin {
+        if !self.origins.any() {
             headers.append(header::VARY, HeaderValue::from_static("Origin"));
         }
         if self.credentials {
@@ -195,44 +168,21 @@ pub async fn middleware(State(cors): State<Arc<Cors>>, request: Request, next: N
     response
 }
 
-/// `scheme://host[:port]` in lower case, with the scheme's default port dropped; `None` for
-/// anything that is not an http(s) origin (a path, a query, user info, another scheme).
-fn normalise_origin(origin: &str) -> Option<String> {
-    let uri: http::Uri = origin.parse().ok()?;
-    let scheme = uri.scheme_str()?.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        return None;
-    }
-    let authority = uri.authority()?;
-    if authority.as_str().contains('@') || authority.host().is_empty() {
-        return None;
-    }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return None;
-    }
-    let host = authority.host().to_ascii_lowercase();
-    let default_port = if scheme == "https" { 443 } else { 80 };
-    Some(match authority.port_u16() {
-        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
-        _ => format!("{scheme}://{host}"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn cors(origins: &str, credentials: bool) -> Result<Cors, String> {
+    fn cors(origins: &str) -> Cors {
         Cors::new(&config::Cors {
-            origins: origins.into(),
-            max_age: 3600,
-            allow_credentials: credentials,
+            origins: origins.parse().unwrap(),
+            max_age: std::time::Duration::from_secs(3600),
+            allow_credentials: false,
         })
     }
 
     #[test]
     fn origins_are_compared_in_their_normal_form() {
-        let c = cors("https://Exchange.example, http://localhost:3000", false).unwrap();
+        let c = cors("https://Exchange.example, http://localhost:3000");
         let allowed = |o: &'static str| c.allow_origin(&HeaderValue::from_static(o));
         assert_eq!(
             allowed("https://exchange.example:443").unwrap(),
@@ -245,13 +195,20 @@ mod tests {
     }
 
     #[test]
-    fn configuration_mistakes_are_named() {
-        assert!(cors("*", true).unwrap_err().contains("allow_credentials"));
-        assert!(cors("exchange.example", false).is_err());
-        assert!(cors("https://exchange.example/app", false).is_err());
-        assert!(cors("ftp://exchange.example", false).is_err());
-        assert!(cors("https://user@exchange.example", false).is_err());
-        assert!(cors("*", false).unwrap().any_origin);
-        assert!(cors("", false).unwrap().origins.is_empty());
+    fn any_origin_is_answered_with_a_star_and_lists_none() {
+        let c = cors("*");
+        let allow = c.allow_origin(&HeaderValue::from_static("https://x.example"));
+        assert_eq!(allow.unwrap(), "*");
+        assert!(!c.lists("https://x.example"));
+        assert!(
+            cors("")
+                .allow_origin(&HeaderValue::from_static("https://x.example"))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_preflight_max_age_is_in_seconds() {
+        assert_eq!(cors("*").max_age, "3600");
     }
 }

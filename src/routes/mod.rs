@@ -212,7 +212,12 @@ pub fn full_path(settings: &Settings, doc: &Doc) -> String {
         Base::Mount => settings.api.mount.as_str(),
         Base::Decision => settings.decision.prefix.as_str(),
         Base::Root => "",
-        Base::Metrics => settings.telemetry.metrics_path.as_str(),
+        // Not served when off (see `server::router`).
+        Base::Metrics => settings
+            .telemetry
+            .metrics_path
+            .as_deref()
+            .unwrap_or_default(),
     };
     let base = base.trim_end_matches('/');
     if doc.path == "/" {

@@ -61,19 +61,19 @@ pub async fn serve_until(
         per_peer: settings.max_connections_per_peer,
     });
     let idle = IdleLimits {
-        first_request: Duration::from_secs(settings.header_read_timeout),
-        between_requests: Duration::from_secs(settings.idle_timeout),
+        first_request: settings.header_read_timeout,
+        between_requests: settings.idle_timeout,
         closing: Duration::from_secs(1),
     };
     let body_limits = BodyLimits {
-        idle: Duration::from_secs(settings.body_idle_timeout),
-        total: Duration::from_secs(settings.body_read_timeout),
+        idle: settings.body_idle_timeout,
+        total: settings.body_read_timeout,
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(settings.header_read_timeout));
+        .header_read_timeout(settings.header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -140,14 +140,14 @@ pub async fn serve_until(
     }
     drop(listener);
     tracing::info!(
-        grace_seconds = settings.shutdown_grace,
+        grace_seconds = settings.shutdown_grace.as_secs(),
         open = connections.open(),
         "shutting down"
     );
     let _ = shutdown.send(true);
     tokio::select! {
         () = connections.drained() => {}
-        () = tokio::time::sleep(Duration::from_secs(settings.shutdown_grace)) => {
+        () = tokio::time::sleep(settings.shutdown_grace) => {
             tracing::warn!(open = connections.open(), "connections still open after the grace period; closing them");
         }
     }

@@ -50,7 +50,7 @@ fn served(settings: &Settings, endpoints: &[Endpoint<App>], more: Vec<Doc>) -> V
 
 /// Metrics are served only where `telemetry.metrics_path` is set.
 fn is_served(settings: &Settings, doc: &Doc) -> bool {
-    doc.base != Base::Metrics || !settings.telemetry.metrics_path.is_empty()
+    doc.base != Base::Metrics || settings.telemetry.metrics_path.is_some()
 }
 
 /// In debug builds (every test), each request carries its route's documented parameters, and

@@ -226,14 +226,14 @@ pub async fn create_with_settings(
     settings: &Settings,
     request: &OperatorAccount<'_>,
 ) -> anyhow::Result<UserRow> {
-    let regexp = Regex::new(&settings.password.regexp)?;
+    let regexp = settings.password.regexp.regex();
     let hasher = Hasher::new(1);
     let events = Events::new(settings);
     let accounts = Accounts {
         hasher: &hasher,
         events: &events,
         password: PasswordRules {
-            regexp: &regexp,
+            regexp,
             min_entropy: settings.password.min_entropy,
             use_dictionary: settings.password.use_dictionary,
         },

@@ -100,17 +100,17 @@ pub struct Store {
 impl Store {
     /// Builds the pool; no connection is made until the first query.
     pub fn new(settings: &config::Database) -> anyhow::Result<Store> {
-        let mut pg = tokio_postgres::Config::from_str(&settings.url)
+        let mut pg = tokio_postgres::Config::from_str(settings.url.expose())
             .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
-        let timeout = Duration::from_millis(settings.timeout_ms);
+        let timeout = settings.timeout;
         pg.connect_timeout(timeout);
         // A query slower than the timeout is cancelled by the server, so a slow database fails
         // closed instead of holding requests.
-        pg.options(format!("-c statement_timeout={}", settings.timeout_ms));
+        pg.options(format!("-c statement_timeout={}", timeout.as_millis()));
         if pg.get_application_name().is_none() {
             pg.application_name("portcullis");
         }
-        let connector = tls::Connector::for_config(&pg, &settings.tls_ca_file)?;
+        let connector = tls::Connector::for_config(&pg, settings.tls_ca_file.as_deref())?;
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -160,7 +160,7 @@ impl Store {
 /// Creates the database `settings.url` names when it does not exist (connecting to
 /// `postgres`, the same way the pool connects).
 pub async fn create_database_if_missing(settings: &config::Database) -> anyhow::Result<bool> {
-    let target = tokio_postgres::Config::from_str(&settings.url)?;
+    let target = tokio_postgres::Config::from_str(settings.url.expose())?;
     let name = target
         .get_dbname()
         .ok_or_else(|| anyhow::anyhow!("database.url names no database"))?
@@ -168,7 +168,7 @@ pub async fn create_database_if_missing(settings: &config::Database) -> anyhow::
     let mut admin = target.clone();
     admin.dbname("postgres");
     admin.connect_timeout(Duration::from_secs(5));
-    let connector = tls::Connector::for_config(&admin, &settings.tls_ca_file)?;
+    let connector = tls::Connector::for_config(&admin, settings.tls_ca_file.as_deref())?;
     let (client, task) = connector.connect(&admin).await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
@@ -200,7 +200,7 @@ pub async fn drop_database(url: &str) -> anyhow::Result<()> {
         .to_string();
     let mut admin = target.clone();
     admin.dbname("postgres");
-    let connector = tls::Connector::for_config(&admin, "")?;
+    let connector = tls::Connector::for_config(&admin, None)?;
     let (client, task) = connector.connect(&admin).await?;
     let quoted = format!("\"{}\"", name.replace('"', "\"\""));
     client

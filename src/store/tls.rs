@@ -6,6 +6,7 @@
 //! sealed keys. Without `sslmode=require` the connection is plain, as before (`prefer` is not
 //! taken as a reason to encrypt, since it could not be verified either).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use tokio_postgres::config::SslMode;
@@ -21,7 +22,10 @@ pub enum Connector {
 
 impl Connector {
     /// The connector `config` (its `sslmode`) and `ca_file` ask for.
-    pub fn for_config(config: &tokio_postgres::Config, ca_file: &str) -> anyhow::Result<Connector> {
+    pub fn for_config(
+        config: &tokio_postgres::Config,
+        ca_file: Option<&Path>,
+    ) -> anyhow::Result<Connector> {
         if config.get_ssl_mode() != SslMode::Require {
             return Ok(Connector::Plain);
         }
@@ -49,26 +53,27 @@ impl Connector {
 }
 
 /// Roots to verify the server with: the CA file's certificates, or the system's.
-fn client_config(ca_file: &str) -> anyhow::Result<rustls::ClientConfig> {
+fn client_config(ca_file: Option<&Path>) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    if ca_file.is_empty() {
-        for cert in rustls_native_certs::load_native_certs().certs {
-            // A malformed system certificate is skipped, as every TLS client does.
-            let _ = roots.add(cert);
-        }
-    } else {
+    if let Some(ca_file) = ca_file {
         use rustls::pki_types::CertificateDer;
         use rustls::pki_types::pem::PemObject;
+        let shown = ca_file.display();
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca_file)
             .and_then(|iter| iter.collect())
-            .map_err(|e| anyhow::anyhow!("database.tls_ca_file {ca_file}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("database.tls_ca_file {shown}: {e}"))?;
         if certs.is_empty() {
-            anyhow::bail!("database.tls_ca_file {ca_file}: no certificate in it");
+            anyhow::bail!("database.tls_ca_file {shown}: no certificate in it");
         }
         for cert in certs {
             roots
                 .add(cert)
-                .map_err(|e| anyhow::anyhow!("database.tls_ca_file {ca_file}: {e}"))?;
+                .map_err(|e| anyhow::anyhow!("database.tls_ca_file {shown}: {e}"))?;
+        }
+    } else {
+        for cert in rustls_native_certs::load_native_certs().certs {
+            // A malformed system certificate is skipped, as every TLS client does.
+            let _ = roots.add(cert);
         }
     }
     if roots.is_empty() {

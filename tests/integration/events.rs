@@ -34,7 +34,7 @@ impl Tap {
     /// Like `bind`, with queue arguments (a length limit, say).
     async fn bind_with(server: &Server, routing_key: &str, arguments: FieldTable) -> Tap {
         let connection = Connection::connect(
-            &server.app.settings.events.rabbitmq_url,
+            server.app.settings.events.rabbitmq_url.expose(),
             ConnectionProperties::default().with_connection_name("portcullis-tests tap".into()),
         )
         .await

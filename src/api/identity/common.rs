@@ -254,7 +254,7 @@ pub fn accounts(app: &IdentityState) -> Accounts<'_> {
         hasher: &app.hasher,
         events: &app.events,
         password: PasswordRules {
-            regexp: &app.password_regexp,
+            regexp: app.settings.password.regexp.regex(),
             min_entropy: app.settings.password.min_entropy,
             use_dictionary: app.settings.password.use_dictionary,
         },

@@ -294,7 +294,11 @@ async fn create(
 }
 
 /// Checks a TOTP code and burns it (`authn::totp`): the same code is not accepted twice.
-pub async fn verify_totp(app: &IdentityState, user: &users::UserRow, code: &str) -> ApiResult<bool> {
+pub async fn verify_totp(
+    app: &IdentityState,
+    user: &users::UserRow,
+    code: &str,
+) -> ApiResult<bool> {
     let sealed = user.otp_secret_encrypted.as_deref();
     totp::verify_and_burn(
         app.secrets(),

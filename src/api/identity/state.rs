@@ -29,7 +29,6 @@ pub struct Identity {
     pub sessions: Sessions,
     pub hasher: Hasher,
     pub rate_limiter: RateLimiter,
-    pub password_regexp: fancy_regex::Regex,
     pub events: Arc<Events>,
     /// Calls to other services (captcha, Auth0).
     pub outbound: Outbound,

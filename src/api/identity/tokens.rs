@@ -350,7 +350,7 @@ async fn password_generate(
         .set_ex(
             &reset_key(&app, &user.uid),
             &reset_token,
-            settings.jwt.expire_time,
+            settings.jwt.expire_time.as_secs(),
         )
         .await?;
     Ok(common::accepted())
@@ -420,7 +420,7 @@ async fn password_confirm(
     let policy = &app.settings.password;
     if let Err(code) = password_policy::check(
         password,
-        &app.password_regexp,
+        app.settings.password.regexp.regex(),
         policy.min_entropy,
         policy.use_dictionary,
     ) {

@@ -132,10 +132,10 @@ fn smtp_transport(mail: &config::Mail) -> Result<AsyncSmtpTransport<Tokio1Execut
     };
     // relay/starttls_relay pick the standard ports (465/587); the configured one wins.
     let mut builder = builder.port(mail.smtp_port).timeout(Some(SMTP_TIMEOUT));
-    if !mail.smtp_user.is_empty() {
+    if let Some(user) = &mail.smtp_user {
         builder = builder.credentials(Credentials::new(
-            mail.smtp_user.clone(),
-            mail.smtp_password.clone(),
+            user.clone(),
+            mail.smtp_password.expose().to_string(),
         ));
     }
     Ok(builder.build())

@@ -1,0 +1,532 @@
+//! The settings' shape: one struct per section of `config/default.toml`, each field in the type
+//! the code uses. Values are parsed into those types as they are read (durations, origins, the
+//! password rule, keys, secrets, "off" as `None`), so a struct that exists holds valid values.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::{CorsOrigins, EncryptionKey, PasswordRegexp, Secret, checks, duration, optional};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub app: App,
+    pub server: Server,
+    pub api: Api,
+    pub cors: Cors,
+    pub decision: Decision,
+    pub network: Network,
+    pub database: Database,
+    pub redis: Redis,
+    pub session: Session,
+    pub jwt: Jwt,
+    pub api_keys: ApiKeys,
+    pub geoip: GeoIp,
+    pub users: Users,
+    pub password: Password,
+    pub encryption: Encryption,
+    pub rate_limits: RateLimits,
+    pub captcha: Captcha,
+    pub auth0: Auth0,
+    pub events: Events,
+    pub mail: Mail,
+    pub kyc: Kyc,
+    pub phones: Phones,
+    pub cache: Cache,
+    pub telemetry: Telemetry,
+    pub policies: Policies,
+    pub routes: Vec<Route>,
+    /// Things about the settings' sources an operator should hear of (logged at start, once
+    /// logging is set up): environment variables that look like misspelt settings.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+    /// Development mode (`--dev`): missing keys are generated and kept on disk instead of
+    /// stopping the start. Never set from a file or the environment.
+    #[serde(skip)]
+    pub development: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub name: String,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub listen: SocketAddr,
+    #[serde(deserialize_with = "duration::seconds")]
+    pub shutdown_grace: Duration,
+    pub max_body_bytes: usize,
+    #[serde(deserialize_with = "duration::positive_seconds")]
+    pub header_read_timeout: Duration,
+    #[serde(deserialize_with = "duration::positive_seconds")]
+    pub idle_timeout: Duration,
+    #[serde(deserialize_with = "duration::positive_seconds")]
+    pub body_idle_timeout: Duration,
+    #[serde(deserialize_with = "duration::positive_seconds")]
+    pub body_read_timeout: Duration,
+    #[serde(deserialize_with = "checks::positive")]
+    pub max_connections: usize,
+    #[serde(deserialize_with = "checks::positive")]
+    pub max_connections_per_peer: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    #[serde(deserialize_with = "checks::path_prefix")]
+    pub mount: String,
+    #[serde(deserialize_with = "checks::path_prefix")]
+    pub public_prefix: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// `*` or a comma list of http(s) origins (Barong's format).
+    pub origins: CorsOrigins,
+    #[serde(deserialize_with = "duration::seconds")]
+    pub max_age: Duration,
+    pub allow_credentials: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    #[serde(deserialize_with = "checks::path_prefix")]
+    pub prefix: String,
+    #[serde(deserialize_with = "checks::status_4xx")]
+    pub envoy_status_for_5xx: u16,
+    pub callers: DecisionCallers,
+}
+
+/// Who may call the decision fronts (Envoy HTTP and gRPC, nginx, forward-auth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionCallers {
+    /// Only peers in `network.trusted_proxies`: the proxies the fronts exist for.
+    TrustedProxies,
+    /// Anyone who can reach the listener (Barong's behaviour).
+    Anyone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gateway {
+    Cloudflare,
+    Akamai,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub trusted_proxies: Vec<IpNet>,
+    pub gateway: Gateway,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// May carry a password.
+    pub url: Secret,
+    /// `None`: the system's trusted roots.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+    pub pool_size: usize,
+    #[serde(rename = "timeout_ms", deserialize_with = "duration::millis")]
+    pub timeout: Duration,
+    pub auto_create: bool,
+    pub auto_migrate: bool,
+    pub load_default_policies: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    /// May carry a password.
+    pub url: Secret,
+    /// `None`: the system's trusted roots.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub tls_ca_file: Option<PathBuf>,
+    pub key_prefix: String,
+    #[serde(rename = "timeout_ms", deserialize_with = "duration::millis")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    #[serde(deserialize_with = "checks::cookie_name")]
+    pub cookie_name: String,
+    /// The sliding inactivity limit (positive: checked with `lifetime`).
+    #[serde(deserialize_with = "duration::seconds")]
+    pub expire_time: Duration,
+    #[serde(deserialize_with = "duration::seconds")]
+    pub lifetime: Duration,
+    pub secure_cookie: bool,
+    pub csrf_protection: bool,
+    #[serde(deserialize_with = "duration::seconds")]
+    pub renew_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum JwtAlgorithm {
+    RS256,
+    RS384,
+    RS512,
+}
+
+impl JwtAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            JwtAlgorithm::RS256 => "RS256",
+            JwtAlgorithm::RS384 => "RS384",
+            JwtAlgorithm::RS512 => "RS512",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Jwt {
+    pub algorithm: JwtAlgorithm,
+    #[serde(deserialize_with = "duration::positive_seconds")]
+    pub expire_time: Duration,
+    /// `None`: the development key (only with `--dev`).
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub private_key_path: Option<PathBuf>,
+    pub dev_key_path: PathBuf,
+    pub additional_public_keys: Vec<PathBuf>,
+    pub kid_header: bool,
+    pub cache_tokens: bool,
+    #[serde(deserialize_with = "checks::fraction")]
+    pub reuse_fraction: f64,
+    pub issue_for_pending: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeys {
+    #[serde(rename = "nonce_lifetime_ms", deserialize_with = "duration::millis")]
+    pub nonce_lifetime: Duration,
+    pub replay_guard: bool,
+    pub unknown_per_ip: Limit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIp {
+    /// `None`: geo restrictions never match.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub database_path: Option<PathBuf>,
+    pub language: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Users {
+    #[serde(deserialize_with = "checks::uid_prefix")]
+    pub uid_prefix: String,
+    pub first_registration_superadmin: bool,
+    pub default_role: String,
+    pub activation_requirements: BTreeMap<String, String>,
+    pub state_triggers: Vec<StateTrigger>,
+}
+
+/// Labels whose key puts a user in `state`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateTrigger {
+    pub state: String,
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptchaKind {
+    None,
+    Recaptcha,
+    Geetest,
+}
+
+impl CaptchaKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptchaKind::None => "none",
+            CaptchaKind::Recaptcha => "recaptcha",
+            CaptchaKind::Geetest => "geetest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Captcha {
+    pub kind: CaptchaKind,
+    pub protected_endpoints: Vec<String>,
+    pub recaptcha_site_key: String,
+    pub recaptcha_secret_key: Secret,
+    pub recaptcha_verify_url: String,
+    pub geetest_id: String,
+    pub geetest_key: Secret,
+    pub geetest_api_url: String,
+    #[serde(rename = "timeout_ms", deserialize_with = "duration::millis")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth0 {
+    /// `None`: Auth0 login is off.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub domain: Option<String>,
+    pub client_id: String,
+    /// `None`: the domain's well-known location.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub jwks_url: Option<String>,
+    #[serde(deserialize_with = "duration::seconds")]
+    pub jwks_cache: Duration,
+}
+
+impl Auth0 {
+    pub fn enabled(&self) -> bool {
+        self.domain.is_some()
+    }
+
+    /// The key set's URL: configured, or the domain's well-known location.
+    pub fn jwks_url(&self) -> String {
+        match (&self.jwks_url, &self.domain) {
+            (Some(url), _) => url.clone(),
+            (None, domain) => format!(
+                "https://{}/.well-known/jwks.json",
+                domain.as_deref().unwrap_or_default()
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Events {
+    #[serde(deserialize_with = "checks::amqp_url")]
+    pub rabbitmq_url: Secret,
+    pub publish: bool,
+    #[serde(deserialize_with = "checks::positive")]
+    pub batch: i64,
+    #[serde(rename = "retry_ms", deserialize_with = "duration::millis")]
+    pub retry: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailDelivery {
+    Smtp,
+    Log,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mail {
+    pub delivery: MailDelivery,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `None`: no SMTP authentication.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub smtp_user: Option<String>,
+    pub smtp_password: Secret,
+    pub smtp_tls: SmtpTls,
+    pub sender_email: String,
+    pub sender_name: String,
+    pub default_language: String,
+    pub templates_dir: PathBuf,
+    pub confirmation_url: String,
+    pub reset_url: String,
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KycProvider {
+    Kycaid,
+    Local,
+}
+
+/// The most `kyc.callback_max_bytes` may allow: KYCAID's documented callbacks are well under
+/// 1 KiB, and a body must be read whole, unauthenticated, before its signature can be checked.
+pub const MAX_KYC_CALLBACK_BYTES: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kyc {
+    pub provider: KycProvider,
+    /// KYCAID's API token: the key of the HMAC that signs its callbacks. `None`: not set.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub kycaid_authorization_token: Option<Secret>,
+    /// The largest callback body read; a longer one is refused unread.
+    #[serde(deserialize_with = "checks::kyc_callback_bytes")]
+    pub callback_max_bytes: usize,
+}
+
+impl Kyc {
+    /// KYCAID is the provider but no token is set: no callback can be verified, so every one
+    /// is refused (fail closed) rather than stored unverified.
+    pub fn refuses_every_callback(&self) -> bool {
+        self.provider == KycProvider::Kycaid && self.kycaid_authorization_token.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phones {
+    pub verification: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Password {
+    pub regexp: PasswordRegexp,
+    pub min_entropy: f64,
+    pub use_dictionary: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Encryption {
+    /// `None`: the development key (only with `--dev`).
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub key: Option<EncryptionKey>,
+    pub dev_key_path: PathBuf,
+}
+
+/// At most `max` events per `window` (written in seconds); both positive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "LimitText")]
+pub struct Limit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+/// `Limit` as written, before its rule is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitText {
+    max: u32,
+    window: u64,
+}
+
+impl TryFrom<LimitText> for Limit {
+    type Error = &'static str;
+    fn try_from(text: LimitText) -> Result<Limit, &'static str> {
+        if text.max == 0 || text.window == 0 {
+            return Err("max and window must be positive");
+        }
+        Ok(Limit {
+            max: text.max,
+            window: Duration::from_secs(text.window),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimits {
+    pub login_per_ip: Limit,
+    pub login_per_account: Limit,
+    pub signup_per_ip: Limit,
+    pub email_code_per_ip: Limit,
+    pub email_code_per_account: Limit,
+    pub password_reset_per_ip: Limit,
+    pub password_reset_per_account: Limit,
+    pub token_per_ip: Limit,
+    pub captcha_register_per_ip: Limit,
+    pub kyc_callback_per_ip: Limit,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    #[serde(deserialize_with = "duration::seconds")]
+    pub subject_ttl: Duration,
+    pub max_subjects: u64,
+    pub max_api_keys: u64,
+    #[serde(rename = "policy_debounce_ms", deserialize_with = "duration::millis")]
+    pub policy_debounce: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Telemetry {
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    /// `None`: no metrics endpoint.
+    #[serde(default, deserialize_with = "checks::optional_path")]
+    pub metrics_path: Option<String>,
+    pub metrics_allow: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policies {
+    pub dir: PathBuf,
+}
+
+/// One upstream service of the built-in proxy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub prefix: String,
+    pub upstream: Upstreams,
+    #[serde(default)]
+    pub rewrite: Option<String>,
+    /// How long to wait for the upstream's response head.
+    #[serde(
+        default = "default_route_timeout",
+        deserialize_with = "duration::seconds"
+    )]
+    pub timeout: Duration,
+}
+
+fn default_route_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Upstreams {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Upstreams {
+    pub fn list(&self) -> Vec<&str> {
+        match self {
+            Upstreams::One(u) => vec![u.as_str()],
+            Upstreams::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
