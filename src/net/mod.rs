@@ -12,4 +12,3 @@ pub mod headers;
 pub mod method;
 pub mod outbound;
 pub mod path;
-pub mod protobuf;
