@@ -150,8 +150,10 @@ fn unframe(body: &Bytes) -> Result<Bytes, Malformed> {
 /// Reads `CheckRequest.attributes` { source.address.socket_address.address,
 /// request.http { method, headers | header_map, path } }.
 ///
-/// prost holds the whole message before the header bounds are applied: at most
-/// `MAX_MESSAGE`, and about 32 bytes of entries per 2-byte empty entry on the wire.
+/// prost decodes the whole message before the header bounds below apply, so the largest
+/// message we take, filled with empty header entries, briefly holds 8 MiB of entries (64 bytes
+/// each for 2 bytes on the wire). That is transient and bounded per worker thread, not per
+/// call: decoding never awaits, and the entries are dropped before this returns.
 pub fn decode_check(message: Bytes) -> Result<Check, Malformed> {
     let request = envoy::CheckRequest::decode(message).map_err(|_| Malformed)?;
     let mut check = Check::default();
