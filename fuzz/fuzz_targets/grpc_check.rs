@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(check) = portcullis::fronts::grpc::decode_check(data) {
+    if let Ok(check) = portcullis::fronts::grpc::decode_check(data.to_vec().into()) {
         for (name, value) in &check.headers {
             assert!(!name.as_str().starts_with(':'));
             let _ = value.to_str();

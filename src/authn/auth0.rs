@@ -1,7 +1,9 @@
 //! Auth0 id_tokens: RS256 signatures checked against the tenant's JWKS (cached, refetched
-//! when an unknown `kid` shows up), then the claims of OIDC Core 3.1.3.7: expiry, issuer
-//! `https://<domain>/`, audience = our client id, the authorized party (`azp`) and the nonce
-//! the front end asked for. The JWKS URL is a setting so that tests can serve one locally.
+//! when an unknown `kid` shows up), then the claims of OIDC Core 3.1.3.7: expiry (and `nbf`),
+//! issuer `https://<domain>/`, audience = our client id, the authorized party (`azp`) and the
+//! nonce the front end asked for. The JWKS URL is a setting so that tests can serve one
+//! locally. Reading, signature and registered claims go through `jwt::verify`, the path our
+//! own tokens take; the key cache, `azp` and the nonce are this module's.
 //!
 //! A valid token is not yet a login: [`Identity::from_claims`] asks for a subject and an email
 //! Auth0 says is verified (decisions.md #25), since a tenant may issue tokens for addresses
@@ -10,20 +12,19 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
-use serde_json::{Map, Value};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::config;
-use crate::crypto::{b64url_decode, constant_time_eq};
+use crate::crypto::constant_time_eq;
 use crate::domain::validation;
+use crate::jwt::verify::{Claims, Rules, Unverified, VerifyError};
 use crate::net::outbound::Outbound;
 use crate::store::identities::SUBJECT_WIDTH;
 
 /// The provider name of Auth0 identities bound to accounts.
 pub const PROVIDER: &str = "auth0";
-
-type Claims = Map<String, Value>;
 
 /// Why an id_token was refused (all answer `identity.session.auth0.invalid_params`).
 #[derive(Debug, PartialEq, Eq)]
@@ -34,6 +35,8 @@ pub enum Auth0Error {
     KeysUnavailable(String),
     Signature,
     Expired,
+    /// `nbf` is still ahead.
+    Immature,
     Issuer,
     Audience,
     /// `azp` absent while `aud` names several parties, or naming another client.
@@ -42,8 +45,28 @@ pub enum Auth0Error {
     Nonce,
 }
 
+impl From<VerifyError> for Auth0Error {
+    fn from(refused: VerifyError) -> Auth0Error {
+        match refused {
+            VerifyError::Segments | VerifyError::Encoding | VerifyError::Algorithm => {
+                Auth0Error::Malformed
+            }
+            VerifyError::Signature => Auth0Error::Signature,
+            VerifyError::Expired => Auth0Error::Expired,
+            VerifyError::Immature => Auth0Error::Immature,
+            VerifyError::Issuer(_) => Auth0Error::Issuer,
+            VerifyError::Audience => Auth0Error::Audience,
+            // Not asked of Auth0's tokens (no `iat`, `jti` or `sub` rule here; the subject is
+            // judged by `Identity::from_claims`): never returned for them.
+            VerifyError::IssuedAt | VerifyError::Jti | VerifyError::Subject(_) => {
+                Auth0Error::Malformed
+            }
+        }
+    }
+}
+
 struct KeySet {
-    keys: HashMap<String, (Vec<u8>, Vec<u8>)>,
+    keys: HashMap<String, DecodingKey>,
     fetched: Instant,
 }
 
@@ -77,41 +100,15 @@ impl Auth0 {
         if !self.settings.enabled() {
             return Err(Auth0Error::Disabled);
         }
-        let mut parts = token.trim().split('.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Auth0Error::Malformed);
-        };
-        let header: Value = b64url_decode(header)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(Auth0Error::Malformed)?;
-        if header.get("alg").and_then(Value::as_str) != Some("RS256") {
-            return Err(Auth0Error::Malformed);
-        }
-        let kid = header
-            .get("kid")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        let (n, e) = self.key(&kid).await?;
-        let signature = b64url_decode(signature).ok_or(Auth0Error::Malformed)?;
-        let signing_input = &token.trim()[..header_len(token) + 1 + payload.len()];
-        RsaPublicKeyComponents { n: &n, e: &e }
-            .verify(
-                &RSA_PKCS1_2048_8192_SHA256,
-                signing_input.as_bytes(),
-                &signature,
-            )
-            .map_err(|_| Auth0Error::Signature)?;
-        let claims: Claims = b64url_decode(payload)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(Auth0Error::Malformed)?;
+        // Auth0 signs id_tokens with RS256 only; any other alg is refused before a key fetch.
+        let unverified = Unverified::read(token, Algorithm::RS256).map_err(Auth0Error::from)?;
+        let key = self.key(unverified.kid().unwrap_or("")).await?;
+        let claims = unverified.signed_claims([&key]).map_err(Auth0Error::from)?;
         check_claims(&self.settings, &claims, nonce, now)?;
         Ok(claims)
     }
 
-    async fn key(&self, kid: &str) -> Result<(Vec<u8>, Vec<u8>), Auth0Error> {
+    async fn key(&self, kid: &str) -> Result<DecodingKey, Auth0Error> {
         let mut cached = self.keys.lock().await;
         let ttl = self.settings.jwks_cache;
         let stale = cached
@@ -158,10 +155,11 @@ impl Auth0 {
             if text("kty") != Some("RSA") {
                 continue;
             }
+            // A key we cannot read is left out, as if the tenant had not published it.
             if let (Some(kid), Some(n), Some(e)) = (text("kid"), text("n"), text("e"))
-                && let (Some(n), Some(e)) = (b64url_decode(n), b64url_decode(e))
+                && let Ok(key) = DecodingKey::from_rsa_components(n, e)
             {
-                keys.insert(kid.to_string(), (n, e));
+                keys.insert(kid.to_string(), key);
             }
         }
         Ok(KeySet {
@@ -171,32 +169,32 @@ impl Auth0 {
     }
 }
 
-fn header_len(token: &str) -> usize {
-    token.trim().find('.').unwrap_or(0)
-}
-
-/// The checks of OIDC Core 3.1.3.7 that follow the signature.
+/// The checks of OIDC Core 3.1.3.7 that follow the signature: the registered claims as every
+/// token of ours is checked (`exp`, `nbf`, `iss`, `aud`), then the authorized party and the
+/// nonce.
 fn check_claims(
     settings: &config::Auth0,
     claims: &Claims,
     nonce: Option<&str>,
     now: i64,
 ) -> Result<(), Auth0Error> {
-    if claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .is_none_or(|exp| now >= exp)
-    {
-        return Err(Auth0Error::Expired);
-    }
     let domain = settings.domain.as_deref().unwrap_or_default();
     let issuer = format!("https://{}/", domain.trim_end_matches('/'));
-    if claims.get("iss").and_then(Value::as_str) != Some(issuer.as_str()) {
-        return Err(Auth0Error::Issuer);
-    }
-    if settings.client_id.is_empty() || !audience_ok(claims, &settings.client_id) {
-        return Err(Auth0Error::Audience);
-    }
+    // Without a client id, no audience is ours (an empty `aud` must not match it).
+    let client = [settings.client_id.as_str()];
+    let audiences: &[&str] = if settings.client_id.is_empty() {
+        &[]
+    } else {
+        &client
+    };
+    let rules = Rules {
+        issuer: &issuer,
+        audiences,
+        iat_ahead: None,
+        jti: false,
+        subject: None,
+    };
+    rules.check(claims, now).map_err(Auth0Error::from)?;
     if !authorized_party_ok(claims, &settings.client_id) {
         return Err(Auth0Error::AuthorizedParty);
     }
@@ -204,15 +202,6 @@ fn check_claims(
         return Err(Auth0Error::Nonce);
     }
     Ok(())
-}
-
-/// `aud` is our client id, or a list that holds it.
-fn audience_ok(claims: &Claims, client_id: &str) -> bool {
-    match claims.get("aud") {
-        Some(Value::String(aud)) => aud == client_id,
-        Some(Value::Array(list)) => list.iter().any(|aud| aud.as_str() == Some(client_id)),
-        _ => false,
-    }
 }
 
 /// A token issued to several audiences must say which of them it was issued to (`azp`), and
@@ -413,6 +402,25 @@ mod tests {
         );
         assert_eq!(
             check(json!({ "aud": "client-2" }), None),
+            Err(Auth0Error::Audience)
+        );
+    }
+
+    #[test]
+    fn a_token_not_yet_valid_is_refused_like_our_own() {
+        assert_eq!(
+            check(json!({ "nbf": NOW + 1 }), None),
+            Err(Auth0Error::Immature)
+        );
+        assert_eq!(check(json!({ "nbf": NOW }), None), Ok(()));
+    }
+
+    #[test]
+    fn without_a_client_id_no_audience_is_ours() {
+        let mut settings = settings();
+        settings.client_id = String::new();
+        assert_eq!(
+            check_claims(&settings, &claims(json!({ "aud": "" })), None, NOW),
             Err(Auth0Error::Audience)
         );
     }

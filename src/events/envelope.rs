@@ -16,20 +16,13 @@ use crate::jwt::Issuer;
 /// Seconds an event's payload stays valid (Barong: one hour).
 pub const EVENT_LIFETIME: i64 = 3600;
 
-/// A random (version 4) UUID, as Barong puts in `jti`.
+/// A random (version 4) UUID, as Barong puts in `jti`: hyphenated lowercase hex, the random
+/// bytes from the same generator as every other secret here, version and variant set by uuid.
 pub fn uuid_v4() -> String {
-    let mut b = crate::crypto::random_bytes::<16>();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid::Builder::from_random_bytes(crate::crypto::random_bytes::<16>())
+        .into_uuid()
+        .hyphenated()
+        .to_string()
 }
 
 /// The signed envelope of event `name` with `body` (an object; `name` is added to it).
@@ -109,6 +102,26 @@ mod tests {
         assert_eq!(payload["event"]["name"], "system.user.email.confirmed");
         assert_eq!(payload["event"]["record"]["domain"], "x");
         assert_eq!(payload["jti"].as_str().unwrap().len(), 36);
+    }
+
+    #[test]
+    fn uuids_are_random_version_4_in_lowercase_hyphenated_hex() {
+        let uuid = uuid_v4();
+        let groups: Vec<&str> = uuid.split('-').collect();
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            [8, 4, 4, 4, 12]
+        );
+        assert!(
+            uuid.bytes()
+                .all(|b| b == b'-' || b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        assert!(groups[2].starts_with('4'), "version 4: {uuid}");
+        assert!(
+            matches!(&groups[3][..1], "8" | "9" | "a" | "b"),
+            "RFC 4122 variant: {uuid}"
+        );
+        assert_ne!(uuid, uuid_v4());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::DecodingKey;
 
 use crate::crypto::{b64url, sha256};
 
@@ -29,22 +30,21 @@ pub struct VerifyingKey {
     pub kid: String,
     pub n: String,
     pub e: String,
-    n_raw: Vec<u8>,
-    e_raw: Vec<u8>,
+    /// Built once, not per token verified.
+    decoding: DecodingKey,
 }
 
 impl VerifyingKey {
-    fn new(n_raw: Vec<u8>, e_raw: Vec<u8>) -> VerifyingKey {
-        let n = b64url(&n_raw);
-        let e = b64url(&e_raw);
+    fn new(n_raw: &[u8], e_raw: &[u8]) -> VerifyingKey {
+        let n = b64url(n_raw);
+        let e = b64url(e_raw);
         // RFC 7638: the thumbprint of the required members in lexicographic order.
         let thumbprint = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
         VerifyingKey {
             kid: b64url(&sha256(thumbprint.as_bytes())),
             n,
             e,
-            n_raw,
-            e_raw,
+            decoding: DecodingKey::from_rsa_raw_components(n_raw, e_raw),
         }
     }
 
@@ -56,20 +56,17 @@ impl VerifyingKey {
                 let public = aws_lc_rs::rsa::PublicKey::from_der(&der)
                     .map_err(|e| anyhow::anyhow!("RSA public key rejected: {e}"))?;
                 Ok(VerifyingKey::new(
-                    public.modulus().big_endian_without_leading_zero().to_vec(),
-                    public.exponent().big_endian_without_leading_zero().to_vec(),
+                    public.modulus().big_endian_without_leading_zero(),
+                    public.exponent().big_endian_without_leading_zero(),
                 ))
             }
             _ => Ok(SigningKey::from_pem(pem)?.verifying_key()),
         }
     }
 
-    pub fn modulus(&self) -> &[u8] {
-        &self.n_raw
-    }
-
-    pub fn exponent(&self) -> &[u8] {
-        &self.e_raw
+    /// The key as jsonwebtoken verifies with it.
+    pub fn decoding(&self) -> &DecodingKey {
+        &self.decoding
     }
 }
 
@@ -101,11 +98,8 @@ impl SigningKey {
         let public = pair.public_key();
         let n_raw = public.modulus().big_endian_without_leading_zero().to_vec();
         let e_raw = public.exponent().big_endian_without_leading_zero().to_vec();
-        let n = b64url(&n_raw);
-        let e = b64url(&e_raw);
-        // RFC 7638: the thumbprint of the required members in lexicographic order.
-        let thumbprint = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-        let kid = b64url(&sha256(thumbprint.as_bytes()));
+        // The same kid, n and e as the public half publishes.
+        let VerifyingKey { kid, n, e, .. } = VerifyingKey::new(&n_raw, &e_raw);
         let public_der = public
             .as_der()
             .expect("public key encodes")
@@ -135,7 +129,7 @@ impl SigningKey {
 
     /// The public half, as tokens are verified with it.
     pub fn verifying_key(&self) -> VerifyingKey {
-        VerifyingKey::new(self.n_raw.clone(), self.e_raw.clone())
+        VerifyingKey::new(&self.n_raw, &self.e_raw)
     }
 
     /// Loads `private_key_path`, or the development key at `dev_key_path` (generated when

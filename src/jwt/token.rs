@@ -1,16 +1,17 @@
-//! Compact JWS tokens: Barong's session claims, signing with the parsed key, verification of
-//! our own tokens, and the JWKS document.
+//! Compact JWS tokens: Barong's session claims, signing with the parsed key, the rules our own
+//! tokens are verified under (the verification itself is `verify`'s), and the JWKS document.
 
 use std::sync::Arc;
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{self, RsaPublicKeyComponents};
+use aws_lc_rs::signature;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::keys::{SigningKey, VerifyingKey};
+use super::verify::{Rules, Unverified, VerifyError};
 use crate::config::JwtAlgorithm;
-use crate::crypto::{b64url, b64url_decode, random_hex};
+use crate::crypto::{b64url, random_hex};
 use crate::domain::subject::{ServiceAccountClaims, SubjectKind, SubjectRecord, UserClaims};
 
 pub const ISSUER: &str = "barong";
@@ -33,43 +34,22 @@ impl MintedToken {
     }
 }
 
-/// Why a token was refused. `word()` is the suffix Barong puts after
-/// `jwt.decode_and_verify.` (the last word of the Ruby jwt library's message).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VerifyError {
-    Segments,
-    Encoding,
-    Algorithm,
-    Signature,
-    Expired,
-    Immature,
-    IssuedAt,
-    Jti,
-    Issuer(String),
-    Audience,
-    Subject(String),
-}
+/// What our own tokens must say: Barong's issuer and audiences, a `jti` (emailed tokens are
+/// burned by it), and an `iat` at most five seconds ahead (clock skew between nodes).
+const OWN_TOKENS: Rules<'static> = Rules {
+    issuer: ISSUER,
+    audiences: &AUDIENCE,
+    iat_ahead: Some(5),
+    jti: true,
+    subject: None,
+};
 
-impl VerifyError {
-    pub fn word(&self) -> &str {
-        match self {
-            VerifyError::Segments => "segments",
-            VerifyError::Encoding => "encoding",
-            VerifyError::Algorithm => "algorithm",
-            VerifyError::Signature => "raised",
-            VerifyError::Expired => "expired",
-            VerifyError::Immature => "reached",
-            VerifyError::IssuedAt => "iat",
-            VerifyError::Jti => "jti",
-            VerifyError::Issuer(received) | VerifyError::Subject(received) => {
-                if received.is_empty() {
-                    "received"
-                } else {
-                    received
-                }
-            }
-            VerifyError::Audience => "audience",
-        }
+/// The configured algorithm as jsonwebtoken names it.
+fn jws_algorithm(algorithm: JwtAlgorithm) -> jsonwebtoken::Algorithm {
+    match algorithm {
+        JwtAlgorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+        JwtAlgorithm::RS384 => jsonwebtoken::Algorithm::RS384,
+        JwtAlgorithm::RS512 => jsonwebtoken::Algorithm::RS512,
     }
 }
 
@@ -160,14 +140,6 @@ impl Issuer {
         }
     }
 
-    fn verify_alg(&self) -> &'static signature::RsaParameters {
-        match self.algorithm {
-            JwtAlgorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-            JwtAlgorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-            JwtAlgorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-        }
-    }
-
     /// Signs any claims object as a compact JWS.
     pub fn sign<T: Serialize>(&self, claims: &T) -> String {
         let payload = serde_json::to_vec(claims).expect("claims serialize");
@@ -253,81 +225,19 @@ impl Issuer {
         expected_sub: Option<&str>,
         now: i64,
     ) -> Result<Map<String, Value>, VerifyError> {
-        let mut parts = token.trim().split('.');
-        let (Some(header), Some(payload), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(VerifyError::Segments);
-        };
-        let header: Value = b64url_decode(header)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(VerifyError::Encoding)?;
-        if header.get("alg").and_then(Value::as_str) != Some(self.algorithm.name()) {
-            return Err(VerifyError::Algorithm);
-        }
-        let signature = b64url_decode(sig).ok_or(VerifyError::Encoding)?;
-        let signing_input = &token.trim()[..token.trim().len() - sig.len() - 1];
+        let token = Unverified::read(token, jws_algorithm(self.algorithm))?;
         // With a kid, only that key; without one (Barong's header), any key we publish.
-        let kid = header.get("kid").and_then(Value::as_str);
-        let verified = self
+        let kid = token.kid();
+        let keys = self
             .verifying
             .iter()
             .filter(|k| kid.is_none_or(|kid| kid == k.kid))
-            .any(|k| {
-                RsaPublicKeyComponents {
-                    n: k.modulus(),
-                    e: k.exponent(),
-                }
-                .verify(self.verify_alg(), signing_input.as_bytes(), &signature)
-                .is_ok()
-            });
-        if !verified {
-            return Err(VerifyError::Signature);
-        }
-        let claims: Map<String, Value> = b64url_decode(payload)
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(VerifyError::Encoding)?;
-        let number = |name: &str| claims.get(name).and_then(Value::as_i64);
-        match number("exp") {
-            Some(exp) if now < exp => {}
-            _ => return Err(VerifyError::Expired),
-        }
-        if let Some(nbf) = number("nbf")
-            && now < nbf
-        {
-            return Err(VerifyError::Immature);
-        }
-        if claims.contains_key("iat") && number("iat").is_none_or(|iat| iat > now + 5) {
-            return Err(VerifyError::IssuedAt);
-        }
-        if claims
-            .get("jti")
-            .and_then(Value::as_str)
-            .is_none_or(str::is_empty)
-        {
-            return Err(VerifyError::Jti);
-        }
-        let iss = claims.get("iss").and_then(Value::as_str).unwrap_or("");
-        if iss != ISSUER {
-            return Err(VerifyError::Issuer(iss.to_string()));
-        }
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(a)) => AUDIENCE.contains(&a.as_str()),
-            Some(Value::Array(list)) => list
-                .iter()
-                .any(|a| a.as_str().is_some_and(|a| AUDIENCE.contains(&a))),
-            _ => false,
+            .map(VerifyingKey::decoding);
+        let rules = Rules {
+            subject: expected_sub,
+            ..OWN_TOKENS
         };
-        if !audience_ok {
-            return Err(VerifyError::Audience);
-        }
-        if let Some(expected) = expected_sub {
-            let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
-            if sub != expected {
-                return Err(VerifyError::Subject(sub.to_string()));
-            }
-        }
-        Ok(claims)
+        token.verify(keys, &rules, now)
     }
 
     /// `/.well-known/jwks.json`.
@@ -353,6 +263,7 @@ impl Issuer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::b64url_decode;
 
     fn issuer(kid_header: bool) -> Issuer {
         Issuer::new(

@@ -317,22 +317,31 @@ mod tests {
     #[test]
     fn grpc_check_requests_decode_or_refuse_without_panicking() {
         use crate::fronts::grpc::decode_check;
-        use crate::net::protobuf::Writer;
+        use crate::fronts::grpc::envoy::{
+            AttributeContext, CheckRequest, HeaderEntry, HttpRequest, Request,
+        };
+        use bytes::Bytes;
+        use prost::Message as _;
+        let decode = |bytes: &[u8]| decode_check(Bytes::copy_from_slice(bytes));
         let mut g = Gen::new(0x9bc);
         // Random bytes, and mutations of a well-formed request.
-        let mut http = Writer::new();
-        http.bytes(2, b"GET").bytes(4, b"/api/v2/x?y=1");
-        let mut entry = Writer::new();
-        entry.bytes(1, b"cookie").bytes(2, b"_barong_session=a");
-        http.message(3, entry);
-        let mut request = Writer::new();
-        request.message(2, http);
-        let mut attributes = Writer::new();
-        attributes.message(4, request);
-        let mut check = Writer::new();
-        check.message(1, attributes);
-        let valid = check.into_bytes();
-        assert_eq!(decode_check(&valid).unwrap().method, "GET");
+        let http = HttpRequest {
+            method: Bytes::from_static(b"GET"),
+            path: Bytes::from_static(b"/api/v2/x?y=1"),
+            headers: vec![HeaderEntry {
+                key: Bytes::from_static(b"cookie"),
+                value: Bytes::from_static(b"_barong_session=a"),
+            }],
+            header_map: None,
+        };
+        let valid = CheckRequest {
+            attributes: Some(AttributeContext {
+                source: None,
+                request: Some(Request { http: Some(http) }),
+            }),
+        }
+        .encode_to_vec();
+        assert_eq!(decode(&valid).unwrap().method, "GET");
         for _ in 0..50_000 {
             let mut bytes = valid.clone();
             for _ in 0..1 + g.below(4) {
@@ -346,9 +355,9 @@ mod tests {
                     break;
                 }
             }
-            let _ = decode_check(&bytes);
+            let _ = decode(&bytes);
             let noise: Vec<u8> = (0..g.below(64)).map(|_| g.next() as u8).collect();
-            let _ = decode_check(&noise);
+            let _ = decode(&noise);
         }
     }
 }

@@ -15,5 +15,4 @@ pub mod headers;
 pub mod method;
 pub mod outbound;
 pub mod path;
-pub mod protobuf;
 pub mod respond;

@@ -205,8 +205,9 @@ async fn h2_post(
 }
 
 /// A CheckResponse read off the wire: (rpc status code, denied HTTP status, denied body).
-fn read_denial(response: &crate::support::Response) -> (u64, u64, String) {
-    use portcullis::net::protobuf::{Value as Field, fields};
+fn read_denial(response: &crate::support::Response) -> (i32, i32, String) {
+    use portcullis::fronts::grpc::envoy::{CheckResponse, HttpResponse};
+    use prost::Message as _;
     assert_eq!(response.status, 200, "{}", response.text());
     let trailers = response.trailers.as_ref().expect("grpc-status in trailers");
     assert_eq!(
@@ -216,37 +217,22 @@ fn read_denial(response: &crate::support::Response) -> (u64, u64, String) {
     );
     let body = &response.body;
     assert_eq!(body[0], 0);
-    let message = &body[5..];
-    let sub = |message: &[u8], number: u32| -> Vec<u8> {
-        fields(message)
-            .filter_map(Result::ok)
-            .find_map(|(n, v)| match v {
-                Field::Bytes(b) if n == number => Some(b.to_vec()),
-                _ => None,
-            })
-            .unwrap_or_default()
-    };
-    let varint = |message: &[u8], number: u32| -> u64 {
-        fields(message)
-            .filter_map(Result::ok)
-            .find_map(|(n, v)| match v {
-                Field::Varint(x) if n == number => Some(x),
-                _ => None,
-            })
-            .unwrap_or(0)
-    };
-    let rpc = varint(&sub(message, 1), 1);
-    let denied = sub(message, 2);
-    let http_status = varint(&sub(&denied, 1), 1);
-    let text = String::from_utf8(sub(&denied, 3)).unwrap();
-    (rpc, http_status, text)
+    let message = CheckResponse::decode(&body[5..]).expect("a CheckResponse");
+    let rpc = message.status.map_or(0, |status| status.code);
+    match message.http_response {
+        Some(HttpResponse::Denied(denied)) => (
+            rpc,
+            denied.status.map_or(0, |status| status.code),
+            denied.body,
+        ),
+        _ => (rpc, 0, String::new()),
+    }
 }
 
 /// Malformed, oversized and unreadable calls are denials (a CheckResponse with 400), never
 /// failed calls: Envoy's `failure_mode_allow: true` turns a failed call into an allow.
 #[tokio::test]
 async fn malformed_and_oversized_checks_are_denied_never_failed() {
-    use portcullis::net::protobuf::Writer;
     let env = TestEnv::new().await;
     let server = env.start().await;
     let addr = server.addr;
@@ -276,27 +262,38 @@ async fn malformed_and_oversized_checks_are_denied_never_failed() {
     // The review's crash: 33,000 distinct header names (a HeaderMap holds 32,768). Now far
     // over the size bound, and at any size over the count bound: denied, no panic.
     let check_with_headers = |count: usize| {
-        let mut http = Writer::new();
-        http.bytes(2, b"GET")
-            .bytes(4, b"/api/v2/peatio/public/markets");
-        for i in 0..count {
-            let mut entry = Writer::new();
-            entry.bytes(1, format!("x-h{i}").as_bytes()).bytes(2, b"1");
-            http.message(3, entry);
-        }
-        let mut request = Writer::new();
-        request.message(2, http);
-        let mut socket = Writer::new();
-        socket.bytes(2, b"203.0.113.1");
-        let mut address = Writer::new();
-        address.message(1, socket);
-        let mut source = Writer::new();
-        source.message(1, address);
-        let mut attributes = Writer::new();
-        attributes.message(1, source).message(4, request);
-        let mut check = Writer::new();
-        check.message(1, attributes);
-        frame(check.into_bytes())
+        use bytes::Bytes;
+        use portcullis::fronts::grpc::envoy::{
+            Address, AttributeContext, CheckRequest, HeaderEntry, HttpRequest, Peer, Request,
+            SocketAddress,
+        };
+        use prost::Message as _;
+        let headers = (0..count)
+            .map(|i| HeaderEntry {
+                key: Bytes::from(format!("x-h{i}")),
+                value: Bytes::from_static(b"1"),
+            })
+            .collect();
+        let http = HttpRequest {
+            method: Bytes::from_static(b"GET"),
+            path: Bytes::from_static(b"/api/v2/peatio/public/markets"),
+            headers,
+            header_map: None,
+        };
+        let source = Peer {
+            address: Some(Address {
+                socket_address: Some(SocketAddress {
+                    address: Bytes::from_static(b"203.0.113.1"),
+                }),
+            }),
+        };
+        let check = CheckRequest {
+            attributes: Some(AttributeContext {
+                source: Some(source),
+                request: Some(Request { http: Some(http) }),
+            }),
+        };
+        frame(check.encode_to_vec())
     };
     let huge = call("application/grpc", check_with_headers(33_000)).await;
     assert_eq!(read_denial(&huge), invalid);
