@@ -2,11 +2,11 @@
 """Checks the layering of DESIGN.md over the crate's top-level modules.
 
 Reads every `crate::…` path (and `super::` paths that climb to the crate root) in `src/`,
-outside `#[cfg(test)]` modules, and builds the graph of top-level module imports. It fails when
+outside `#[cfg(test)]` modules and files, and builds the graph of top-level module imports. It fails when
 an edge points up the layer list, when an edge is on DESIGN.md's never-list, or when any cycle
 exists. `--graph` prints every edge with the files that make it.
 
-Usage: scripts/layering.py [--graph]
+Usage: scripts/layering.py [--graph]   (run by scripts/test.sh, so CI fails on a violation)
 """
 import os
 import re
@@ -117,13 +117,32 @@ def module_of(path):
     return name[:-3] if name.endswith(".rs") else name, len(parts)
 
 
-def edges():
-    found = defaultdict(set)
+def test_only_files():
+    """Files declared as `#[cfg(test)] mod x;`: compiled only for tests."""
+    skipped = set()
     for dirpath, _, files in os.walk(ROOT):
         for f in files:
             if not f.endswith(".rs"):
                 continue
             path = os.path.join(dirpath, f)
+            text = open(path, encoding="utf-8").read()
+            here = dirpath if f in ("mod.rs", "lib.rs") else os.path.join(dirpath, f[:-3])
+            for m in re.finditer(r"#\[cfg\(test\)\]\s*(?:pub\s+)?mod\s+(\w+)\s*;", text):
+                skipped.add(os.path.join(here, m.group(1) + ".rs"))
+                skipped.add(os.path.join(here, m.group(1), "mod.rs"))
+    return skipped
+
+
+def edges():
+    found = defaultdict(set)
+    skipped = test_only_files()
+    for dirpath, _, files in os.walk(ROOT):
+        for f in files:
+            if not f.endswith(".rs"):
+                continue
+            path = os.path.join(dirpath, f)
+            if path in skipped:
+                continue
             src, depth = module_of(path)
             if src == "lib":
                 continue
