@@ -43,7 +43,9 @@ async fn a_signed_request_gets_a_token_once_per_nonce() {
         200
     );
     // With the guard off, Barong's behaviour: a nonce may be used again in its window.
-    let lax = env.start_with("[api_keys]\nreplay_guard = false").await;
+    let lax = env
+        .start_adjusted(|s| s.api_keys.replay_guard = false)
+        .await;
     let headers = key.headers();
     for _ in 0..2 {
         assert_eq!(

@@ -79,7 +79,7 @@ impl Auth0Server {
     }
 
     fn url(&self) -> String {
-        self.server.url("/api/v2/auth/identity/sessions/auth0")
+        self.server.identity("sessions/auth0")
     }
 
     async fn send(&self, body: Value) -> Response {
@@ -262,7 +262,7 @@ async fn auth0_logins_create_verified_accounts_and_pass_the_state_checks() {
     assert_logged_in_as(&with_code, &guarded.uid);
     assert_eq!(bound_subject(&env, guarded.id).await, Some(guarded_sub));
     let configs = Client::new()
-        .get(auth0.server.url("/api/v2/auth/public/configs/auth0"))
+        .get(auth0.server.public("configs/auth0"))
         .send()
         .await
         .json();

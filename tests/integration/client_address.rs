@@ -106,7 +106,7 @@ async fn rotating_addresses_inside_one_ipv6_64_gains_nothing() {
         .await;
     let attempt = |n: u32| {
         Client::new()
-            .post(server.url("/api/v2/auth/identity/sessions"))
+            .post(server.identity("sessions"))
             .header("x-forwarded-for", &format!("2001:db8:1:2::{n:x}"))
             .json(&serde_json::json!({ "email": format!("x{n}@example.com"), "password": "x" }))
             .send()
@@ -121,7 +121,7 @@ async fn rotating_addresses_inside_one_ipv6_64_gains_nothing() {
     assert!(limited.header("retry-after").is_some());
     // Another /64 has its own budget.
     let other = Client::new()
-        .post(server.url("/api/v2/auth/identity/sessions"))
+        .post(server.identity("sessions"))
         .header("x-forwarded-for", "2001:db8:1:3::1")
         .json(&serde_json::json!({ "email": "y@example.com", "password": "x" }))
         .send()

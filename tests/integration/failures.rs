@@ -126,7 +126,7 @@ async fn redis_down_denies_with_503_within_the_timeout() {
         .assert_error(503, "authz.unavailable");
     // Logging in needs Redis too.
     client
-        .post(server.url("/api/v2/auth/identity/sessions"))
+        .post(server.identity("sessions"))
         .json(&serde_json::json!({ "email": user.email, "password": user.password }))
         .send()
         .await

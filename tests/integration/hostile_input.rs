@@ -23,7 +23,7 @@ async fn a_long_user_agent_tells_no_account_apart() {
     assert!(agent.len() > 3000);
     let login = |email: String| {
         Client::new()
-            .post(server.url("/api/v2/auth/identity/sessions"))
+            .post(server.identity("sessions"))
             .header("user-agent", &agent)
             .json(&json!({ "email": email, "password": "Wrong-password1" }))
             .send()
@@ -46,7 +46,7 @@ async fn a_long_user_agent_tells_no_account_apart() {
     );
     let reset = |email: String| {
         Client::new()
-            .post(server.url("/api/v2/auth/identity/users/password/generate_code"))
+            .post(server.identity("users/password/generate_code"))
             .header("user-agent", &agent)
             .json(&json!({ "email": email }))
             .send()
@@ -55,7 +55,7 @@ async fn a_long_user_agent_tells_no_account_apart() {
     assert_eq!(reset("nobody-here@example.com".into()).await.status, 201);
     // A session opened with such an agent works with it.
     let opened = Client::new()
-        .post(server.url("/api/v2/auth/identity/sessions"))
+        .post(server.identity("sessions"))
         .header("user-agent", &agent)
         .json(&json!({ "email": user.email, "password": user.password }))
         .send()
@@ -86,7 +86,7 @@ async fn a_failed_reset_request_leaves_the_last_link_working() {
     let user = env.user("member").await;
     let request = || {
         Client::new()
-            .post(server.url("/api/v2/auth/identity/users/password/generate_code"))
+            .post(server.identity("users/password/generate_code"))
             .json(&json!({ "email": user.email }))
             .send()
     };
@@ -104,7 +104,7 @@ async fn a_failed_reset_request_leaves_the_last_link_working() {
         .await;
     // The link the user holds still works: the failed request replaced nothing.
     let done = Client::new()
-        .post(server.url("/api/v2/auth/identity/users/password/confirm_code"))
+        .post(server.identity("users/password/confirm_code"))
         .json(&json!({
             "reset_password_token": emailed,
             "password": "Xwqe213PZCXwe",
@@ -393,7 +393,7 @@ async fn answers_from_other_services_are_read_only_up_to_a_bound() {
         .await;
     let started = std::time::Instant::now();
     Client::new()
-        .post(server.url("/api/v2/auth/identity/users"))
+        .post(server.identity("users"))
         .json(&json!({
             "email": "huge@example.com",
             "password": "Iequ4geiEWQw!",
@@ -427,7 +427,7 @@ async fn another_sites_form_cannot_open_a_session() {
     );
     let post = |extra: &[(&'static str, &'static str)]| {
         let mut request = Client::new()
-            .post(server.url("/api/v2/auth/identity/sessions"))
+            .post(server.identity("sessions"))
             .header("user-agent", UA)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(form.clone());
@@ -459,7 +459,7 @@ async fn another_sites_form_cannot_open_a_session() {
     }
     // Signup and email confirmation are guarded the same way.
     Client::new()
-        .post(server.url("/api/v2/auth/identity/users"))
+        .post(server.identity("users"))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("sec-fetch-site", "cross-site")
         .body("email=victim%40example.com&password=Iequ4geiEWQw%21")
@@ -483,7 +483,7 @@ async fn geetest_challenges_are_limited_per_caller() {
     fakes.set(|s| s.geetest_challenge = Some("0123456789abcdef0123456789abcdef".into()));
     let ask = |from: &'static str| {
         Client::new()
-            .get(server.url("/api/v2/auth/identity/users/register_geetest"))
+            .get(server.identity("users/register_geetest"))
             .header("x-forwarded-for", from)
             .send()
     };

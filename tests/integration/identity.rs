@@ -447,13 +447,13 @@ async fn password_reset_takes_the_newest_link_once_and_ends_every_session() {
         .await
         .assert_error(401, "authz.invalid_session");
     Client::new()
-        .post(server.url("/api/v2/auth/identity/sessions"))
+        .post(server.identity("sessions"))
         .json(&json!({ "email": user.email, "password": user.password }))
         .send()
         .await
         .assert_error(401, "identity.session.invalid_params");
     let login = Client::new()
-        .post(server.url("/api/v2/auth/identity/sessions"))
+        .post(server.identity("sessions"))
         .json(&json!({ "email": user.email, "password": "Xwqe213PZCXwe" }))
         .send()
         .await;
@@ -579,7 +579,7 @@ async fn recaptcha_guards_the_protected_endpoints() {
     assert_eq!(sent, "secret=s3cret&response=answer");
     // Login and code requests ask too; configs tell front ends which captcha and site key.
     Client::new()
-        .post(server.url("/api/v2/auth/identity/sessions"))
+        .post(server.identity("sessions"))
         .json(&json!({ "email": "x@example.com", "password": "x" }))
         .send()
         .await

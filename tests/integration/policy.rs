@@ -109,7 +109,7 @@ async fn categories_apply_in_order_and_blocklogin_only_blocks_login() {
 
     // Restrictions guard our own API too: the whitelink path is exempt.
     let blocked = Client::new()
-        .post(server.url("/api/v2/auth/identity/sessions"))
+        .post(server.identity("sessions"))
         .header("x-forwarded-for", "1.1.1.2")
         .json(&serde_json::json!({}))
         .send()
@@ -126,7 +126,7 @@ async fn categories_apply_in_order_and_blocklogin_only_blocks_login() {
     add_restriction(&env, "blocklogin", "ip_subnet", "5.5.0.0/16", None).await;
     let login = || async {
         Client::new()
-            .post(server.url("/api/v2/auth/identity/sessions"))
+            .post(server.identity("sessions"))
             .header("x-forwarded-for", "5.5.5.5")
             .json(&serde_json::json!({ "email": user.email, "password": user.password }))
             .send()

@@ -27,7 +27,7 @@ async fn login_opens_a_session_and_the_decision_mints_barongs_token() {
     let user = env.user("member").await;
 
     let login = Client::new()
-        .post(server.url("/api/v2/auth/identity/sessions"))
+        .post(server.identity("sessions"))
         .header("user-agent", UA)
         .json(&serde_json::json!({ "email": user.email, "password": user.password }))
         .send()
@@ -123,7 +123,7 @@ async fn login_opens_a_session_and_the_decision_mints_barongs_token() {
 async fn login_errors_follow_barong_with_the_password_checked_first() {
     let env = TestEnv::new().await;
     let server = env.start().await;
-    let url = server.url("/api/v2/auth/identity/sessions");
+    let url = server.identity("sessions");
     let client = Client::new();
 
     let missing = client.post(&url).json(&serde_json::json!({})).send().await;
@@ -212,7 +212,7 @@ async fn two_factor_login_needs_a_fresh_code() {
     let env = TestEnv::new().await;
     let server = env.start().await;
     let user = env.user_with("member", "active", true).await;
-    let url = server.url("/api/v2/auth/identity/sessions");
+    let url = server.identity("sessions");
     let client = Client::new();
     let body = |otp: Option<&str>| {
         let mut b = serde_json::json!({ "email": user.email, "password": user.password });
@@ -274,7 +274,7 @@ async fn login_rotates_the_session_and_logout_ends_it() {
 
     // Logging in again with the old cookie yields a new id and kills the old one.
     let again = Client::new()
-        .post(server.url("/api/v2/auth/identity/sessions"))
+        .post(server.identity("sessions"))
         .session(&first)
         .json(&serde_json::json!({ "email": user.email, "password": user.password }))
         .send()
@@ -294,7 +294,7 @@ async fn login_rotates_the_session_and_logout_ends_it() {
         csrf: again.json()["csrf_token"].as_str().unwrap().to_string(),
     };
     let logout = Client::new()
-        .delete(server.url("/api/v2/auth/identity/sessions"))
+        .delete(server.identity("sessions"))
         .session(&session)
         .send()
         .await;
@@ -307,7 +307,7 @@ async fn login_rotates_the_session_and_logout_ends_it() {
         .await
         .assert_error(401, "authz.invalid_session");
     Client::new()
-        .delete(server.url("/api/v2/auth/identity/sessions"))
+        .delete(server.identity("sessions"))
         .session(&session)
         .send()
         .await
@@ -570,7 +570,7 @@ async fn login_is_rate_limited_per_account_and_address() {
         .start_with("[rate_limits]\nlogin_per_account = { max = 3, window = 60 }\nlogin_per_ip = { max = 4, window = 60 }")
         .await;
     let user = env.user("member").await;
-    let url = server.url("/api/v2/auth/identity/sessions");
+    let url = server.identity("sessions");
     let client = Client::new();
     for _ in 0..3 {
         let r = client

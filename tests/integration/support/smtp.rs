@@ -104,9 +104,6 @@ impl SmtpSink {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-
-    /// Closes the port (connections in progress finish).
-    pub fn stop(self) {}
 }
 
 impl Drop for SmtpSink {
