@@ -8,6 +8,24 @@ use crate::domain::time::iso;
 use crate::store::users::{self, DataStorageRow, LabelRow, PhoneRow, ProfileRow, UserRow};
 use crate::store::{Db, StoreError};
 
+/// The answer `status` with the entity `body` as JSON. In debug builds (every test) the
+/// response names the entity, and the router checks the route documents that entity for that
+/// status (`routes::Doc::documents_entity`), so the OpenAPI document cannot miss a shape a
+/// handler returns.
+pub fn entity<T: Serialize + ToSchema>(
+    status: http::StatusCode,
+    body: T,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = (status, axum::Json(body)).into_response();
+    if cfg!(debug_assertions) {
+        response
+            .extensions_mut()
+            .insert(crate::routes::ReturnedEntity(T::name()));
+    }
+    response
+}
+
 /// Sealing contexts of personal data (the field name binds the ciphertext to its column).
 pub mod contexts {
     pub const FIRST_NAME: &str = "profile.first_name";

@@ -197,7 +197,23 @@ impl Doc {
     pub fn documents_param(&self, name: &str) -> bool {
         self.params.iter().any(|p| p.name == name)
     }
+
+    /// Whether the route documents `status` answered with the entity named `name` (alone or
+    /// as a list).
+    pub fn documents_entity(&self, status: u16, name: &str) -> bool {
+        self.responses.iter().any(|reply| {
+            reply.status == status
+                && match reply.body {
+                    Body::Entity(entity) | Body::List(entity) => (entity.name)() == name,
+                    Body::Described | Body::Errors => false,
+                }
+        })
+    }
 }
+
+/// Set on a response (debug builds) by the handler that wrote an entity: its schema's name.
+#[derive(Debug, Clone)]
+pub struct ReturnedEntity(pub std::borrow::Cow<'static, str>);
 
 /// A route: its documentation, its guard and its handler, over the router's state `S`.
 pub struct Endpoint<S> {
@@ -239,3 +255,47 @@ pub fn full_path(settings: &Settings, doc: &Doc) -> String {
 /// server's connection bookkeeping.
 #[derive(Clone)]
 pub struct ConnectionHold(pub Arc<dyn Send + Sync>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Serialize, utoipa::ToSchema)]
+    struct Thing {
+        name: String,
+    }
+
+    const DOC: Doc = Doc {
+        method: "GET",
+        base: Base::Mount,
+        path: "things/{id}",
+        tag: "things",
+        summary: "",
+        params: &[param("id", In::Path, true, "")],
+        responses: &[
+            returns::<Thing>(200, "The thing"),
+            reply(404, "things.not_found"),
+        ],
+    };
+
+    #[test]
+    fn a_route_documents_the_entities_it_answers_with_per_status() {
+        assert!(DOC.documents_entity(200, "Thing"));
+        assert!(!DOC.documents_entity(201, "Thing"));
+        assert!(!DOC.documents_entity(200, "Other"));
+        assert!(!DOC.documents_entity(404, "Thing"));
+        assert!(DOC.documents_param("id") && !DOC.documents_param("name"));
+    }
+
+    #[test]
+    fn paths_resolve_against_their_base() {
+        let settings = Settings::from_toml("").expect("defaults");
+        assert_eq!(full_path(&settings, &DOC), "/api/v2/auth/things/{id}");
+        let root = Doc {
+            base: Base::Decision,
+            path: "/",
+            ..DOC
+        };
+        assert_eq!(full_path(&settings, &root), "/api/v2/auth/");
+    }
+}

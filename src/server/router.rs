@@ -14,7 +14,9 @@ use crate::app::App;
 use crate::config::Settings;
 use crate::fronts;
 use crate::routes::openapi::Documents;
-use crate::routes::{Base, Doc, Endpoint, Guard, full_path};
+use axum::routing::MethodRouter;
+
+use crate::routes::{Base, Doc, Endpoint, Guard, ReturnedEntity, full_path};
 use crate::telemetry::HotMetrics;
 
 /// Every route the server serves, in registration order.
@@ -54,16 +56,28 @@ fn is_served(settings: &Settings, doc: &Doc) -> bool {
 }
 
 /// In debug builds (every test), each request carries its route's documented parameters, and
-/// reading any other one fails the test that reached it (see `api::params::Documented`).
-fn documented(
-    handler: axum::routing::MethodRouter<App>,
-    params: &'static [crate::routes::Param],
-) -> axum::routing::MethodRouter<App> {
-    if cfg!(debug_assertions) {
-        handler.layer(axum::Extension(api::params::RouteParams(params)))
-    } else {
-        handler
+/// reading any other one fails the test that reached it (see `api::params::Documented`); an
+/// entity the route does not document for the status it was answered with fails it too.
+fn documented(handler: MethodRouter<App>, doc: Doc) -> MethodRouter<App> {
+    if !cfg!(debug_assertions) {
+        return handler;
     }
+    handler
+        .layer::<_, std::convert::Infallible>(axum::middleware::map_response(
+            move |response: Response| async move {
+                if let Some(ReturnedEntity(name)) = response.extensions().get::<ReturnedEntity>() {
+                    let status = response.status().as_u16();
+                    assert!(
+                        doc.documents_entity(status, name),
+                        "{} {} answers {status} with {name}, which its Doc does not list",
+                        doc.method,
+                        doc.path
+                    );
+                }
+                response
+            },
+        ))
+        .layer(axum::Extension(api::params::RouteParams(doc.params)))
 }
 
 /// The router of every endpoint, each behind its guard. CORS wraps the auth API
@@ -80,7 +94,7 @@ pub fn router(app: App) -> Router {
             Guard::Restrictions => 1,
             Guard::Proxies => 2,
         };
-        let handler = documented(endpoint.handler, endpoint.doc.params);
+        let handler = documented(endpoint.handler, endpoint.doc);
         let group = &mut groups[api][guard];
         *group = std::mem::take(group).route(&path, handler);
     }

@@ -3,7 +3,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::Json;
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
@@ -222,7 +221,7 @@ pub async fn session_response(
     let client = app.store.client().await?;
     let body =
         UserWithFullInfo::load(&client, app.secrets(), user, Some(opened.csrf_token)).await?;
-    let mut response = (status, Json(body)).into_response();
+    let mut response = crate::api::entities::entity(status, body);
     response.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&app.sessions().cookie(&opened.id))
