@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Instructions per request (valgrind's callgrind), the steadiest figure on a noisy machine:
+# the same binary, inputs and environment count the same whatever else the machine does.
+#
+#   bench/callgrind.sh                          # this tree's release build
+#   BENCH_BIN=/tmp/portcullis-old bench/callgrind.sh
+#
+# For each scenario the server runs under callgrind; after a warm-up the counters are zeroed,
+# N requests are sent over one keep-alive connection, and the counters dumped: instructions
+# of every server thread over those requests, divided by N. Scenarios:
+#   proxy, pass rule      GET through the built-in proxy of a pass-listed path (no identity)
+#   decision, session     Barong's decision endpoint with a session cookie (Redis, policy, JWT reuse)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-400}
+WORK=$(mktemp -d /tmp/portcullis-callgrind.XXXXXX)
+STATIC_PORT=18091 PORTCULLIS_PORT=18090
+PIDS=()
+cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+./scripts/services.sh >/dev/null
+if [ -z "${BENCH_BIN:-}" ]; then cargo build --release --quiet; fi
+BIN="${BENCH_BIN:-target/release/portcullis} ${BENCH_FLAGS---dev}"
+
+mkdir -p "$WORK/static"
+cat > "$WORK/static/nginx.conf" <<CONF
+daemon off; master_process off; worker_processes 1;
+error_log $WORK/static/error.log warn; pid $WORK/static/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off; keepalive_requests 1000000;
+  client_body_temp_path $WORK/static/body; proxy_temp_path $WORK/static/proxy;
+  fastcgi_temp_path $WORK/static/fcgi; uwsgi_temp_path $WORK/static/uwsgi; scgi_temp_path $WORK/static/scgi;
+  server { listen 127.0.0.1:$STATIC_PORT;
+    location / { default_type application/json; return 200 '{"balance":"1.0","currency":"btc"}'; } }
+}
+CONF
+nginx -p "$WORK/static" -c "$WORK/static/nginx.conf" &
+PIDS+=($!)
+
+cat > "$WORK/portcullis.toml" <<CONF
+[server]
+listen = "127.0.0.1:$PORTCULLIS_PORT"
+[database]
+url = "postgres://postgres@127.0.0.1:5432/portcullis_callgrind"
+[redis]
+key_prefix = "callgrind:"
+[session]
+secure_cookie = false
+[jwt]
+dev_key_path = "$WORK/jwt.pem"
+[encryption]
+dev_key_path = "$WORK/enc.key"
+[telemetry]
+log_filter = "warn"
+[[routes]]
+prefix = "/api/v2/peatio"
+upstream = "http://127.0.0.1:$STATIC_PORT"
+CONF
+export PORTCULLIS_CONFIG="$WORK/portcullis.toml"
+$BIN migrate >/dev/null
+$BIN policies apply >/dev/null
+EMAIL="callgrind-$(date +%s%N)@example.com"
+$BIN users create --email "$EMAIL" --password 'Iequ4geiEWQw!' --role member --level 3 >/dev/null
+
+# requests FILE URL: N requests to URL over one connection (curl reuses it within a config).
+requests() {
+  : > "$1"
+  for _ in $(seq 1 "$N"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$2" >> "$1"; done
+}
+
+# measure NAME URL [curl args]: instructions per request of the server.
+measure() {
+  local name=$1 url=$2; shift 2
+  local out="$WORK/callgrind.$name"
+  valgrind --tool=callgrind --callgrind-out-file="$out.%p" --dump-instr=no \
+    $BIN serve >"$WORK/serve.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORTCULLIS_PORT/health" >/dev/null && break; sleep 0.2; done
+  local cookie
+  cookie=$(curl -s -D - -o /dev/null -A bench -H 'content-type: application/json' \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"Iequ4geiEWQw!\"}" \
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/identity/sessions" |
+    sed -nE 's/^set-cookie: (_barong_session=[^;]+).*/\1/Ip')
+  requests "$WORK/warm" "$url"
+  curl -s -A bench -H "cookie: $cookie" -K "$WORK/warm"
+  callgrind_control -z "$pid" >/dev/null 2>&1
+  requests "$WORK/measured" "$url"
+  curl -s -A bench -H "cookie: $cookie" -K "$WORK/measured"
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  local total
+  total=$(grep -h '^summary:' "$out".*.* 2>/dev/null | awk '{s += $2} END {print s}')
+  printf '%-22s %12.0f instructions/request\n' "$name" "$(echo "$total / $N" | bc -l)"
+  rm -f "$out".*
+}
+
+measure "proxy, pass rule" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/public/markets"
+measure "decision, session" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances"
