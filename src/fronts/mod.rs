@@ -25,9 +25,8 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use crate::authn::api_keys::ApiKeyHeaders;
 use crate::authn::sessions::cookie_value;
 use crate::config::{self, DecisionCallers};
-use crate::gate::{Denial, Facts, Gate};
+use crate::gate::{Denial, Facts, Gate, steps};
 use crate::net::client_ip::{ClientIpResolver, UnreadableForwardedFor};
-use crate::net::method;
 use crate::net::path::{self, Forwarding};
 use crate::telemetry::HotMetrics;
 
@@ -197,16 +196,23 @@ pub async fn decide(
             .increment(1);
         Err(denial)
     };
-    let Some(verb) = method::canonical(original.method) else {
-        return refused(Denial::INVALID_REQUEST);
+    let admitted = match steps::admit(
+        original.method,
+        original.raw_path,
+        original.forwarding,
+        client,
+    ) {
+        Ok(admitted) => admitted,
+        Err(denial) => return refused(denial),
     };
-    let Ok(path) = path::judge(original.raw_path, original.forwarding) else {
-        return refused(Denial::INVALID_PATH);
-    };
-    let Ok(ip) = client else {
-        return refused(Denial::INVALID_FORWARDED_FOR);
-    };
-    let facts = facts(front, verb, &path, original.query, ip, headers);
+    let facts = facts(
+        front,
+        admitted.verb,
+        &admitted.path,
+        original.query,
+        admitted.ip,
+        headers,
+    );
     let result = front.gate.authorize(&facts).await.map(|grant| grant.bearer);
     let hot = front.hot_metrics.front(label);
     if let Some((_, seconds)) = hot {

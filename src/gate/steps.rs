@@ -1,5 +1,5 @@
 //! The steps every decision takes before and after the credential, as functions of the policy
-//! snapshot and the request's facts: restrictions, block and pass rules, the choice of
+//! snapshot and the request's facts: admission of the request itself, restrictions, block and pass rules, the choice of
 //! credential, the subject's state and the permission check. No I/O, no clock.
 
 use std::net::IpAddr;
@@ -11,7 +11,33 @@ use super::restrictions::Verdict as RestrictionVerdict;
 use super::{Denial, Facts, GateSettings};
 use crate::domain::state;
 use crate::domain::subject::{SubjectKind, SubjectRecord};
+use crate::net::client_ip::UnreadableForwardedFor;
 use crate::net::geoip::Location;
+use crate::net::method;
+use crate::net::path::{self, Forwarding};
+
+/// The request as the gate judges it: the canonical method, the judged path, the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub verb: &'static str,
+    pub path: String,
+    pub ip: IpAddr,
+}
+
+/// Step 0, the request itself, as a front describes the original: a method the gate knows
+/// (guessing would skip CSRF or widen a GET-only row), a path no proxy or upstream reads
+/// differently (`net::path::judge`), and a client address that could be read.
+pub fn admit(
+    method: &str,
+    raw_path: &str,
+    forwarding: Forwarding,
+    client: Result<IpAddr, UnreadableForwardedFor>,
+) -> Result<Admitted, Denial> {
+    let verb = method::canonical(method).ok_or(Denial::INVALID_REQUEST)?;
+    let path = path::judge(raw_path, forwarding).map_err(|_| Denial::INVALID_PATH)?;
+    let ip = client.map_err(|_| Denial::INVALID_FORWARDED_FOR)?;
+    Ok(Admitted { verb, path, ip })
+}
 
 /// Step 1, restrictions (Barong §1.2.1): skipped on the whitelink path; blocklogin applies to
 /// the paths that open a session only. `locate` is asked at most once, and only when a

@@ -15,6 +15,7 @@ use crate::domain::loader::{ApiKeyRecord, KeyState, MemoryLoader};
 use crate::domain::policy::{AuthzRuleRow, PermissionRow, PolicyRows, RestrictionRow, RuleKind};
 use crate::domain::subject::{SubjectKind, SubjectRecord};
 use crate::jwt::keys::SigningKey;
+use crate::net::path::Forwarding;
 
 const NOW_MS: i64 = 1_700_000_000_000;
 const NOW: Now = Now::from_unix_ms(NOW_MS);
@@ -1000,15 +1001,145 @@ async fn the_decision_table() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
-/// Every code the gate itself answers with is in the table. The request-shape codes are the
-/// fronts' (answered before the gate is asked) and are covered by the integration tests.
+/// Step 0 as a table: what a front describes (method, raw path, how it forwards, the client
+/// address as read) against the admission or the denial.
+struct Admission {
+    name: &'static str,
+    method: &'static str,
+    raw_path: &'static str,
+    forwarding: Forwarding,
+    /// Whether the client address could be read.
+    readable: bool,
+    /// The canonical method and judged path, or the denial.
+    expect: Result<(&'static str, &'static str), Denial>,
+}
+
+fn admission_cases() -> Vec<Admission> {
+    use Forwarding::{AsIs, Normalised};
+    vec![
+        Admission {
+            name: "a known method in any case",
+            method: "post",
+            raw_path: "/api/v2/peatio/orders",
+            forwarding: AsIs,
+            readable: true,
+            expect: Ok(("POST", "api/v2/peatio/orders")),
+        },
+        Admission {
+            name: "HEAD stays HEAD",
+            method: "HEAD",
+            raw_path: "/api/v2/peatio/orders",
+            forwarding: AsIs,
+            readable: true,
+            expect: Ok(("HEAD", "api/v2/peatio/orders")),
+        },
+        Admission {
+            name: "an unknown method",
+            method: "BREW",
+            raw_path: "/api/v2/peatio/orders",
+            forwarding: AsIs,
+            readable: true,
+            expect: Err(Denial::INVALID_REQUEST),
+        },
+        Admission {
+            name: "a blank method",
+            method: " ",
+            raw_path: "/api/v2/peatio/orders",
+            forwarding: AsIs,
+            readable: true,
+            expect: Err(Denial::INVALID_REQUEST),
+        },
+        Admission {
+            name: "the method before the path",
+            method: "BREW",
+            raw_path: "/a/../b",
+            forwarding: AsIs,
+            readable: false,
+            expect: Err(Denial::INVALID_REQUEST),
+        },
+        Admission {
+            name: "dot segments forwarded as they are",
+            method: "GET",
+            raw_path: "/api/v2/peatio/../admin",
+            forwarding: AsIs,
+            readable: true,
+            expect: Err(Denial::INVALID_PATH),
+        },
+        Admission {
+            name: "dot segments the proxy normalises itself",
+            method: "GET",
+            raw_path: "/api/v2/x/../peatio/orders",
+            forwarding: Normalised,
+            readable: true,
+            expect: Ok(("GET", "api/v2/peatio/orders")),
+        },
+        Admission {
+            name: "an encoded slash",
+            method: "GET",
+            raw_path: "/api/v2/peatio%2F..%2Fadmin",
+            forwarding: AsIs,
+            readable: true,
+            expect: Err(Denial::INVALID_PATH),
+        },
+        Admission {
+            name: "the path before the client",
+            method: "GET",
+            raw_path: "/a/../b",
+            forwarding: AsIs,
+            readable: false,
+            expect: Err(Denial::INVALID_PATH),
+        },
+        Admission {
+            name: "an unreadable forwarded-for",
+            method: "GET",
+            raw_path: "/api/v2/peatio/orders",
+            forwarding: AsIs,
+            readable: false,
+            expect: Err(Denial::INVALID_FORWARDED_FOR),
+        },
+    ]
+}
+
+#[test]
+fn requests_are_admitted_before_any_rule() {
+    let client: IpAddr = HOME.parse().unwrap();
+    let mut failures = Vec::new();
+    for case in admission_cases() {
+        let read = if case.readable {
+            Ok(client)
+        } else {
+            Err(crate::net::client_ip::UnreadableForwardedFor)
+        };
+        let got = steps::admit(case.method, case.raw_path, case.forwarding, read)
+            .map(|a| (a.verb, a.path, a.ip));
+        let expect = case
+            .expect
+            .map(|(verb, path)| (verb, path.to_string(), client));
+        if got != expect {
+            failures.push(format!("{}: expected {expect:?}, got {got:?}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// Every code the gate answers with is in a table: the request-shape codes in the admission
+/// table, every other in the decision table.
 #[test]
 fn the_table_exercises_every_code_of_the_gate() {
-    let front_only = [
+    let admission = [
         Denial::INVALID_PATH,
         Denial::INVALID_REQUEST,
         Denial::INVALID_FORWARDED_FOR,
     ];
+    for denial in admission {
+        assert!(
+            admission_cases()
+                .iter()
+                .any(|case| case.expect == Err(denial)),
+            "no admission row answers {}",
+            denial.code
+        );
+    }
     let gate_codes = [
         Denial::UNAVAILABLE,
         Denial::PERMISSION_DENIED,
@@ -1055,7 +1186,7 @@ fn the_table_exercises_every_code_of_the_gate() {
     }
     // The catalogue holds nothing else (a new code must join one of the lists).
     let catalogue = include_str!("denial.rs").matches("Denial::new(").count();
-    assert_eq!(catalogue, gate_codes.len() + front_only.len());
+    assert_eq!(catalogue, gate_codes.len() + admission.len());
 }
 
 // === what the table cannot show ===
