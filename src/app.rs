@@ -60,7 +60,6 @@ pub struct AppInner {
     pub events: Arc<crate::events::Events>,
     /// The compiled `cors.*` policy (also consulted for websocket and login origins).
     pub cors: Arc<Cors>,
-    pub health: crate::telemetry::HealthProbe,
     /// The decision fronts' state.
     pub decision: DecisionState,
     /// The built-in proxy's state.
@@ -304,7 +303,6 @@ impl App {
             metrics,
             hot_metrics,
             events,
-            health: crate::telemetry::HealthProbe::default(),
             cors,
             settings,
         })))

@@ -1,5 +1,5 @@
 //! The operational routes: the JWKS that upstreams verify our tokens with, the health
-//! probe, and the Prometheus metrics.
+//! probe, and the Prometheus metrics, on their own narrow state.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -10,67 +10,97 @@ use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use crate::app::App;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::gate::policy::PolicyHandle;
+use crate::jwt::Issuer;
+use crate::kv::Kv;
 use crate::net::respond::error_response;
 use crate::routes::{Base, Doc, Endpoint, Guard, described, reply};
+use crate::store::Store;
+use crate::telemetry::HealthProbe;
 
 /// Operational routes.
-pub fn endpoints() -> Vec<Endpoint<App>> {
+/// What the operational routes use. Cheap to clone.
+#[derive(Clone)]
+pub struct OpsState(Arc<Ops>);
+
+pub struct Ops {
+    pub issuer: Arc<Issuer>,
+    pub store: Store,
+    pub kv: Kv,
+    pub policy: Arc<PolicyHandle>,
+    pub health: HealthProbe,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// `telemetry.metrics_allow`: who may read the metrics.
+    pub metrics_allow: Vec<IpNet>,
+}
+
+impl OpsState {
+    pub fn new(ops: Ops) -> OpsState {
+        OpsState(Arc::new(ops))
+    }
+}
+
+const JWKS: Doc = Doc {
+    method: "GET",
+    base: Base::Root,
+    path: ".well-known/jwks.json",
+    tag: "operations",
+    summary: "Public keys that verify the tokens Portcullis mints (JWKS)",
+    params: &[],
+    responses: &[reply(200, "{\"keys\":[{kty, use, alg, kid, n, e}]}")],
+};
+
+const HEALTH: Doc = Doc {
+    method: "GET",
+    base: Base::Root,
+    path: "health",
+    tag: "operations",
+    summary: "Readiness: Postgres and Redis answer (checked at most once a second), a policy snapshot is loaded",
+    params: &[],
+    responses: &[
+        reply(200, "Ready"),
+        described(503, "A dependency does not answer"),
+    ],
+};
+
+const METRICS: Doc = Doc {
+    method: "GET",
+    base: Base::Metrics,
+    path: "",
+    tag: "operations",
+    summary: "Prometheus metrics, for the addresses telemetry.metrics_allow lists",
+    params: &[],
+    responses: &[
+        reply(200, "Prometheus text format 0.0.4"),
+        reply(404, "gateway.route_not_found: the caller is not allowed"),
+    ],
+};
+
+/// The documentation of the operational routes.
+pub fn docs() -> Vec<Doc> {
+    vec![JWKS, HEALTH, METRICS]
+}
+
+/// The operational routes, serving from `state`, for a router of any state.
+pub fn endpoints<S: Clone + Send + Sync + 'static>(state: OpsState) -> Vec<Endpoint<S>> {
+    let endpoint = |doc, handler| Endpoint {
+        doc,
+        guard: Guard::Open,
+        handler,
+    };
     vec![
-        Endpoint {
-            doc: Doc {
-                method: "GET",
-                base: Base::Root,
-                path: ".well-known/jwks.json",
-                tag: "operations",
-                summary: "Public keys that verify the tokens Portcullis mints (JWKS)",
-                params: &[],
-                responses: const { &[reply(200, "{\"keys\":[{kty, use, alg, kid, n, e}]}")] },
-            },
-            guard: Guard::Open,
-            handler: get(jwks),
-        },
-        Endpoint {
-            doc: Doc {
-                method: "GET",
-                base: Base::Root,
-                path: "health",
-                tag: "operations",
-                summary: "Readiness: Postgres and Redis answer (checked at most once a second), a policy snapshot is loaded",
-                params: &[],
-                responses: const {
-                    &[
-                        reply(200, "Ready"),
-                        described(503, "A dependency does not answer"),
-                    ]
-                },
-            },
-            guard: Guard::Open,
-            handler: get(health),
-        },
-        Endpoint {
-            doc: Doc {
-                method: "GET",
-                base: Base::Metrics,
-                path: "",
-                tag: "operations",
-                summary: "Prometheus metrics, for the addresses telemetry.metrics_allow lists",
-                params: &[],
-                responses: const {
-                    &[
-                        reply(200, "Prometheus text format 0.0.4"),
-                        reply(404, "gateway.route_not_found: the caller is not allowed"),
-                    ]
-                },
-            },
-            guard: Guard::Open,
-            handler: get(metrics),
-        },
+        endpoint(JWKS, get(jwks).with_state(state.clone())),
+        endpoint(HEALTH, get(health).with_state(state.clone())),
+        endpoint(METRICS, get(metrics).with_state(state)),
     ]
 }
 
-async fn jwks(State(app): State<App>) -> Response {
-    let mut response = axum::Json(app.issuer().jwks()).into_response();
+async fn jwks(State(OpsState(ops)): State<OpsState>) -> Response {
+    let mut response = axum::Json(ops.issuer.jwks()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
@@ -78,18 +108,18 @@ async fn jwks(State(app): State<App>) -> Response {
     response
 }
 
-async fn health(State(app): State<App>) -> Response {
-    let (postgres, redis) = app
+async fn health(State(OpsState(ops)): State<OpsState>) -> Response {
+    let (postgres, redis) = ops
         .health
         .get(Duration::from_secs(1), || async {
             let (postgres, redis) = tokio::join!(
-                tokio::time::timeout(Duration::from_secs(2), app.store.ping()),
-                tokio::time::timeout(Duration::from_secs(2), app.kv.ping())
+                tokio::time::timeout(Duration::from_secs(2), ops.store.ping()),
+                tokio::time::timeout(Duration::from_secs(2), ops.kv.ping())
             );
             (postgres.unwrap_or(false), redis.unwrap_or(false))
         })
         .await;
-    let generation = app.gate.policy.current().generation;
+    let generation = ops.policy.current().generation;
     let ready = postgres && redis && generation > 0;
     let status = if ready {
         StatusCode::OK
@@ -109,14 +139,15 @@ async fn health(State(app): State<App>) -> Response {
         .into_response()
 }
 
-async fn metrics(State(app): State<App>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
-    let allowed = app
-        .settings
-        .telemetry
+async fn metrics(
+    State(OpsState(ops)): State<OpsState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Response {
+    let allowed = ops
         .metrics_allow
         .iter()
         .any(|net| net.contains(&peer.ip().to_canonical()));
-    match (&app.metrics, allowed) {
+    match (&ops.metrics, allowed) {
         (Some(handle), true) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
             handle.render(),

@@ -16,15 +16,16 @@ use crate::fronts;
 use crate::routes::openapi::Documents;
 use axum::routing::MethodRouter;
 
+use super::ops::{Ops, OpsState};
 use crate::routes::{Base, Doc, Endpoint, Guard, ReturnedEntity, full_path};
-use crate::telemetry::HotMetrics;
+use crate::telemetry::{HealthProbe, HotMetrics};
 
-/// Every route the server serves, in registration order.
-pub fn endpoints(settings: &Settings) -> Vec<Endpoint<App>> {
+/// Every route the server serves, in registration order, the operational ones on `ops`.
+pub fn endpoints(settings: &Settings, ops: OpsState) -> Vec<Endpoint<App>> {
     let mut all = api::endpoints();
     all.extend(fronts::endpoints());
-    all.extend(super::ops::endpoints());
-    let documents = Documents::build(settings, &served(settings, &all, api::openapi::docs()));
+    all.extend(super::ops::endpoints(ops));
+    let documents = Documents::build(settings, &docs(settings));
     all.extend(api::openapi::endpoints(OpenApiState {
         documents: Arc::new(documents),
         settings: Arc::new(settings.clone()),
@@ -35,19 +36,17 @@ pub fn endpoints(settings: &Settings) -> Vec<Endpoint<App>> {
 
 /// The documentation of every route the server serves.
 pub fn docs(settings: &Settings) -> Vec<Doc> {
-    endpoints(settings).into_iter().map(|e| e.doc).collect()
+    let mut docs: Vec<Doc> = api::endpoints::<App>().iter().map(|e| e.doc).collect();
+    docs.extend(fronts::endpoints::<App>().iter().map(|e| e.doc));
+    docs.extend(super::ops::docs());
+    docs.extend(api::openapi::docs());
+    docs.retain(|doc| is_served(settings, doc));
+    docs
 }
 
 /// The OpenAPI document of every route (what `portcullis openapi` prints).
 pub fn document(settings: &Settings) -> serde_json::Value {
     Documents::build(settings, &docs(settings)).all
-}
-
-fn served(settings: &Settings, endpoints: &[Endpoint<App>], more: Vec<Doc>) -> Vec<Doc> {
-    let mut docs: Vec<Doc> = endpoints.iter().map(|e| e.doc).collect();
-    docs.extend(more);
-    docs.retain(|doc| is_served(settings, doc));
-    docs
 }
 
 /// Metrics are served only where `telemetry.metrics_path` is set.
@@ -86,7 +85,16 @@ fn documented(handler: MethodRouter<App>, doc: Doc) -> MethodRouter<App> {
 pub fn router(app: App) -> Router {
     // [auth API, decisions and operations] × [open, behind restrictions, proxies only]
     let mut groups: [[Router<App>; 3]; 2] = Default::default();
-    for endpoint in endpoints(&app.settings) {
+    let ops = OpsState::new(Ops {
+        issuer: app.gate.issuer.clone(),
+        store: app.store.clone(),
+        kv: app.kv.clone(),
+        policy: app.gate.policy.clone(),
+        health: HealthProbe::default(),
+        metrics: app.metrics.clone(),
+        metrics_allow: app.settings.telemetry.metrics_allow.clone(),
+    });
+    for endpoint in endpoints(&app.settings, ops) {
         let path = full_path(&app.settings, &endpoint.doc);
         let api = usize::from(endpoint.doc.base != Base::Mount);
         let guard = match endpoint.guard {
