@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::api::guard::{GuardState, Guarding};
 use crate::api::identity::{Identity, IdentityState};
+use crate::api::resource::{Resource, ResourceState};
 use crate::audit;
 use crate::authn::api_keys::{ApiKeyCache, ReplayGuard};
 use crate::authn::auth0::Auth0;
@@ -68,6 +69,8 @@ pub struct AppInner {
     pub guard: GuardState,
     /// The identity handlers' state.
     pub identity: IdentityState,
+    /// The resource handlers' state.
+    pub resource: ResourceState,
 }
 
 impl AppInner {
@@ -99,6 +102,12 @@ impl FromRef<App> for ProxyState {
 impl FromRef<App> for GuardState {
     fn from_ref(app: &App) -> GuardState {
         app.guard.clone()
+    }
+}
+
+impl FromRef<App> for ResourceState {
+    fn from_ref(app: &App) -> ResourceState {
+        app.resource.clone()
     }
 }
 
@@ -267,12 +276,21 @@ impl App {
             cookie_name: settings.session.cookie_name.clone(),
             hot_metrics: hot_metrics.clone(),
         });
+        let hasher = Hasher::new(cores);
+        let resource = ResourceState::new(Resource {
+            settings: settings.clone(),
+            store: store.clone(),
+            sessions: gate.sessions.clone(),
+            hasher: hasher.clone(),
+            events: events.clone(),
+            secrets: gate.secrets.clone(),
+        });
         let identity = IdentityState::new(Identity {
             settings: settings.clone(),
             store: store.clone(),
             kv: kv.clone(),
             sessions: gate.sessions.clone(),
-            hasher: Hasher::new(cores),
+            hasher,
             rate_limiter: RateLimiter::new(kv.clone()),
             events: events.clone(),
             outbound: outbound.clone(),
@@ -290,12 +308,14 @@ impl App {
             }),
             guard: GuardState::new(Guarding {
                 gate: gate.clone(),
+                cookie_name: settings.session.cookie_name.clone(),
                 client_ip: client_ip.clone(),
                 mount: settings.api.mount.clone(),
                 public_prefix: settings.api.public_prefix.clone(),
             }),
             decision,
             identity,
+            resource,
             client_ip,
             store,
             kv,

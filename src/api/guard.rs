@@ -2,8 +2,10 @@
 //!
 //! Identity and public routes are reachable without identity, but restrictions still apply
 //! to them (blocklogin only matters on the routes that open a session), exactly as they would
-//! behind Envoy. The guard resolves the client's address once and leaves it in the request
-//! for the handler ([`ClientAddr`]).
+//! behind Envoy ([`restrictions`]). Resource routes need an identified user ([`subject`]): a
+//! Bearer token we minted, as Envoy forwards a request it had us decide, or, reached directly,
+//! the gate's decision on the request itself. The guards resolve the client's address once and
+//! leave it in the request for the handler ([`ClientAddr`]), with the user ([`Authenticated`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -13,7 +15,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::authn::api_keys::ApiKeyHeaders;
-use crate::gate::{Denial, Facts, Gate};
+use crate::gate::clock::Now;
+use crate::gate::{Access, Denial, Facts, Gate};
 use crate::net::client_ip::ClientIpResolver;
 use crate::net::path::rule_path;
 use crate::net::respond::error_response;
@@ -28,6 +31,8 @@ pub struct GuardState(Arc<Guarding>);
 
 pub struct Guarding {
     pub gate: Arc<Gate>,
+    /// The session cookie's name (`session.cookie_name`).
+    pub cookie_name: String,
     pub client_ip: Arc<ClientIpResolver>,
     /// `api.mount`: where this service serves the auth API.
     pub mount: String,
@@ -81,4 +86,82 @@ pub async fn restrictions(
     drop(policy);
     request.extensions_mut().insert(ClientAddr(ip));
     next.run(request).await
+}
+
+/// The user a resource request is for: the `uid` of the token or of the gate's subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    pub uid: String,
+}
+
+/// An identified user, or the answer Barong gives: a Bearer token that does not verify is
+/// 401 `jwt.decode_and_verify`; without one the gate decides on the request (its `authz.*`
+/// denials, CSRF included), as it would for Envoy.
+pub async fn subject(
+    State(guard): State<GuardState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let refuse = |denial: Denial| error_response(denial.status, denial.code);
+    let Ok(ip) = guard.0.client_ip.resolve(peer.ip(), request.headers()) else {
+        return refuse(Denial::INVALID_FORWARDED_FOR);
+    };
+    let uid = match bearer(request.headers()) {
+        Some(token) => {
+            match guard
+                .0
+                .gate
+                .issuer
+                .verify(token, Some("session"), Now::system().unix_secs())
+            {
+                Ok(claims) => claims
+                    .get("uid")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string),
+                Err(_) => None,
+            }
+        }
+        None => {
+            let public_path = guard.0.public_path_of(request.uri().path());
+            let Some(verb) = crate::net::method::canonical(request.method().as_str()) else {
+                return refuse(Denial::INVALID_REQUEST);
+            };
+            let facts = Facts::from_headers(
+                verb,
+                &public_path,
+                request.uri().query(),
+                ip,
+                request.headers(),
+                &guard.0.cookie_name,
+            );
+            if facts.session_id.is_none() && !facts.api_key.any_present() {
+                // No credential at all: Barong's resource API answers for its missing header.
+                return error_response(http::StatusCode::UNAUTHORIZED, "jwt.decode_and_verify");
+            }
+            match guard.0.gate.authorize(&facts).await {
+                Ok(grant) => match grant.access {
+                    Access::Subject { subject, .. } => Some(subject.record.uid.clone()),
+                    // A pass rule over the resource API names nobody.
+                    Access::Anonymous => None,
+                },
+                Err(denial) => return refuse(denial),
+            }
+        }
+    };
+    let Some(uid) = uid else {
+        return error_response(http::StatusCode::UNAUTHORIZED, "jwt.decode_and_verify");
+    };
+    request.extensions_mut().insert(ClientAddr(ip));
+    request.extensions_mut().insert(Authenticated { uid });
+    next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }

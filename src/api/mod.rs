@@ -10,6 +10,7 @@ pub mod kyc;
 pub mod openapi;
 pub mod params;
 pub mod public;
+pub mod resource;
 
 use std::sync::Arc;
 
@@ -26,11 +27,13 @@ pub fn endpoints<S>() -> Vec<Endpoint<S>>
 where
     S: Clone + Send + Sync + 'static,
     IdentityState: FromRef<S>,
+    resource::ResourceState: FromRef<S>,
     Arc<Settings>: FromRef<S>,
 {
     let mut all = Vec::new();
     all.extend(identity::endpoints());
     all.extend(public::endpoints());
     all.extend(kyc::endpoints());
+    all.extend(resource::endpoints());
     all
 }

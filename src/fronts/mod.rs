@@ -22,8 +22,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use crate::authn::api_keys::ApiKeyHeaders;
-use crate::authn::sessions::cookie_value;
 use crate::config::{self, DecisionCallers};
 use crate::gate::{Denial, Facts, Gate, steps};
 use crate::net::client_ip::{ClientIpResolver, UnreadableForwardedFor};
@@ -61,32 +59,6 @@ impl std::ops::Deref for DecisionState {
     type Target = Decider;
     fn deref(&self) -> &Decider {
         &self.0
-    }
-}
-
-/// The gate's facts from a request's method, public path, query, client IP and headers.
-pub fn facts<'a>(
-    front: &'a Decider,
-    verb: &'a str,
-    path: &'a str,
-    query: Option<&'a str>,
-    ip: IpAddr,
-    headers: &'a HeaderMap,
-) -> Facts<'a> {
-    Facts {
-        verb,
-        path,
-        query,
-        ip,
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-        session_id: cookie_value(headers, &front.cookie_name),
-        csrf_token: headers
-            .get(crate::net::headers::X_CSRF_TOKEN)
-            .map(|v| v.to_str().unwrap_or("")),
-        api_key: ApiKeyHeaders::from_headers(headers),
     }
 }
 
@@ -205,13 +177,13 @@ pub async fn decide(
         Ok(admitted) => admitted,
         Err(denial) => return refused(denial),
     };
-    let facts = facts(
-        front,
+    let facts = Facts::from_headers(
         admitted.verb,
         &admitted.path,
         original.query,
         admitted.ip,
         headers,
+        &front.cookie_name,
     );
     let result = front.gate.authorize(&facts).await.map(|grant| grant.bearer);
     let hot = front.hot_metrics.front(label);

@@ -61,6 +61,36 @@ pub struct Facts<'a> {
     pub api_key: ApiKeyHeaders<'a>,
 }
 
+impl<'a> Facts<'a> {
+    /// The facts of a request from its method, public path, query, client address and the
+    /// headers that carry credentials: the session cookie named `cookie_name`, the CSRF header,
+    /// the API-key headers and the User-Agent.
+    pub fn from_headers(
+        verb: &'a str,
+        path: &'a str,
+        query: Option<&'a str>,
+        ip: IpAddr,
+        headers: &'a http::HeaderMap,
+        cookie_name: &str,
+    ) -> Facts<'a> {
+        Facts {
+            verb,
+            path,
+            query,
+            ip,
+            user_agent: headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+            session_id: crate::authn::sessions::cookie_value(headers, cookie_name),
+            csrf_token: headers
+                .get(crate::net::headers::X_CSRF_TOKEN)
+                .map(|v| v.to_str().unwrap_or("")),
+            api_key: ApiKeyHeaders::from_headers(headers),
+        }
+    }
+}
+
 /// How the subject proved who it is.
 #[derive(Debug, Clone)]
 pub enum Via {

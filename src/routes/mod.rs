@@ -115,6 +115,10 @@ pub enum Guard {
     /// The decision fronts (which are the gate themselves): only the callers
     /// `decision.callers` allows.
     Proxies,
+    /// An identified user: a Bearer token we minted (as Envoy forwards it after deciding), or
+    /// the gate's own decision on the request (session cookie with CSRF, or API key): the
+    /// resource API.
+    Subject,
 }
 
 /// The body of a response, as the document describes it.

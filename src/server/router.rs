@@ -83,8 +83,8 @@ fn documented(handler: MethodRouter<App>, doc: Doc) -> MethodRouter<App> {
 /// (`api.mount`) only: a decision front must never answer a preflight itself, or an `OPTIONS`
 /// carrying `Origin` would come back as an allow that no rule decided.
 pub fn router(app: App) -> Router {
-    // [auth API, decisions and operations] × [open, behind restrictions, proxies only]
-    let mut groups: [[Router<App>; 3]; 2] = Default::default();
+    // [auth API, decisions and operations] × [open, behind restrictions, proxies only, users]
+    let mut groups: [[Router<App>; 4]; 2] = Default::default();
     let ops = OpsState::new(Ops {
         issuer: app.gate.issuer.clone(),
         store: app.store.clone(),
@@ -101,22 +101,25 @@ pub fn router(app: App) -> Router {
             Guard::Open => 0,
             Guard::Restrictions => 1,
             Guard::Proxies => 2,
+            Guard::Subject => 3,
         };
         let handler = documented(endpoint.handler, endpoint.doc);
         let group = &mut groups[api][guard];
         *group = std::mem::take(group).route(&path, handler);
     }
     let [
-        [api_open, api_guarded, api_proxies],
-        [other_open, other_guarded, other_proxies],
+        [api_open, api_guarded, api_proxies, api_users],
+        [other_open, other_guarded, other_proxies, other_users],
     ] = groups;
     let guard =
         || axum::middleware::from_fn_with_state(app.guard.clone(), api::guard::restrictions);
     let proxies =
         || axum::middleware::from_fn_with_state(app.decision.clone(), fronts::proxies_only);
+    let users = || axum::middleware::from_fn_with_state(app.guard.clone(), api::guard::subject);
     let api = api_open
         .merge(api_guarded.layer(guard()))
         .merge(api_proxies.layer(proxies()))
+        .merge(api_users.layer(users()))
         .layer(axum::middleware::from_fn_with_state(
             app.cors.clone(),
             crate::net::cors::middleware,
@@ -124,7 +127,8 @@ pub fn router(app: App) -> Router {
     api.merge(
         other_open
             .merge(other_guarded.layer(guard()))
-            .merge(other_proxies.layer(proxies())),
+            .merge(other_proxies.layer(proxies()))
+            .merge(other_users.layer(users())),
     )
     .fallback(fronts::proxy::handle)
     .layer(DefaultBodyLimit::max(app.settings.server.max_body_bytes))

@@ -158,3 +158,59 @@ pub async fn deactivate_api_keys<C: Db>(c: &C, user_id: i64) -> Result<(), Store
     .await?;
     Ok(())
 }
+
+/// Deletes the label (user, key, scope) and recomputes level and state; `None` when there was
+/// no such label.
+pub async fn remove<C: Db>(
+    c: &C,
+    settings: &Users,
+    user_id: i64,
+    key: &str,
+    scope: &str,
+) -> Result<Option<UserRow>, StoreError> {
+    let deleted = execute(
+        c,
+        "DELETE FROM labels WHERE user_id = $1 AND key = $2 AND scope = $3",
+        &[&user_id, &key, &scope],
+    )
+    .await?;
+    if deleted == 0 {
+        return Ok(None);
+    }
+    recompute(c, settings, user_id).await.map(Some)
+}
+
+/// Inserts a new label (user, key, scope); `Conflict` when that key is taken in the scope.
+pub async fn insert<C: Db>(
+    c: &C,
+    settings: &Users,
+    user_id: i64,
+    key: &str,
+    value: &str,
+    scope: &str,
+) -> Result<LabelChange, StoreError> {
+    let user_before = users::find_by_id(c, user_id)
+        .await?
+        .ok_or_else(|| StoreError::Other(format!("user {user_id} vanished")))?;
+    let row = super::query_one(
+        c,
+        "INSERT INTO labels (user_id, key, value, scope) VALUES ($1, $2, $3, $4)
+         RETURNING id, description",
+        &[&user_id, &key, &value, &scope],
+    )
+    .await?;
+    let user = recompute(c, settings, user_id).await?;
+    Ok(LabelChange {
+        label: Label {
+            id: row.get(0),
+            key: key.to_string(),
+            value: value.to_string(),
+            scope: scope.to_string(),
+            description: row.get(1),
+        },
+        created: true,
+        previous_value: None,
+        user_before,
+        user,
+    })
+}

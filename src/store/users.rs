@@ -339,3 +339,16 @@ pub async fn data_by_uid<C: Db>(
     .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
+
+/// Sets the user's `data` (a JSON text the API checked).
+pub async fn set_data<C: Db>(c: &C, id: i64, data: &str) -> Result<UserRow, StoreError> {
+    let row = super::query_one(
+        c,
+        &format!(
+            "UPDATE users SET data = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+        ),
+        &[&id, &data],
+    )
+    .await?;
+    Ok(UserRow::from_row(&row))
+}

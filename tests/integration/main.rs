@@ -19,5 +19,6 @@ mod kyc;
 mod mail;
 mod nginx;
 mod policy;
+mod resource;
 mod sessions;
 mod store_tls;

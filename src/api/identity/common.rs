@@ -20,7 +20,7 @@ use crate::gate::Denial;
 use crate::services::accounts::{Accounts, PasswordRules};
 use crate::store::activities::{self, NewActivity};
 use crate::store::users::UserRow;
-use crate::store::{Db, labels};
+use crate::store::{Db, Store, labels};
 
 /// What is known of the caller, for activities, rate limits and the session binding.
 pub struct Caller {
@@ -97,8 +97,8 @@ pub fn reason(code: &str) -> Option<String> {
 /// Records a failed attempt now (user activities are few; they are written synchronously).
 /// Best effort: the record must never change the answer, or a write that fails only for
 /// existing accounts (the only ones that get a record) would tell them apart.
-pub async fn record(app: &IdentityState, activity: NewActivity) {
-    let written = match app.store.client().await {
+pub async fn record(store: &Store, activity: NewActivity) {
+    let written = match store.client().await {
         Ok(client) => activities::insert(&client, &activity).await,
         Err(err) => Err(err),
     };

@@ -128,7 +128,7 @@ pub(super) async fn refuse_login<T>(
     code: &'static str,
 ) -> ApiResult<T> {
     let activity = caller.activity(user.id, "session", "login", "failed", reason(code));
-    common::record(app, activity).await;
+    common::record(&app.store, activity).await;
     count_login(code);
     Err(ApiError::unauthorized(code))
 }
@@ -172,7 +172,7 @@ pub(super) async fn second_factor(
     };
     if !verify_totp(app, user, &code).await? {
         common::record(
-            app,
+            &app.store,
             caller.activity(
                 user.id,
                 "session",

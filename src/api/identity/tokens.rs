@@ -425,7 +425,7 @@ async fn password_confirm(
         policy.use_dictionary,
     ) {
         common::record(
-            &app,
+            &app.store,
             caller.activity(
                 user.id,
                 "password",

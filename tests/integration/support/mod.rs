@@ -323,6 +323,7 @@ fn merge_toml(base: &str, extra: &str) -> String {
     toml::to_string(&base).unwrap()
 }
 
+#[derive(Debug, Clone)]
 pub struct TestUser {
     pub id: i64,
     pub uid: String,

@@ -1,0 +1,87 @@
+//! `/resource`: what an identified user does with their own account (Barong §8). Every route
+//! sits behind the subject guard (`api::guard::subject`): a Bearer token we minted, or the
+//! gate's own decision on a session (with CSRF) or an API key.
+
+pub mod labels;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use http::request::Parts;
+
+use super::error::ApiError;
+use super::guard::Authenticated;
+use crate::authn::passwords::Hasher;
+use crate::authn::sessions::Sessions;
+use crate::config::Settings;
+use crate::crypto::SecretBox;
+use crate::events::Events;
+use crate::routes::Endpoint;
+use crate::store::Store;
+use crate::store::users::{UserRow, find_by_uid};
+
+/// What the resource handlers use. Cheap to clone.
+#[derive(Clone)]
+pub struct ResourceState(Arc<Resource>);
+
+pub struct Resource {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub sessions: Sessions,
+    pub hasher: Hasher,
+    pub events: Arc<Events>,
+    pub secrets: Arc<SecretBox>,
+}
+
+impl ResourceState {
+    pub fn new(resource: Resource) -> ResourceState {
+        ResourceState(Arc::new(resource))
+    }
+}
+
+impl std::ops::Deref for ResourceState {
+    type Target = Resource;
+    fn deref(&self) -> &Resource {
+        &self.0
+    }
+}
+
+/// The user the request is for, as stored now. A token naming nobody (a service account's, or
+/// a deleted user's) is Barong's 404 `record.not_found`.
+pub struct CurrentUser(pub UserRow);
+
+impl<S> FromRequestParts<S> for CurrentUser
+where
+    S: Send + Sync,
+    ResourceState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<CurrentUser, ApiError> {
+        let Authenticated { uid } = parts
+            .extensions
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("jwt.decode_and_verify"))?;
+        let resource = ResourceState::from_ref(state);
+        let client = resource.store.client().await?;
+        find_by_uid(&client, &uid)
+            .await
+            .map_err(ApiError::from)?
+            .map(CurrentUser)
+            .ok_or_else(|| ApiError::not_found("record.not_found"))
+    }
+}
+
+/// Every resource route, for any router state the resource state comes from.
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    ResourceState: FromRef<S>,
+    crate::api::identity::IdentityState: FromRef<S>,
+{
+    let mut all = users::endpoints();
+    all.extend(labels::endpoints());
+    all
+}

@@ -1,0 +1,345 @@
+//! The resource API (`/api/v2/auth/resource/…`): the user's own account, reached with a
+//! session (through the gate, CSRF included) or with a Bearer token we minted (as Envoy
+//! forwards it), with the same answers either way.
+
+use crate::support::{Client, Server, Session, TestEnv, TestUser, UA};
+
+const BALANCES: &str = "/api/v2/peatio/account/balances";
+
+/// A token the decision endpoint mints for this session, as Envoy would forward it.
+async fn bearer(server: &Server, session: &Session) -> String {
+    let decided = Client::new()
+        .get(server.decision(BALANCES))
+        .session(session)
+        .send()
+        .await;
+    assert_eq!(decided.status, 200, "{}", decided.text());
+    decided.header("authorization").unwrap().to_string()
+}
+
+async fn outbox(env: &TestEnv, name: &str) -> i64 {
+    env.count(&format!(
+        "SELECT count(*) FROM event_outbox WHERE name = '{name}'"
+    ))
+    .await
+}
+
+#[tokio::test]
+async fn the_current_user_is_read_with_a_session_or_a_bearer_token() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+
+    let by_session = Client::new()
+        .get(server.resource("users/me"))
+        .session(&session)
+        .send()
+        .await;
+    assert_eq!(by_session.status, 200, "{}", by_session.text());
+    let body = by_session.json();
+    assert_eq!(body["email"], user.email.as_str());
+    assert_eq!(body["uid"], user.uid.as_str());
+    assert!(body.get("csrf_token").is_none(), "{body}");
+
+    let token = bearer(&server, &session).await;
+    let by_token = Client::new()
+        .get(server.resource("users/me"))
+        .header("authorization", &token)
+        .send()
+        .await;
+    assert_eq!(by_token.status, 200, "{}", by_token.text());
+    assert_eq!(by_token.json(), body);
+
+    // Barong's answers without a usable credential.
+    Client::new()
+        .get(server.resource("users/me"))
+        .send()
+        .await
+        .assert_error(401, "jwt.decode_and_verify");
+    Client::new()
+        .get(server.resource("users/me"))
+        .header("authorization", "Bearer not.a.token")
+        .send()
+        .await
+        .assert_error(401, "jwt.decode_and_verify");
+    Client::new()
+        .get(server.resource("users/me"))
+        .header("cookie", "_barong_session=forged")
+        .send()
+        .await
+        .assert_error(401, "authz.invalid_session");
+    // A token for a user who no longer exists names nobody.
+    env.sql(&format!("DELETE FROM users WHERE uid = '{}'", user.uid))
+        .await;
+    Client::new()
+        .get(server.resource("users/me"))
+        .header("authorization", &token)
+        .send()
+        .await
+        .assert_error(404, "record.not_found");
+}
+
+#[tokio::test]
+async fn data_is_set_as_json_text_and_a_session_needs_its_csrf_token() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let put = |body: serde_json::Value, csrf: Option<&str>| {
+        let mut request = Client::new()
+            .request("PUT", server.resource("users/me"))
+            .session(&session)
+            .json(&body);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        request.send()
+    };
+    put(serde_json::json!({ "data": "{\"language\":\"ru\"}" }), None)
+        .await
+        .assert_error(401, "authz.missing_csrf_token");
+    put(
+        serde_json::json!({ "data": "{not json" }),
+        Some(&session.csrf),
+    )
+    .await
+    .assert_error(422, "data.invalid_format");
+    let missing = put(serde_json::json!({}), Some(&session.csrf)).await;
+    assert_eq!(missing.status, 422);
+    assert_eq!(
+        missing.errors(),
+        ["resource.user.missing_data", "resource.user.empty_data"]
+    );
+
+    let updated = put(
+        serde_json::json!({ "data": "{\"language\":\"ru\"}" }),
+        Some(&session.csrf),
+    )
+    .await;
+    assert_eq!(updated.status, 200, "{}", updated.text());
+    assert_eq!(updated.json()["data"], "{\"language\":\"ru\"}");
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM users WHERE uid = '{}' AND data = '{{\"language\":\"ru\"}}'",
+            user.uid
+        ))
+        .await,
+        1
+    );
+}
+
+async fn change_password(
+    server: &Server,
+    session: &Session,
+    old: &str,
+    new: &str,
+    confirm: &str,
+) -> crate::support::Response {
+    Client::new()
+        .request("PUT", server.resource("users/password"))
+        .session(session)
+        .header("x-csrf-token", &session.csrf)
+        .json(&serde_json::json!({
+            "old_password": old, "new_password": new, "confirm_password": confirm,
+        }))
+        .send()
+        .await
+}
+
+#[tokio::test]
+async fn a_password_change_checks_the_old_one_and_ends_the_other_sessions() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let here = server.login(&user).await;
+    let elsewhere = server.login(&user).await;
+    let new = "Oox8ohNgae!x7";
+
+    change_password(&server, &here, &user.password, new, "different")
+        .await
+        .assert_error(422, "resource.password.doesnt_match");
+    change_password(&server, &here, "Wrong-password1!", new, new)
+        .await
+        .assert_error(400, "resource.password.prev_pass_not_correct");
+    change_password(
+        &server,
+        &here,
+        &user.password,
+        &user.password,
+        &user.password,
+    )
+    .await
+    .assert_error(400, "resource.password.no_change_provided");
+    change_password(&server, &here, &user.password, "short", "short")
+        .await
+        .assert_error(422, "password.requirements");
+    let blank = change_password(&server, &here, "", "", "").await;
+    assert_eq!(
+        blank.errors(),
+        [
+            "resource.user.empty_old_password",
+            "resource.user.empty_new_password",
+            "resource.user.empty_confirm_password"
+        ]
+    );
+    let failed = format!(
+        "SELECT count(*) FROM activities a JOIN users u ON u.id = a.user_id
+         WHERE u.uid = '{}' AND a.topic = 'password' AND a.result = 'failed'",
+        user.uid
+    );
+    assert_eq!(env.count(&failed).await, 3);
+
+    let changed = change_password(&server, &here, &user.password, new, new).await;
+    assert_eq!(changed.status, 201, "{}", changed.text());
+    assert_eq!(outbox(&env, "system.user.password.change").await, 1);
+    // This session goes on; the other one ended (decisions.md #13).
+    let me = |session: &Session| {
+        Client::new()
+            .get(server.resource("users/me"))
+            .session(session)
+            .send()
+    };
+    assert_eq!(me(&here).await.status, 200);
+    me(&elsewhere)
+        .await
+        .assert_error(401, "authz.invalid_session");
+    // The new password opens sessions; the old one does not.
+    let renamed = TestUser {
+        password: new.to_string(),
+        ..user.clone()
+    };
+    server.login(&renamed).await;
+    let old = Client::new()
+        .post(server.identity("sessions"))
+        .header("user-agent", UA)
+        .json(&serde_json::json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await;
+    assert_eq!(old.status, 401, "{}", old.text());
+}
+
+#[tokio::test]
+async fn users_manage_their_public_labels_and_only_read_private_ones() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let call = |method: &str, route: &str, body: Option<serde_json::Value>| {
+        let mut request = Client::new()
+            .request(method, server.resource(route))
+            .session(&session)
+            .header("x-csrf-token", &session.csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+
+    let created = call(
+        "POST",
+        "labels",
+        Some(serde_json::json!({ "key": "Trader  Tier", "value": "gold" })),
+    )
+    .await;
+    assert_eq!(created.status, 422, "{}", created.text());
+    assert_eq!(created.errors(), ["key.invalid"]);
+    let created = call(
+        "POST",
+        "labels",
+        Some(serde_json::json!({ "key": "Tier", "value": "Gold" })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.text());
+    let label = created.json();
+    assert_eq!(
+        (
+            label["key"].as_str(),
+            label["value"].as_str(),
+            label["scope"].as_str()
+        ),
+        (Some("tier"), Some("gold"), Some("public"))
+    );
+    call(
+        "POST",
+        "labels",
+        Some(serde_json::json!({ "key": "tier", "value": "silver" })),
+    )
+    .await
+    .assert_error(422, "key.taken");
+    call(
+        "POST",
+        "labels",
+        Some(serde_json::json!({ "key": "ab", "value": "gold" })),
+    )
+    .await
+    .assert_error(422, "key.too_short");
+    assert_eq!(outbox(&env, "model.label.created").await, 1);
+
+    // A private label (the system's) is listed but cannot be changed or removed.
+    env.sql(&format!(
+        "INSERT INTO labels (user_id, key, value, scope) VALUES ({}, 'kyc', 'verified', 'private')",
+        user.id
+    ))
+    .await;
+    let listed = call("GET", "labels?ordering=desc", None).await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let keys: Vec<String> = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            format!(
+                "{}:{}",
+                l["key"].as_str().unwrap(),
+                l["scope"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(keys.contains(&"tier:public".to_string()), "{keys:?}");
+    assert!(keys.contains(&"kyc:private".to_string()), "{keys:?}");
+    call("GET", "labels?ordering=sideways", None)
+        .await
+        .assert_error(422, "resource.labels.invalid_ordering");
+    assert_eq!(
+        call("GET", "labels/kyc", None).await.json()["value"],
+        "verified"
+    );
+    call("GET", "labels/nothing", None)
+        .await
+        .assert_error(404, "record.not_found");
+    call(
+        "PATCH",
+        "labels/kyc",
+        Some(serde_json::json!({ "value": "rejected" })),
+    )
+    .await
+    .assert_error(400, "resource.labels.private");
+    call("DELETE", "labels/kyc", None)
+        .await
+        .assert_error(400, "resource.labels.private");
+
+    let patched = call(
+        "PATCH",
+        "labels/tier",
+        Some(serde_json::json!({ "value": "Platinum" })),
+    )
+    .await;
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    assert_eq!(patched.json()["value"], "platinum");
+    assert_eq!(outbox(&env, "model.label.updated").await, 1);
+    let deleted = call("DELETE", "labels/tier", None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
+    call("GET", "labels/tier", None)
+        .await
+        .assert_error(404, "record.not_found");
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM labels WHERE user_id = {} AND key = 'tier'",
+            user.id
+        ))
+        .await,
+        0
+    );
+}
