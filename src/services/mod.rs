@@ -8,3 +8,4 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod passwords;

@@ -29,6 +29,44 @@ pub struct LabelChange {
     pub user: UserRow,
 }
 
+impl Label {
+    /// The label an INSERT or UPSERT wrote, from its `RETURNING id, description`.
+    fn written(row: &tokio_postgres::Row, key: &str, value: &str, scope: &str) -> Label {
+        Label {
+            id: row.get(0),
+            key: key.to_string(),
+            value: value.to_string(),
+            scope: scope.to_string(),
+            description: row.get(1),
+        }
+    }
+}
+
+impl LabelChange {
+    /// A change to `label`: new when there was no `previous_value`.
+    fn new(
+        label: Label,
+        previous_value: Option<String>,
+        user_before: UserRow,
+        user: UserRow,
+    ) -> LabelChange {
+        LabelChange {
+            label,
+            created: previous_value.is_none(),
+            previous_value,
+            user_before,
+            user,
+        }
+    }
+}
+
+/// The user a label is written for, as it is before the write.
+async fn holder<C: Db>(c: &C, user_id: i64) -> Result<UserRow, StoreError> {
+    users::find_by_id(c, user_id)
+        .await?
+        .ok_or_else(|| StoreError::Other(format!("user {user_id} vanished")))
+}
+
 /// Creates or updates the label (user, key, scope) and recomputes level and state.
 pub async fn set<C: Db>(
     c: &C,
@@ -38,9 +76,7 @@ pub async fn set<C: Db>(
     value: &str,
     scope: &str,
 ) -> Result<LabelChange, StoreError> {
-    let user_before = users::find_by_id(c, user_id)
-        .await?
-        .ok_or_else(|| StoreError::Other(format!("user {user_id} vanished")))?;
+    let user_before = holder(c, user_id).await?;
     let existing = super::query_opt(
         c,
         "SELECT value FROM labels WHERE user_id = $1 AND key = $2 AND scope = $3 FOR UPDATE",
@@ -57,19 +93,8 @@ pub async fn set<C: Db>(
     )
     .await?;
     let user = recompute(c, settings, user_id).await?;
-    Ok(LabelChange {
-        label: Label {
-            id: row.get(0),
-            key: key.to_string(),
-            value: value.to_string(),
-            scope: scope.to_string(),
-            description: row.get(1),
-        },
-        created: existing.is_none(),
-        previous_value: existing,
-        user_before,
-        user,
-    })
+    let label = Label::written(&row, key, value, scope);
+    Ok(LabelChange::new(label, existing, user_before, user))
 }
 
 /// Recomputes the level and the state from the labels (`domain::labels`); writes them when
@@ -189,9 +214,7 @@ pub async fn insert<C: Db>(
     value: &str,
     scope: &str,
 ) -> Result<LabelChange, StoreError> {
-    let user_before = users::find_by_id(c, user_id)
-        .await?
-        .ok_or_else(|| StoreError::Other(format!("user {user_id} vanished")))?;
+    let user_before = holder(c, user_id).await?;
     let row = super::query_one(
         c,
         "INSERT INTO labels (user_id, key, value, scope) VALUES ($1, $2, $3, $4)
@@ -200,17 +223,6 @@ pub async fn insert<C: Db>(
     )
     .await?;
     let user = recompute(c, settings, user_id).await?;
-    Ok(LabelChange {
-        label: Label {
-            id: row.get(0),
-            key: key.to_string(),
-            value: value.to_string(),
-            scope: scope.to_string(),
-            description: row.get(1),
-        },
-        created: true,
-        previous_value: None,
-        user_before,
-        user,
-    })
+    let label = Label::written(&row, key, value, scope);
+    Ok(LabelChange::new(label, None, user_before, user))
 }

@@ -20,6 +20,7 @@ use crate::api::params::Params;
 use crate::authn::{captcha, sessions};
 use crate::domain::{password_policy, state};
 use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, Reply, param, reply, returns};
+use crate::services::passwords::{self, Replacement};
 use crate::store::users::UserRow;
 use crate::store::{Db, StoreError, activities, users};
 
@@ -442,19 +443,13 @@ async fn password_confirm(
     }
     let digest = app.hasher.hash(password).await;
     let tx = client.transaction().await.map_err(StoreError::from)?;
-    users::set_password_digest(&tx, user.id, &digest).await?;
-    activities::insert(
-        &tx,
-        &caller.activity(user.id, "password", "password reset", "succeed", None),
-    )
-    .await?;
-    let record = json!({ "record": {
-        "user": crate::events::user_record_of(&tx, &user).await?,
-        "domain": app.settings.app.domain,
-    }});
-    app.events
-        .emit(&tx, "system.user.password.reset", &record)
-        .await?;
+    let replacement = Replacement {
+        digest: &digest,
+        activity: &caller.activity(user.id, "password", "password reset", "succeed", None),
+        event: "system.user.password.reset",
+        domain: &app.settings.app.domain,
+    };
+    passwords::replace(&tx, &app.events, &user, &replacement).await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.events.ring();
     app.kv.del(&[reset_key(&app, &user.uid)]).await?;

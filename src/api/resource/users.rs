@@ -5,7 +5,6 @@ use axum::extract::{FromRef, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use http::StatusCode;
-use serde_json::json;
 
 use super::{CurrentUser, ResourceState};
 use crate::api::entities::{UserWithFullInfo, entity};
@@ -16,7 +15,8 @@ use crate::api::params::Params;
 use crate::authn::passwords::Verified;
 use crate::domain::password_policy;
 use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, Reply, param, reply, returns};
-use crate::store::{StoreError, activities, users};
+use crate::services::passwords::{self, Replacement};
+use crate::store::{StoreError, users};
 
 const ME: &str = "resource/users/me";
 
@@ -190,19 +190,13 @@ async fn change_password(
     let digest = app.hasher.hash(new).await;
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
-    users::set_password_digest(&tx, user.id, &digest).await?;
-    activities::insert(
-        &tx,
-        &caller.activity(user.id, "password", "password change", "succeed", None),
-    )
-    .await?;
-    let record = json!({ "record": {
-        "user": crate::events::user_record_of(&tx, &user).await?,
-        "domain": app.settings.app.domain,
-    }});
-    app.events
-        .emit(&tx, "system.user.password.change", &record)
-        .await?;
+    let replacement = Replacement {
+        digest: &digest,
+        activity: &caller.activity(user.id, "password", "password change", "succeed", None),
+        event: "system.user.password.change",
+        domain: &app.settings.app.domain,
+    };
+    passwords::replace(&tx, &app.events, &user, &replacement).await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.events.ring();
     let current = app.sessions.id_from(&headers);
