@@ -1,11 +1,18 @@
 //! TOTP (RFC 6238): 6 digits, 30-second steps, HMAC-SHA1, one step of skew either way —
 //! what Vault's TOTP engine does for Barong, so existing authenticator apps keep working.
 //! A code is accepted once: the step it matched is remembered until it can no longer match.
+//! Handing a new secret to the user's app (the otpauth URI and its QR code) is the `enrolment`
+//! submodule's, re-exported here.
 
 use aws_lc_rs::hmac;
 
 use crate::crypto::SecretBox;
 use crate::kv::{Kv, KvError};
+
+mod enrolment;
+pub use enrolment::{
+    BARCODE_SIZE, BarcodeError, SECRET_LEN, new_secret, otpauth_url, qr_png_base64,
+};
 
 pub const DIGITS: u32 = 6;
 pub const STEP: i64 = 30;
