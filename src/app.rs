@@ -280,6 +280,7 @@ impl App {
         let resource = ResourceState::new(Resource {
             settings: settings.clone(),
             store: store.clone(),
+            kv: kv.clone(),
             sessions: gate.sessions.clone(),
             hasher: hasher.clone(),
             events: events.clone(),

@@ -227,6 +227,36 @@ impl UserWithFullInfo {
     }
 }
 
+/// `API_V2_Entities_Activity`: one entry of the user's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Activity {
+    pub id: i64,
+    pub user_ip: String,
+    pub user_ip_country: Option<String>,
+    pub user_agent: String,
+    pub topic: String,
+    pub action: String,
+    pub result: String,
+    pub data: Option<String>,
+    pub created_at: String,
+}
+
+impl From<&crate::store::activities::ActivityRow> for Activity {
+    fn from(row: &crate::store::activities::ActivityRow) -> Activity {
+        Activity {
+            id: row.id,
+            user_ip: row.user_ip.clone(),
+            user_ip_country: row.user_ip_country.clone(),
+            user_agent: row.user_agent.clone(),
+            topic: row.topic.clone(),
+            action: row.action.clone(),
+            result: row.result.clone(),
+            data: row.data.clone(),
+            created_at: iso(row.created_at),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod guard;
 pub mod identity;
 pub mod kyc;
 pub mod openapi;
+pub mod pagination;
 pub mod params;
 pub mod public;
 pub mod resource;

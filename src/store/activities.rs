@@ -159,3 +159,84 @@ mod tests {
         assert_eq!(f.data.unwrap().len(), 8 * 1024);
     }
 }
+
+/// A recorded activity, as the user's history shows it.
+#[derive(Debug, Clone)]
+pub struct ActivityRow {
+    pub id: i64,
+    pub user_ip: String,
+    pub user_ip_country: Option<String>,
+    pub user_agent: String,
+    pub topic: String,
+    pub action: String,
+    pub result: String,
+    pub data: Option<String>,
+    pub created_at: time::OffsetDateTime,
+}
+
+/// Which of a user's activities to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter<'a> {
+    /// `None`: every topic.
+    pub topic: Option<&'a str>,
+    /// Unix seconds, inclusive.
+    pub time_from: Option<i64>,
+    pub time_to: Option<i64>,
+    pub result: Option<&'a str>,
+}
+
+/// The user's own (`user` category) activities, newest first, one page of them, with the
+/// total that match.
+pub async fn of_user<C: Db>(
+    c: &C,
+    user_id: i64,
+    filter: &Filter<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<ActivityRow>, i64), StoreError> {
+    const MATCH: &str = "user_id = $1 AND category = 'user'
+         AND ($2::text IS NULL OR topic = $2)
+         AND ($3::bigint IS NULL OR created_at >= to_timestamp($3))
+         AND ($4::bigint IS NULL OR created_at <= to_timestamp($4))
+         AND ($5::text IS NULL OR result = $5)";
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        &user_id,
+        &filter.topic,
+        &filter.time_from,
+        &filter.time_to,
+        &filter.result,
+    ];
+    let total: i64 = super::query_one(
+        c,
+        &format!("SELECT count(*) FROM activities WHERE {MATCH}"),
+        &params,
+    )
+    .await?
+    .get(0);
+    let rows = super::query(
+        c,
+        &format!(
+            "SELECT id, user_ip, user_ip_country, user_agent, topic, action, result, data, created_at
+             FROM activities WHERE {MATCH} ORDER BY id DESC LIMIT $6 OFFSET $7"
+        ),
+        &[
+            params[0], params[1], params[2], params[3], params[4], &limit, &offset,
+        ],
+    )
+    .await?;
+    let rows = rows
+        .iter()
+        .map(|r| ActivityRow {
+            id: r.get(0),
+            user_ip: r.get(1),
+            user_ip_country: r.get(2),
+            user_agent: r.get(3),
+            topic: r.get(4),
+            action: r.get(5),
+            result: r.get(6),
+            data: r.get(7),
+            created_at: r.get(8),
+        })
+        .collect();
+    Ok((rows, total))
+}

@@ -343,3 +343,115 @@ async fn users_manage_their_public_labels_and_only_read_private_ones() {
         0
     );
 }
+
+#[tokio::test]
+async fn the_history_lists_the_users_own_activities_page_by_page() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let get = |route: &str| {
+        Client::new()
+            .get(server.resource(route))
+            .session(&session)
+            .send()
+    };
+    get("users/activity/password")
+        .await
+        .assert_error(422, "resource.user.no_activity");
+    get("users/activity/everything")
+        .await
+        .assert_error(422, "resource.user.wrong_topic");
+    get("users/activity/all?time_from=yesterday")
+        .await
+        .assert_error(422, "resource.user.non_integer_time_from");
+    get("users/activity/all?limit=500")
+        .await
+        .assert_error(422, "invalid_limit");
+    // Three failed password changes, after the login's session activity.
+    for _ in 0..3 {
+        change_password(
+            &server,
+            &session,
+            "Wrong-password1!",
+            "Oox8ohNgae!x7",
+            "Oox8ohNgae!x7",
+        )
+        .await
+        .assert_error(400, "resource.password.prev_pass_not_correct");
+    }
+    let all = get("users/activity/all").await;
+    assert_eq!(all.status, 200, "{}", all.text());
+    assert_eq!(all.header("total"), Some("4"));
+    let password = get("users/activity/password?limit=2&page=1").await;
+    assert_eq!(password.status, 200, "{}", password.text());
+    assert_eq!(password.header("total"), Some("3"));
+    assert_eq!(password.header("per-page"), Some("2"));
+    assert!(password.header("link").unwrap().contains("rel=\"next\""));
+    let entries = password.json();
+    let entries = entries.as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert!(
+        entries[0]["id"].as_i64() > entries[1]["id"].as_i64(),
+        "newest first"
+    );
+    assert_eq!(entries[0]["topic"], "password");
+    assert_eq!(entries[0]["result"], "failed");
+    assert_eq!(entries[0]["user_agent"], UA);
+    let second = get("users/activity/password?limit=2&page=2").await.json();
+    assert_eq!(second.as_array().unwrap().len(), 1);
+    get("users/activity/password?result=succeed")
+        .await
+        .assert_error(422, "resource.user.no_activity");
+}
+
+#[tokio::test]
+async fn deleting_the_account_needs_the_password_and_a_code_and_ends_every_session() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user_with("member", "active", true).await;
+    let session = server.login(&user).await;
+    let delete = |body: serde_json::Value| {
+        Client::new()
+            .request("DELETE", server.resource("users/me"))
+            .session(&session)
+            .header("x-csrf-token", &session.csrf)
+            .json(&body)
+            .send()
+    };
+    delete(serde_json::json!({ "password": "Wrong-password1!" }))
+        .await
+        .assert_error(422, "resource.user.invalid_password");
+    let missing = delete(serde_json::json!({ "password": user.password })).await;
+    assert_eq!(
+        missing.errors(),
+        [
+            "resource.user.missing_otp_code",
+            "resource.user.empty_otp_code"
+        ]
+    );
+    delete(serde_json::json!({ "password": user.password, "otp_code": "000000" }))
+        .await
+        .assert_error(422, "resource.user.invalid_otp");
+
+    let deleted = delete(
+        serde_json::json!({ "password": user.password, "otp_code": user.otp_code_steps_ahead(1) }),
+    )
+    .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM users WHERE uid = '{}' AND state = 'deleted'",
+            user.uid
+        ))
+        .await,
+        1
+    );
+    assert_eq!(outbox(&env, "system.user.account.deleted").await, 1);
+    Client::new()
+        .get(server.resource("users/me"))
+        .session(&session)
+        .send()
+        .await
+        .assert_error(401, "authz.invalid_session");
+}

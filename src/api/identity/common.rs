@@ -15,6 +15,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::api::guard::ClientAddr;
 use crate::api::params::Params;
 use crate::authn::rate_limit::RateVerdict;
+use crate::authn::{sessions, totp};
 use crate::config::Limit;
 use crate::gate::Denial;
 use crate::services::accounts::{Accounts, PasswordRules};
@@ -265,4 +266,24 @@ pub fn accounts(app: &IdentityState) -> Accounts<'_> {
 /// about whether the account exists.
 pub fn accepted() -> Response {
     StatusCode::CREATED.into_response()
+}
+
+/// Checks a TOTP code and burns it (`authn::totp`): the same code is not accepted twice. A
+/// secret that does not open is our fault (500, logged); Redis down is a 503.
+pub async fn verify_totp(
+    secrets: &crate::crypto::SecretBox,
+    kv: &crate::kv::Kv,
+    user: &UserRow,
+    code: &str,
+) -> ApiResult<bool> {
+    let sealed = user.otp_secret_encrypted.as_deref();
+    totp::verify_and_burn(secrets, kv, &user.uid, sealed, code, sessions::now())
+        .await
+        .map_err(|err| match err {
+            totp::TotpError::Sealed => {
+                tracing::error!(uid = %user.uid, error = %err, "TOTP secret does not open");
+                ApiError::internal()
+            }
+            totp::TotpError::Kv(err) => err.into(),
+        })
 }

@@ -17,8 +17,8 @@ use super::common::{self, Caller, reason};
 use crate::api::entities::UserWithFullInfo;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
+use crate::authn::captcha;
 use crate::authn::passwords::Verified;
-use crate::authn::{captcha, sessions, totp};
 use crate::domain::state;
 use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply, returns};
 use crate::store::activities;
@@ -170,7 +170,7 @@ pub(super) async fn second_factor(
     let Some(code) = params.filled("otp_code") else {
         return Err(ApiError::unauthorized("identity.session.missing_otp"));
     };
-    if !verify_totp(app, user, &code).await? {
+    if !common::verify_totp(app.secrets(), &app.kv, user, &code).await? {
         common::record(
             &app.store,
             caller.activity(
@@ -291,31 +291,6 @@ async fn create(
     }
     let action = second_factor(&app, &user, &caller, &params).await?;
     complete_login(&app, &headers, &user, &caller, action, StatusCode::OK).await
-}
-
-/// Checks a TOTP code and burns it (`authn::totp`): the same code is not accepted twice.
-pub async fn verify_totp(
-    app: &IdentityState,
-    user: &users::UserRow,
-    code: &str,
-) -> ApiResult<bool> {
-    let sealed = user.otp_secret_encrypted.as_deref();
-    totp::verify_and_burn(
-        app.secrets(),
-        &app.kv,
-        &user.uid,
-        sealed,
-        code,
-        sessions::now(),
-    )
-    .await
-    .map_err(|err| match err {
-        totp::TotpError::Sealed => {
-            tracing::error!(uid = %user.uid, error = %err, "TOTP secret does not open");
-            ApiError::internal()
-        }
-        totp::TotpError::Kv(err) => err.into(),
-    })
 }
 
 async fn destroy(

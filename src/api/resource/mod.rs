@@ -17,6 +17,7 @@ use crate::authn::sessions::Sessions;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::events::Events;
+use crate::kv::Kv;
 use crate::routes::Endpoint;
 use crate::store::Store;
 use crate::store::users::{UserRow, find_by_uid};
@@ -28,6 +29,8 @@ pub struct ResourceState(Arc<Resource>);
 pub struct Resource {
     pub settings: Arc<Settings>,
     pub store: Store,
+    /// Redis: burnt TOTP steps.
+    pub kv: Kv,
     pub sessions: Sessions,
     pub hasher: Hasher,
     pub events: Arc<Events>,

@@ -1,22 +1,28 @@
 //! `/resource/users`: the user's own account (Barong §8.1): read it, set its `data`, change
 //! the password.
 
+use axum::extract::Path;
 use axum::extract::{FromRef, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{delete, get, put};
 use http::StatusCode;
+use serde_json::json;
 
 use super::{CurrentUser, ResourceState};
-use crate::api::entities::{UserWithFullInfo, entity};
+use crate::api::entities::{Activity, UserWithFullInfo, entity};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::IdentityState;
 use crate::api::identity::common::{self, Caller, reason};
+use crate::api::pagination::{self, Page};
 use crate::api::params::Params;
 use crate::authn::passwords::Verified;
 use crate::domain::password_policy;
-use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, Reply, param, reply, returns};
+use crate::routes::{
+    Base, Doc, Endpoint, Guard, In, Param, Reply, param, reply, returns, returns_list,
+};
 use crate::services::passwords::{self, Replacement};
-use crate::store::{StoreError, users};
+use crate::store::activities::{self, Filter};
+use crate::store::{StoreError, labels, users};
 
 const ME: &str = "resource/users/me";
 
@@ -36,6 +42,38 @@ const PASSWORD_REPLIES: &[Reply] = &[
     reply(
         422,
         "resource.user.missing_old_password, empty_old_password, missing_new_password, empty_new_password, missing_confirm_password, empty_confirm_password, resource.password.doesnt_match, password.requirements, password.weak",
+    ),
+];
+
+const TOPICS: &[&str] = &["all", "session", "otp", "password", "account"];
+
+const ACTIVITY_PARAMS: &[Param] = &[
+    param("topic", In::Path, true, "Topic of the activities").one_of(TOPICS),
+    param(
+        "time_from",
+        In::Query,
+        false,
+        "From this time (unix seconds)",
+    )
+    .integer(),
+    param(
+        "time_to",
+        In::Query,
+        false,
+        "Up to this time (unix seconds)",
+    )
+    .integer(),
+    param("result", In::Query, false, "succeed, failed or denied"),
+    pagination::PARAMS[0],
+    pagination::PARAMS[1],
+];
+
+const ACTIVITY_REPLIES: &[Reply] = &[
+    returns_list::<Activity>(200, "Newest first; Total, Page, Per-Page and Link headers"),
+    reply(401, "jwt.decode_and_verify, authz.*"),
+    reply(
+        422,
+        "resource.user.wrong_topic, resource.user.no_activity, resource.user.non_integer_time_from, empty_time_from, non_integer_time_to, empty_time_to, empty_result, non_integer_page, non_positive_page, non_integer_limit, invalid_limit",
     ),
 ];
 
@@ -98,6 +136,50 @@ where
             ),
             guard: Guard::Subject,
             handler: put(set_data),
+        },
+        Endpoint {
+            doc: doc(
+                "DELETE",
+                ME,
+                "Deletes the current user's account (a private delete label: state deleted)",
+                const {
+                    &[
+                        param("password", In::Body, true, "Account password"),
+                        param(
+                            "otp_code",
+                            In::Body,
+                            false,
+                            "Code from Google Authenticator, when 2FA is on",
+                        ),
+                    ]
+                },
+                const {
+                    &[
+                        reply(
+                            200,
+                            "Deleted: the account's state is deleted and its sessions end",
+                        ),
+                        reply(401, "jwt.decode_and_verify, authz.*"),
+                        reply(
+                            422,
+                            "resource.user.missing_password, empty_password, invalid_password, missing_otp_code, empty_otp_code, invalid_otp",
+                        ),
+                    ]
+                },
+            ),
+            guard: Guard::Subject,
+            handler: delete(remove),
+        },
+        Endpoint {
+            doc: doc(
+                "GET",
+                "resource/users/activity/{topic}",
+                "Returns user activity",
+                ACTIVITY_PARAMS,
+                ACTIVITY_REPLIES,
+            ),
+            guard: Guard::Subject,
+            handler: get(activity),
         },
         Endpoint {
             doc: doc(
@@ -202,4 +284,114 @@ async fn change_password(
     let current = app.sessions.id_from(&headers);
     app.sessions.destroy_all_for(&user.uid, current).await?;
     Ok(StatusCode::CREATED.into_response())
+}
+
+/// Barong §8.1: the password, and a fresh code when 2FA is on; then the private label
+/// `delete: by_user` moves the account to `deleted` (its keys are disabled with it) and every
+/// session of the user ends.
+async fn remove(
+    State(app): State<ResourceState>,
+    CurrentUser(user): CurrentUser,
+    caller: Caller,
+    params: Params,
+) -> ApiResult<Response> {
+    let password = common::require(&params, "resource.user", &["password"], false)?.remove(0);
+    let failed = |code: &'static str| {
+        caller.activity(user.id, "account", "delete account", "failed", reason(code))
+    };
+    if app
+        .hasher
+        .verify(&password, Some(&user.password_digest))
+        .await
+        == Verified::No
+    {
+        let code = "resource.user.invalid_password";
+        common::record(&app.store, failed(code)).await;
+        return Err(ApiError::unprocessable(code));
+    }
+    if user.otp {
+        let code = common::require(&params, "resource.user", &["otp_code"], false)?.remove(0);
+        if !common::verify_totp(&app.secrets, &app.kv, &user, &code).await? {
+            let code = "resource.user.invalid_otp";
+            common::record(&app.store, failed(code)).await;
+            return Err(ApiError::unprocessable(code));
+        }
+    }
+    let mut client = app.store.client().await?;
+    let tx = client.transaction().await.map_err(StoreError::from)?;
+    let change = labels::set(
+        &tx,
+        &app.settings.users,
+        user.id,
+        "delete",
+        "by_user",
+        "private",
+    )
+    .await?;
+    app.events.label_changed(&tx, &change).await?;
+    activities::insert(
+        &tx,
+        &caller.activity(user.id, "account", "delete account", "succeed", None),
+    )
+    .await?;
+    let record =
+        json!({ "record": { "user": crate::events::user_record_of(&tx, &change.user).await? } });
+    app.events
+        .emit(&tx, "system.user.account.deleted", &record)
+        .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    app.events.ring();
+    app.sessions.destroy_all_for(&user.uid, None).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// Barong §8.1: the user's own activities of a topic (`all` for every one), newest first,
+/// paginated; none at all is 422 `resource.user.no_activity`.
+async fn activity(
+    State(app): State<ResourceState>,
+    CurrentUser(user): CurrentUser,
+    Path(topic): Path<String>,
+    uri: http::Uri,
+    params: Params,
+) -> ApiResult<Response> {
+    if !TOPICS.contains(&topic.as_str()) {
+        return Err(ApiError::unprocessable("resource.user.wrong_topic"));
+    }
+    let time =
+        |name: &str| -> ApiResult<Option<i64>> {
+            match params.text(name) {
+                None => Ok(None),
+                Some(text) if text.trim().is_empty() => Err(ApiError::unprocessable(format!(
+                    "resource.user.empty_{name}"
+                ))),
+                Some(text) => text.trim().parse().map(Some).map_err(|_| {
+                    ApiError::unprocessable(format!("resource.user.non_integer_{name}"))
+                }),
+            }
+        };
+    let (time_from, time_to) = (time("time_from")?, time("time_to")?);
+    let result = params.text("result");
+    if result.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        return Err(ApiError::unprocessable("resource.user.empty_result"));
+    }
+    let page = Page::from_params(&params)?;
+    let filter = Filter {
+        topic: (topic != "all").then_some(topic.as_str()),
+        time_from,
+        time_to,
+        result: result.as_deref(),
+    };
+    let client = app.store.client().await?;
+    let (rows, total) =
+        activities::of_user(&client, user.id, &filter, page.limit, page.offset()).await?;
+    if rows.is_empty() {
+        return Err(ApiError::unprocessable("resource.user.no_activity"));
+    }
+    let body: Vec<Activity> = rows.iter().map(Activity::from).collect();
+    Ok((
+        StatusCode::OK,
+        page.headers(total, uri.path()),
+        axum::Json(body),
+    )
+        .into_response())
 }

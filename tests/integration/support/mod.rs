@@ -335,8 +335,15 @@ pub struct TestUser {
 impl TestUser {
     /// The current TOTP code.
     pub fn otp_code(&self) -> String {
+        self.otp_code_steps_ahead(0)
+    }
+
+    /// The code `ahead` 30-second steps from now: the server accepts one step either way, and
+    /// each step once, so a test that needs a second code right after the first uses the next
+    /// step's instead of waiting half a minute.
+    pub fn otp_code_steps_ahead(&self, ahead: i64) -> String {
         let secret = self.otp_secret.as_ref().expect("user has 2FA");
-        let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30;
+        let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30 + ahead;
         format!(
             "{:06}",
             portcullis::authn::totp::code_at(secret, step as u64)
