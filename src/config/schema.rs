@@ -240,6 +240,9 @@ pub struct Users {
     pub default_role: String,
     pub activation_requirements: BTreeMap<String, String>,
     pub state_triggers: Vec<StateTrigger>,
+    /// Titles a user may store data under (`POST /resource/data_storage`; Barong's
+    /// `user_storage_titles`, empty there, so that nothing could be stored: decisions.md #24).
+    pub storage_titles: Vec<String>,
 }
 
 /// Labels whose key puts a user in `state`.

@@ -352,3 +352,26 @@ pub async fn set_data<C: Db>(c: &C, id: i64, data: &str) -> Result<UserRow, Stor
     .await?;
     Ok(UserRow::from_row(&row))
 }
+
+/// Stores `data` under `title` for the user; `Conflict` when the user has that title already
+/// (titles compare case-insensitively).
+pub async fn insert_data_storage<C: Db>(
+    c: &C,
+    user_id: i64,
+    title: &str,
+    data: &str,
+) -> Result<DataStorageRow, StoreError> {
+    let row = super::query_one(
+        c,
+        "INSERT INTO data_storages (user_id, title, data) VALUES ($1, $2, $3)
+         RETURNING title, data, created_at, updated_at",
+        &[&user_id, &title, &data],
+    )
+    .await?;
+    Ok(DataStorageRow {
+        title: row.get(0),
+        data: row.get(1),
+        created_at: row.get(2),
+        updated_at: row.get(3),
+    })
+}

@@ -455,3 +455,54 @@ async fn deleting_the_account_needs_the_password_and_a_code_and_ends_every_sessi
         .await
         .assert_error(401, "authz.invalid_session");
 }
+
+#[tokio::test]
+async fn data_is_stored_under_the_configured_titles_once_each() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let store = |title: &str, data: &str| {
+        Client::new()
+            .post(server.resource("data_storage"))
+            .session(&session)
+            .header("x-csrf-token", &session.csrf)
+            .json(&serde_json::json!({ "title": title, "data": data }))
+            .send()
+    };
+    store("phone", "{}")
+        .await
+        .assert_error(422, "title.exclusion");
+    store("diary", "{}")
+        .await
+        .assert_error(422, "title.inclusion");
+    store("personal", "{nope")
+        .await
+        .assert_error(422, "data.invalid_format");
+
+    let stored = store("Personal", "{\"tax_id\":\"123\"}").await;
+    assert_eq!(stored.status, 201, "{}", stored.text());
+    assert_eq!(stored.json()["title"], "Personal");
+    assert_eq!(stored.json()["data"], "{\"tax_id\":\"123\"}");
+    store("personal", "{}")
+        .await
+        .assert_error(422, "title.taken");
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM labels WHERE user_id = {} AND key = 'personal'
+             AND value = 'recorded' AND scope = 'private'",
+            user.id
+        ))
+        .await,
+        1
+    );
+    assert_eq!(outbox(&env, "model.data_storage.created").await, 1);
+    // The user's record carries it.
+    let me = Client::new()
+        .get(server.resource("users/me"))
+        .session(&session)
+        .send()
+        .await
+        .json();
+    assert_eq!(me["data_storages"][0]["title"], "Personal");
+}

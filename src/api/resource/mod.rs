@@ -2,6 +2,7 @@
 //! sits behind the subject guard (`api::guard::subject`): a Bearer token we minted, or the
 //! gate's own decision on a session (with CSRF) or an API key.
 
+pub mod data_storage;
 pub mod labels;
 pub mod users;
 
@@ -86,5 +87,6 @@ where
 {
     let mut all = users::endpoints();
     all.extend(labels::endpoints());
+    all.extend(data_storage::endpoints());
     all
 }
