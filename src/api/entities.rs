@@ -257,6 +257,32 @@ impl From<&crate::store::activities::ActivityRow> for Activity {
     }
 }
 
+/// A service account, as its owner lists it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceAccount {
+    pub uid: String,
+    pub email: String,
+    pub role: String,
+    pub level: i32,
+    pub state: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&crate::store::service_accounts::ServiceAccountRow> for ServiceAccount {
+    fn from(row: &crate::store::service_accounts::ServiceAccountRow) -> ServiceAccount {
+        ServiceAccount {
+            uid: row.uid.clone(),
+            email: row.email.clone(),
+            role: row.role.clone(),
+            level: row.level,
+            state: row.state.clone(),
+            created_at: iso(row.created_at),
+            updated_at: iso(row.updated_at),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

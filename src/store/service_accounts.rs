@@ -57,3 +57,38 @@ pub async fn insert<C: Db>(
     .await?;
     Ok(subject(&row))
 }
+
+/// A service account as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct ServiceAccountRow {
+    pub uid: String,
+    pub email: String,
+    pub role: String,
+    pub level: i32,
+    pub state: String,
+    pub created_at: time::OffsetDateTime,
+    pub updated_at: time::OffsetDateTime,
+}
+
+/// The service accounts `owner_id` owns, oldest first.
+pub async fn owned_by<C: Db>(c: &C, owner_id: i64) -> Result<Vec<ServiceAccountRow>, StoreError> {
+    let rows = super::query(
+        c,
+        "SELECT uid, email, role, level, state, created_at, updated_at FROM service_accounts
+         WHERE owner_id = $1 ORDER BY id",
+        &[&owner_id],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ServiceAccountRow {
+            uid: r.get(0),
+            email: r.get(1),
+            role: r.get(2),
+            level: r.get(3),
+            state: r.get(4),
+            created_at: r.get(5),
+            updated_at: r.get(6),
+        })
+        .collect())
+}

@@ -506,3 +506,35 @@ async fn data_is_stored_under_the_configured_titles_once_each() {
         .json();
     assert_eq!(me["data_storages"][0]["title"], "Personal");
 }
+
+#[tokio::test]
+async fn owners_list_their_own_service_accounts_only() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let owner = env.user("member").await;
+    let mine = env.service_account("sa_maker").await;
+    let someone_elses = env.service_account("sa_maker").await;
+    env.sql(&format!(
+        "UPDATE service_accounts SET owner_id = {} WHERE uid = '{mine}'",
+        owner.id
+    ))
+    .await;
+    let session = server.login(&owner).await;
+    let listed = Client::new()
+        .get(server.resource("service_accounts"))
+        .session(&session)
+        .send()
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let body = listed.json();
+    let uids: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sa| sa["uid"].as_str().unwrap())
+        .collect();
+    assert_eq!(uids, [mine.as_str()]);
+    assert!(!uids.contains(&someone_elses.as_str()));
+    assert_eq!(body[0]["role"], "sa_maker");
+    assert_eq!(body[0]["state"], "active");
+}

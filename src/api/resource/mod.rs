@@ -4,6 +4,7 @@
 
 pub mod data_storage;
 pub mod labels;
+pub mod service_accounts;
 pub mod users;
 
 use std::sync::Arc;
@@ -88,5 +89,6 @@ where
     let mut all = users::endpoints();
     all.extend(labels::endpoints());
     all.extend(data_storage::endpoints());
+    all.extend(service_accounts::endpoints());
     all
 }
