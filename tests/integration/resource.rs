@@ -538,3 +538,30 @@ async fn owners_list_their_own_service_accounts_only() {
     assert_eq!(body[0]["role"], "sa_maker");
     assert_eq!(body[0]["state"], "active");
 }
+
+#[tokio::test]
+async fn a_password_change_and_a_deleted_account_are_emailed() {
+    use crate::support::smtp::{SmtpSink, WAIT};
+    let sink = SmtpSink::start().await;
+    let env = TestEnv::new().await;
+    let server = env.start_with(&sink.mail_config()).await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let new = "Oox8ohNgae!x7";
+    let changed = change_password(&server, &session, &user.password, new, new).await;
+    assert_eq!(changed.status, 201, "{}", changed.text());
+    let mail = sink.wait_for(&user.email, 1, WAIT).await.remove(0);
+    assert_eq!(mail.subject(), "Password Changed");
+    assert!(mail.text_body().contains(&user.email));
+
+    let deleted = Client::new()
+        .request("DELETE", server.resource("users/me"))
+        .session(&session)
+        .header("x-csrf-token", &session.csrf)
+        .json(&serde_json::json!({ "password": new }))
+        .send()
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    let mails = sink.wait_for(&user.email, 2, WAIT).await;
+    assert_eq!(mails[1].subject(), "Account Deleted");
+}
