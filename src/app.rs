@@ -284,6 +284,7 @@ impl App {
             hasher: hasher.clone(),
             events: events.clone(),
             secrets: gate.secrets.clone(),
+            kv: kv.clone(),
         });
         let identity = IdentityState::new(Identity {
             settings: settings.clone(),

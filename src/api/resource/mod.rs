@@ -3,6 +3,7 @@
 //! gate's own decision on a session (with CSRF) or an API key.
 
 pub mod labels;
+pub mod otp;
 pub mod users;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::authn::sessions::Sessions;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
 use crate::events::Events;
+use crate::kv::Kv;
 use crate::routes::Endpoint;
 use crate::store::Store;
 use crate::store::users::{UserRow, find_by_uid};
@@ -32,6 +34,8 @@ pub struct Resource {
     pub hasher: Hasher,
     pub events: Arc<Events>,
     pub secrets: Arc<SecretBox>,
+    /// Where TOTP steps already used are remembered (`authn::totp::verify_and_burn`).
+    pub kv: Kv,
 }
 
 impl ResourceState {
@@ -83,5 +87,6 @@ where
 {
     let mut all = users::endpoints();
     all.extend(labels::endpoints());
+    all.extend(otp::endpoints());
     all
 }
