@@ -375,3 +375,46 @@ pub async fn insert_data_storage<C: Db>(
         updated_at: row.get(3),
     })
 }
+
+/// Stores a new sealed TOTP secret for a user who has not turned 2FA on (the QR code step);
+/// it replaces any earlier one not yet enabled. False when 2FA is on: an enabled secret is
+/// never replaced, even by a request that raced the enabling.
+pub async fn stage_otp_secret<C: Db>(c: &C, id: i64, sealed: &str) -> Result<bool, StoreError> {
+    let updated = execute(
+        c,
+        "UPDATE users SET otp_secret_encrypted = $2, updated_at = now() WHERE id = $1 AND NOT otp",
+        &[&id, &sealed],
+    )
+    .await?;
+    Ok(updated == 1)
+}
+
+/// Turns 2FA on, provided the staged secret is still `sealed` (the one the code was checked
+/// against: a QR code requested meanwhile replaced it) and 2FA is still off. `None` otherwise.
+pub async fn enable_otp<C: Db>(
+    c: &C,
+    id: i64,
+    sealed: &str,
+) -> Result<Option<UserRow>, StoreError> {
+    let sql = format!(
+        "UPDATE users SET otp = true, updated_at = now()
+         WHERE id = $1 AND NOT otp AND otp_secret_encrypted = $2 RETURNING {COLUMNS}"
+    );
+    Ok(query_opt(c, &sql, &[&id, &sealed])
+        .await?
+        .as_ref()
+        .map(UserRow::from_row))
+}
+
+/// Turns 2FA off and forgets the secret (turning it on again starts from a new QR code);
+/// `None` when 2FA was already off.
+pub async fn disable_otp<C: Db>(c: &C, id: i64) -> Result<Option<UserRow>, StoreError> {
+    let sql = format!(
+        "UPDATE users SET otp = false, otp_secret_encrypted = NULL, updated_at = now()
+         WHERE id = $1 AND otp RETURNING {COLUMNS}"
+    );
+    Ok(query_opt(c, &sql, &[&id])
+        .await?
+        .as_ref()
+        .map(UserRow::from_row))
+}

@@ -4,6 +4,7 @@
 
 pub mod data_storage;
 pub mod labels;
+pub mod otp;
 pub mod service_accounts;
 pub mod users;
 
@@ -31,7 +32,7 @@ pub struct ResourceState(Arc<Resource>);
 pub struct Resource {
     pub settings: Arc<Settings>,
     pub store: Store,
-    /// Redis: burnt TOTP steps.
+    /// Where TOTP steps already used are remembered (`authn::totp::verify_and_burn`).
     pub kv: Kv,
     pub sessions: Sessions,
     pub hasher: Hasher,
@@ -90,5 +91,6 @@ where
     all.extend(labels::endpoints());
     all.extend(data_storage::endpoints());
     all.extend(service_accounts::endpoints());
+    all.extend(otp::endpoints());
     all
 }
