@@ -8,6 +8,7 @@ pub mod labels;
 pub mod loader;
 pub mod password_policy;
 pub mod policy;
+pub mod profile;
 pub mod subject;
 pub mod time;
 pub mod user_state;

@@ -418,3 +418,120 @@ pub async fn disable_otp<C: Db>(c: &C, id: i64) -> Result<Option<UserRow>, Store
         .as_ref()
         .map(UserRow::from_row))
 }
+
+/// A profile as written: the personal fields sealed by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileWrite {
+    pub first_name_encrypted: Option<String>,
+    pub last_name_encrypted: Option<String>,
+    pub dob_encrypted: Option<String>,
+    pub address_encrypted: Option<String>,
+    pub postcode: Option<String>,
+    pub city: Option<String>,
+    pub country: Option<String>,
+    pub metadata: Option<String>,
+}
+
+const PROFILE_COLUMNS: &str = "id, first_name_encrypted, last_name_encrypted, dob_encrypted, \
+     address_encrypted, postcode, city, country, state, metadata, created_at, updated_at";
+
+fn profile_from(r: &Row) -> ProfileRow {
+    ProfileRow {
+        id: r.get(0),
+        first_name_encrypted: r.get(1),
+        last_name_encrypted: r.get(2),
+        dob_encrypted: r.get(3),
+        address_encrypted: r.get(4),
+        postcode: r.get(5),
+        city: r.get(6),
+        country: r.get(7),
+        state: r.get(8),
+        metadata: r.get(9),
+        created_at: r.get(10),
+        updated_at: r.get(11),
+    }
+}
+
+/// Whether the user has a profile still in the works (drafted or submitted): Barong allows one.
+pub async fn has_open_profile<C: Db>(c: &C, user_id: i64) -> Result<bool, StoreError> {
+    Ok(query_opt(
+        c,
+        "SELECT 1 FROM profiles WHERE user_id = $1 AND state IN ('drafted', 'submitted') LIMIT 1",
+        &[&user_id],
+    )
+    .await?
+    .is_some())
+}
+
+pub async fn insert_profile<C: Db>(
+    c: &C,
+    user_id: i64,
+    state: &str,
+    fields: &ProfileWrite,
+) -> Result<ProfileRow, StoreError> {
+    let sql = format!(
+        "INSERT INTO profiles (user_id, author, first_name_encrypted, last_name_encrypted,
+             dob_encrypted, address_encrypted, postcode, city, country, metadata, state)
+         VALUES ($1, 'user', $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {PROFILE_COLUMNS}"
+    );
+    let row = super::query_one(
+        c,
+        &sql,
+        &[
+            &user_id,
+            &fields.first_name_encrypted,
+            &fields.last_name_encrypted,
+            &fields.dob_encrypted,
+            &fields.address_encrypted,
+            &fields.postcode,
+            &fields.city,
+            &fields.country,
+            &fields.metadata,
+            &state,
+        ],
+    )
+    .await?;
+    Ok(profile_from(&row))
+}
+
+/// Updates the user's drafted profile: the given fields replace the stored ones, others stay;
+/// `None` when the user has no drafted profile.
+pub async fn update_drafted_profile<C: Db>(
+    c: &C,
+    user_id: i64,
+    state: &str,
+    fields: &ProfileWrite,
+) -> Result<Option<ProfileRow>, StoreError> {
+    let sql = format!(
+        "UPDATE profiles SET
+             first_name_encrypted = COALESCE($2, first_name_encrypted),
+             last_name_encrypted = COALESCE($3, last_name_encrypted),
+             dob_encrypted = COALESCE($4, dob_encrypted),
+             address_encrypted = COALESCE($5, address_encrypted),
+             postcode = COALESCE($6, postcode), city = COALESCE($7, city),
+             country = COALESCE($8, country), metadata = COALESCE($9, metadata),
+             state = $10, updated_at = now()
+         WHERE id = (SELECT id FROM profiles WHERE user_id = $1 AND state = 'drafted'
+                     ORDER BY id DESC LIMIT 1)
+         RETURNING {PROFILE_COLUMNS}"
+    );
+    Ok(query_opt(
+        c,
+        &sql,
+        &[
+            &user_id,
+            &fields.first_name_encrypted,
+            &fields.last_name_encrypted,
+            &fields.dob_encrypted,
+            &fields.address_encrypted,
+            &fields.postcode,
+            &fields.city,
+            &fields.country,
+            &fields.metadata,
+            &state,
+        ],
+    )
+    .await?
+    .as_ref()
+    .map(profile_from))
+}
