@@ -2,6 +2,7 @@
 //! sits behind the subject guard (`api::guard::subject`): a Bearer token we minted, or the
 //! gate's own decision on a session (with CSRF) or an API key.
 
+pub mod api_keys;
 pub mod labels;
 pub mod users;
 
@@ -83,5 +84,6 @@ where
 {
     let mut all = users::endpoints();
     all.extend(labels::endpoints());
+    all.extend(api_keys::endpoints());
     all
 }
