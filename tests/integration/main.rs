@@ -20,5 +20,6 @@ mod mail;
 mod nginx;
 mod policy;
 mod resource;
+mod resource_api_keys;
 mod sessions;
 mod store_tls;
