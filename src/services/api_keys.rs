@@ -191,4 +191,30 @@ mod tests {
                 .starts_with("key_holder_account.invalid")
         );
     }
+
+    #[test]
+    fn refusals_carry_barongs_model_codes_and_failures_none() {
+        let codes = |err: ApiKeyError| err.codes();
+        assert_eq!(
+            codes(ApiKeyError::Algorithm),
+            Some(vec!["algorithm.inclusion"])
+        );
+        assert_eq!(
+            codes(ApiKeyError::HolderNotActive("pending".into())),
+            Some(vec!["key_holder_account.invalid"])
+        );
+        assert_eq!(
+            codes(ApiKeyError::StateUnknown("revoked".into())),
+            Some(vec!["state.inclusion"])
+        );
+        assert_eq!(
+            codes(ApiKeyError::ReactivationRefused("banned".into())),
+            Some(vec!["state.invalid"])
+        );
+        assert_eq!(codes(ApiKeyError::NoHolder("ID1".into())), None);
+        assert_eq!(
+            codes(ApiKeyError::Store(StoreError::Other("x".into()))),
+            None
+        );
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use crate::resource::bearer;
 use crate::support::{Client, Response, Server, Session, TestEnv, TestKey, TestUser};
 
 const BALANCES: &str = "/api/v2/peatio/account/balances";
@@ -347,6 +348,14 @@ async fn the_list_is_ordered_and_paged_as_barong_does() {
     let all = list("").await;
     assert_eq!(all.status, 200, "{}", all.text());
     assert_eq!(listed_kids(&all), kids, "ascending by id, only the user's");
+    // The same answer to the Bearer token Envoy would forward.
+    let by_token = Client::new()
+        .get(server.resource("api_keys"))
+        .header("authorization", &bearer(&server, &session).await)
+        .send()
+        .await;
+    assert_eq!(by_token.status, 200, "{}", by_token.text());
+    assert_eq!(by_token.json(), all.json());
     let desc = list("ordering=desc&order_by=id").await;
     let mut reversed = kids.clone();
     reversed.reverse();
