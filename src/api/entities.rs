@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use crate::crypto::SecretBox;
 use crate::domain::time::iso;
+use crate::store::api_keys::ApiKeyRow;
 use crate::store::users::{self, DataStorageRow, LabelRow, PhoneRow, ProfileRow, UserRow};
 use crate::store::{Db, StoreError};
 
@@ -279,6 +280,65 @@ impl From<&crate::store::service_accounts::ServiceAccountRow> for ServiceAccount
             state: row.state.clone(),
             created_at: iso(row.created_at),
             updated_at: iso(row.updated_at),
+        }
+    }
+}
+
+/// `API_V2_Entities_APIKey` without its secret: what lists and updates answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub scope: Vec<String>,
+    pub state: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&ApiKeyRow> for ApiKey {
+    fn from(row: &ApiKeyRow) -> ApiKey {
+        ApiKey {
+            kid: row.kid.clone(),
+            algorithm: row.algorithm.clone(),
+            scope: row.scope.clone(),
+            state: row.state.clone(),
+            created_at: iso(row.created_at),
+            updated_at: iso(row.updated_at),
+        }
+    }
+}
+
+/// `API_V2_Entities_APIKey` with the secret in clear: the answer to its creation, the only
+/// time the secret is shown (it is stored sealed and never read back by the API).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyWithSecret {
+    pub kid: String,
+    pub algorithm: String,
+    pub scope: Vec<String>,
+    pub state: String,
+    pub secret: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ApiKeyWithSecret {
+    pub fn new(row: &ApiKeyRow, secret: String) -> ApiKeyWithSecret {
+        let ApiKey {
+            kid,
+            algorithm,
+            scope,
+            state,
+            created_at,
+            updated_at,
+        } = ApiKey::from(row);
+        ApiKeyWithSecret {
+            kid,
+            algorithm,
+            scope,
+            state,
+            secret,
+            created_at,
+            updated_at,
         }
     }
 }

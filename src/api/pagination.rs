@@ -24,17 +24,34 @@ pub struct Page {
 }
 
 impl Page {
-    /// `page` and `limit` from the request, or Barong's 422.
+    /// `page` and `limit` from the request, or Barong's 422 with every code.
     pub fn from_params(params: &Params) -> ApiResult<Page> {
-        let page = integer(params, "page", 1, "non_integer_page")?;
-        if page <= 0 {
-            return Err(ApiError::unprocessable("non_positive_page"));
+        let mut codes = Vec::new();
+        match Page::collect(params, &mut codes) {
+            Some(page) if codes.is_empty() => Ok(page),
+            _ => Err(ApiError::many(
+                http::StatusCode::UNPROCESSABLE_ENTITY,
+                codes,
+            )),
         }
-        let limit = integer(params, "limit", MAX_LIMIT, "non_integer_limit")?;
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::unprocessable("invalid_limit"));
+    }
+
+    /// `page` and `limit`, adding their codes to `codes` (for routes that report them with
+    /// their other parameters' codes, as Grape does); `None` when either is refused.
+    pub fn collect(params: &Params, codes: &mut Vec<String>) -> Option<Page> {
+        let before = codes.len();
+        let page = integer(params, "page", 1, "non_integer_page", codes);
+        if page.is_some_and(|page| page <= 0) {
+            codes.push("non_positive_page".into());
         }
-        Ok(Page { page, limit })
+        let limit = integer(params, "limit", MAX_LIMIT, "non_integer_limit", codes);
+        if limit.is_some_and(|limit| !(1..=MAX_LIMIT).contains(&limit)) {
+            codes.push("invalid_limit".into());
+        }
+        match (page, limit) {
+            (Some(page), Some(limit)) if codes.len() == before => Some(Page { page, limit }),
+            _ => None,
+        }
     }
 
     /// Rows to skip.
@@ -73,13 +90,22 @@ impl Page {
 
 /// An integer parameter as Grape coerces it: absent → `default`, anything not an integer →
 /// the code.
-fn integer(params: &Params, name: &str, default: i64, code: &str) -> ApiResult<i64> {
+fn integer(
+    params: &Params,
+    name: &str,
+    default: i64,
+    code: &str,
+    codes: &mut Vec<String>,
+) -> Option<i64> {
     match params.text(name) {
-        None => Ok(default),
-        Some(text) => text
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| ApiError::unprocessable(code)),
+        None => Some(default),
+        Some(text) => {
+            let parsed = text.trim().parse::<i64>().ok();
+            if parsed.is_none() {
+                codes.push(code.into());
+            }
+            parsed
+        }
     }
 }
 

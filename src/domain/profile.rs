@@ -29,7 +29,11 @@ pub mod states {
 /// `today` bounds the birth date.
 pub fn errors(fields: &ProfileFields, today: Date) -> Vec<String> {
     let mut codes = Vec::new();
-    let text_rule = |attr: &str, value: &Option<String>, min: usize, allowed: &dyn Fn(char) -> bool, codes: &mut Vec<String>| {
+    let text_rule = |attr: &str,
+                     value: &Option<String>,
+                     min: usize,
+                     allowed: &dyn Fn(char) -> bool,
+                     codes: &mut Vec<String>| {
         let Some(value) = value else { return };
         let length = value.chars().count();
         if length < min {
@@ -52,9 +56,27 @@ pub fn errors(fields: &ProfileFields, today: Date) -> Vec<String> {
             None => codes.push("dob.invalid".into()),
         }
     }
-    text_rule("address", &fields.address, 1, &|c| word(c) || "-–,.~;/:#\"\\&')(".contains(c), &mut codes);
-    text_rule("postcode", &fields.postcode, 2, &|c| word(c) || c == '-', &mut codes);
-    text_rule("city", &fields.city, 1, &|c| word(c) || "-–.~'".contains(c), &mut codes);
+    text_rule(
+        "address",
+        &fields.address,
+        1,
+        &|c| word(c) || "-–,.~;/:#\"\\&')(".contains(c),
+        &mut codes,
+    );
+    text_rule(
+        "postcode",
+        &fields.postcode,
+        2,
+        &|c| word(c) || c == '-',
+        &mut codes,
+    );
+    text_rule(
+        "city",
+        &fields.city,
+        1,
+        &|c| word(c) || "-–.~'".contains(c),
+        &mut codes,
+    );
     if let Some(country) = &fields.country
         && !is_country(country)
     {
@@ -102,8 +124,15 @@ mod tests {
 
     #[test]
     fn a_complete_profile_passes() {
-        assert!(errors(&fields(), TODAY).is_empty(), "{:?}", errors(&fields(), TODAY));
-        let alpha3 = ProfileFields { country: Some("GBR".into()), ..fields() };
+        assert!(
+            errors(&fields(), TODAY).is_empty(),
+            "{:?}",
+            errors(&fields(), TODAY)
+        );
+        let alpha3 = ProfileFields {
+            country: Some("GBR".into()),
+            ..fields()
+        };
         assert!(errors(&alpha3, TODAY).is_empty());
         assert!(errors(&ProfileFields::default(), TODAY).is_empty());
     }
@@ -133,7 +162,10 @@ mod tests {
                 "metadata.invalid_format",
             ]
         );
-        let not_a_date = ProfileFields { dob: Some("17/05/1990".into()), ..fields() };
+        let not_a_date = ProfileFields {
+            dob: Some("17/05/1990".into()),
+            ..fields()
+        };
         assert_eq!(errors(&not_a_date, TODAY), ["dob.invalid"]);
     }
 }

@@ -20,6 +20,7 @@ mod mail;
 mod nginx;
 mod policy;
 mod resource;
+mod resource_api_keys;
 mod resource_otp;
 mod sessions;
 mod store_tls;

@@ -7,7 +7,7 @@ use crate::support::{Client, Server, Session, TestEnv, TestUser, UA};
 const BALANCES: &str = "/api/v2/peatio/account/balances";
 
 /// A token the decision endpoint mints for this session, as Envoy would forward it.
-async fn bearer(server: &Server, session: &Session) -> String {
+pub async fn bearer(server: &Server, session: &Session) -> String {
     let decided = Client::new()
         .get(server.decision(BALANCES))
         .session(session)

@@ -2,6 +2,7 @@
 //! sits behind the subject guard (`api::guard::subject`): a Bearer token we minted, or the
 //! gate's own decision on a session (with CSRF) or an API key.
 
+pub mod api_keys;
 pub mod data_storage;
 pub mod labels;
 pub mod otp;
@@ -92,5 +93,6 @@ where
     all.extend(data_storage::endpoints());
     all.extend(service_accounts::endpoints());
     all.extend(otp::endpoints());
+    all.extend(api_keys::endpoints());
     all
 }
