@@ -565,3 +565,99 @@ async fn a_password_change_and_a_deleted_account_are_emailed() {
     let mails = sink.wait_for(&user.email, 2, WAIT).await;
     assert_eq!(mails[1].subject(), "Account Deleted");
 }
+
+#[tokio::test]
+async fn a_profile_is_drafted_then_submitted_sealed_at_rest_and_shown_masked() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let call = |method: &str, route: &str, body: serde_json::Value| {
+        Client::new()
+            .request(method, server.resource(route))
+            .session(&session)
+            .header("x-csrf-token", &session.csrf)
+            .json(&body)
+            .send()
+    };
+    call("PUT", "profiles", serde_json::json!({ "city": "London" }))
+        .await
+        .assert_error(404, "resource.profile.doesnt_exist_or_not_editable");
+    let refused = call(
+        "POST",
+        "profiles",
+        serde_json::json!({ "first_name": "R2<D2>", "country": "XX", "dob": "2999-01-01" }),
+    )
+    .await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert_eq!(
+        refused.errors(),
+        [
+            "first_name.invalid",
+            "dob.in_future",
+            "country.must have alpha2 or alpha3 format"
+        ]
+    );
+
+    let drafted = call(
+        "POST",
+        "profiles",
+        serde_json::json!({ "first_name": "Anna", "last_name": "Smith", "dob": "1990-05-17", "country": "GB" }),
+    )
+    .await;
+    assert_eq!(drafted.status, 201, "{}", drafted.text());
+    let body = drafted.json();
+    assert_eq!(body["state"], "drafted");
+    assert_eq!(body["first_name"], "Anna");
+    assert_eq!(body["last_name"], "S****", "masked");
+    assert_eq!(body["dob"], "1990-05-**", "masked");
+    call(
+        "POST",
+        "profiles",
+        serde_json::json!({ "first_name": "Bob" }),
+    )
+    .await
+    .assert_error(422, "state.exists");
+    // Sealed at rest: the clear text is nowhere in the row.
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM profiles WHERE user_id = {} AND last_name_encrypted NOT LIKE '%Smith%'
+             AND dob_encrypted NOT LIKE '%1990%'",
+            user.id
+        ))
+        .await,
+        1
+    );
+
+    let submitted = call(
+        "PUT",
+        "profiles",
+        serde_json::json!({ "city": "London", "confirm": true }),
+    )
+    .await;
+    assert_eq!(submitted.status, 200, "{}", submitted.text());
+    assert_eq!(submitted.json()["state"], "submitted");
+    assert_eq!(submitted.json()["city"], "London");
+    assert_eq!(submitted.json()["first_name"], "Anna", "kept");
+    call("PUT", "profiles", serde_json::json!({ "city": "Leeds" }))
+        .await
+        .assert_error(404, "resource.profile.doesnt_exist_or_not_editable");
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM labels WHERE user_id = {} AND key = 'profile'
+             AND value = 'submitted' AND scope = 'private'",
+            user.id
+        ))
+        .await,
+        1
+    );
+    assert_eq!(outbox(&env, "model.profile.created").await, 1);
+    assert_eq!(outbox(&env, "model.profile.updated").await, 1);
+    let mine = Client::new()
+        .get(server.resource("profiles/me"))
+        .session(&session)
+        .send()
+        .await;
+    assert_eq!(mine.status, 200, "{}", mine.text());
+    assert_eq!(mine.json()[0]["state"], "submitted");
+}

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod data_storage;
 pub mod labels;
 pub mod otp;
+pub mod profiles;
 pub mod service_accounts;
 pub mod users;
 
@@ -94,5 +95,6 @@ where
     all.extend(service_accounts::endpoints());
     all.extend(otp::endpoints());
     all.extend(api_keys::endpoints());
+    all.extend(profiles::endpoints());
     all
 }
