@@ -16,7 +16,7 @@ use crate::api::identity::common;
 use crate::api::pagination::{self, Page};
 use crate::api::params::Params;
 use crate::domain::subject::SubjectKind;
-use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, param, reply, returns, returns_list};
+use crate::routes::{Endpoint, Guard, In, Param, param, reply, returns, returns_list};
 use crate::services::api_keys::{self as service, ApiKeyError, KeyChange};
 use crate::store::api_keys::{self, ApiKeyRow};
 use crate::store::users::UserRow;
@@ -39,19 +39,10 @@ where
     S: Clone + Send + Sync + 'static,
     ResourceState: FromRef<S>,
 {
-    let doc = |method, path, summary, params, responses| Doc {
-        method,
-        base: Base::Mount,
-        path,
-        tag: "resource",
-        summary,
-        params,
-        responses,
-    };
     let by_kid = "resource/api_keys/{kid}";
     vec![
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "GET",
                 "resource/api_keys",
                 "List all api keys for current account",
@@ -88,7 +79,7 @@ where
             handler: get(list),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "POST",
                 "resource/api_keys",
                 "Create an api key",
@@ -119,7 +110,7 @@ where
             handler: post(create),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "PATCH",
                 by_kid,
                 "Updates an api key",
@@ -154,7 +145,7 @@ where
             handler: patch(update),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "DELETE",
                 by_kid,
                 "Delete an api key",

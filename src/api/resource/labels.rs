@@ -12,7 +12,7 @@ use crate::api::entities::{Label, entity};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::common;
 use crate::api::params::Params;
-use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, param, reply, returns, returns_list};
+use crate::routes::{Endpoint, Guard, In, Param, param, reply, returns, returns_list};
 use crate::store::{StoreError, labels, users};
 
 const PUBLIC: &str = "public";
@@ -38,19 +38,10 @@ where
     S: Clone + Send + Sync + 'static,
     ResourceState: FromRef<S>,
 {
-    let doc = |method, path, summary, params, responses| Doc {
-        method,
-        base: Base::Mount,
-        path,
-        tag: "resource",
-        summary,
-        params,
-        responses,
-    };
     let by_key = "resource/labels/{key}";
     vec![
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "GET",
                 "resource/labels",
                 "List all labels for current user",
@@ -70,7 +61,7 @@ where
             handler: get(list),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "POST",
                 "resource/labels",
                 "Create a public label for current user",
@@ -90,7 +81,7 @@ where
             handler: post(create),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "GET",
                 by_key,
                 "Return a label by key",
@@ -107,7 +98,7 @@ where
             handler: get(one),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "PATCH",
                 by_key,
                 "Update a public label's value",
@@ -131,7 +122,7 @@ where
             handler: patch(update),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "DELETE",
                 by_key,
                 "Delete a public label",

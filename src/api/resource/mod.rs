@@ -82,6 +82,25 @@ where
     }
 }
 
+/// A resource route's documentation: under the mount, tagged `resource`.
+pub const fn doc(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    params: &'static [crate::routes::Param],
+    responses: &'static [crate::routes::Reply],
+) -> crate::routes::Doc {
+    crate::routes::Doc {
+        method,
+        base: crate::routes::Base::Mount,
+        path,
+        tag: "resource",
+        summary,
+        params,
+        responses,
+    }
+}
+
 /// Every resource route, for any router state the resource state comes from.
 pub fn endpoints<S>() -> Vec<Endpoint<S>>
 where

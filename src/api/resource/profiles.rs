@@ -14,7 +14,7 @@ use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
 use crate::crypto::SecretBox;
 use crate::domain::profile::{self, ProfileFields, states};
-use crate::routes::{Base, Doc, Endpoint, Guard, In, Param, param, reply, returns, returns_list};
+use crate::routes::{Endpoint, Guard, In, Param, param, reply, returns, returns_list};
 use crate::store::users::{self, ProfileRow, ProfileWrite, UserRow};
 use crate::store::{Db, StoreError, labels};
 
@@ -53,18 +53,9 @@ where
     S: Clone + Send + Sync + 'static,
     ResourceState: FromRef<S>,
 {
-    let doc = |method, path, summary, params, responses| Doc {
-        method,
-        base: Base::Mount,
-        path,
-        tag: "resource",
-        summary,
-        params,
-        responses,
-    };
     vec![
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "GET",
                 "resource/profiles/me",
                 "Return profiles of current user",
@@ -80,7 +71,7 @@ where
             handler: get(mine),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "POST",
                 "resource/profiles",
                 "Create a profile for current user",
@@ -100,7 +91,7 @@ where
             handler: post(create),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "PUT",
                 "resource/profiles",
                 "Update the drafted profile of current user",

@@ -17,9 +17,7 @@ use crate::api::pagination::{self, Page};
 use crate::api::params::Params;
 use crate::authn::passwords::Verified;
 use crate::domain::password_policy;
-use crate::routes::{
-    Base, Doc, Endpoint, Guard, In, Param, Reply, param, reply, returns, returns_list,
-};
+use crate::routes::{Endpoint, Guard, In, Param, Reply, param, reply, returns, returns_list};
 use crate::services::passwords::{self, Replacement};
 use crate::store::activities::{self, Filter};
 use crate::store::{StoreError, labels, users};
@@ -83,18 +81,9 @@ where
     ResourceState: FromRef<S>,
     IdentityState: FromRef<S>,
 {
-    let doc = |method, path, summary, params, responses| Doc {
-        method,
-        base: Base::Mount,
-        path,
-        tag: "resource",
-        summary,
-        params,
-        responses,
-    };
     vec![
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "GET",
                 ME,
                 "Returns current user",
@@ -111,7 +100,7 @@ where
             handler: get(me),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "PUT",
                 ME,
                 "Updates current user data field",
@@ -138,7 +127,7 @@ where
             handler: put(set_data),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "DELETE",
                 ME,
                 "Deletes the current user's account (a private delete label: state deleted)",
@@ -171,7 +160,7 @@ where
             handler: delete(remove),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "GET",
                 "resource/users/activity/{topic}",
                 "Returns user activity",
@@ -182,7 +171,7 @@ where
             handler: get(activity),
         },
         Endpoint {
-            doc: doc(
+            doc: super::doc(
                 "PUT",
                 "resource/users/password",
                 "Sets new account password",
