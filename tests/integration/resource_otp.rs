@@ -30,7 +30,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
 }
 
 /// The secret of an `otpauth://` URI.
-fn secret_of(url: &str) -> Vec<u8> {
+pub(crate) fn secret_of(url: &str) -> Vec<u8> {
     let query = url.split_once('?').expect("a query").1;
     let secret = query
         .split('&')
@@ -39,11 +39,11 @@ fn secret_of(url: &str) -> Vec<u8> {
     base32_decode(secret)
 }
 
-fn step_now() -> i64 {
+pub(crate) fn step_now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp() / 30
 }
 
-fn code(secret: &[u8], step: i64) -> String {
+pub(crate) fn code(secret: &[u8], step: i64) -> String {
     format!(
         "{:06}",
         portcullis::authn::totp::code_at(secret, step as u64)
