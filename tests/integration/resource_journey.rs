@@ -93,7 +93,10 @@ async fn a_new_user_reaches_the_upstream_with_a_key_until_2fa_is_turned_off() {
             .send()
     };
 
-    // 4. The signed request reaches the upstream with a token naming the user.
+    // 4. The signed request reaches the upstream with a token naming the user, once the
+    //    change notice has told the gate's subject cache that 2FA is on (the cache held the
+    //    user from the session requests above).
+    TestEnv::eventually(2_000, || async { signed().await.status == 200 }).await;
     let reached = signed().await;
     assert_eq!(reached.status, 200, "{}", reached.text());
     let seen = reached.json();
