@@ -5,7 +5,7 @@
 use crate::resource_otp::{code, secret_of, step_now};
 use crate::support::smtp::{SmtpSink, WAIT};
 use crate::support::upstream::Upstream;
-use crate::support::{Client, Session, TestEnv, UA, random_suffix};
+use crate::support::{Client, Session, TestEnv, UA, random_suffix, unique_nonce};
 
 const BALANCES: &str = "/api/v2/peatio/account/balances";
 
@@ -82,8 +82,7 @@ async fn a_new_user_reaches_the_upstream_with_a_key_until_2fa_is_turned_off() {
         key["secret"].as_str().unwrap().to_string(),
     );
     let signed = || {
-        let nonce =
-            (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();
+        let nonce = unique_nonce();
         let signature = portcullis::authn::api_keys::sign(&key_secret, &nonce, &kid);
         Client::new()
             .get(server.url(BALANCES))

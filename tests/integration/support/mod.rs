@@ -356,12 +356,25 @@ pub struct TestKey {
     pub secret: String,
 }
 
+/// A nonce for a request signed now: the milliseconds since the epoch, but never the same
+/// twice in this test binary. Two requests in the same millisecond would otherwise share one,
+/// and the replay guard would rightly refuse the second as `authz.nonce_expired`.
+pub fn unique_nonce() -> String {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let previous = LAST
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or(now);
+    now.max(previous + 1).to_string()
+}
+
 impl TestKey {
-    /// The three API-key headers for a request signed now.
+    /// The three API-key headers for a request signed now (with a [`unique_nonce`]).
     pub fn headers(&self) -> Vec<(String, String)> {
-        let nonce =
-            (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).to_string();
-        self.headers_with_nonce(&nonce)
+        self.headers_with_nonce(&unique_nonce())
     }
 
     pub fn headers_with_nonce(&self, nonce: &str) -> Vec<(String, String)> {
