@@ -285,6 +285,8 @@ impl App {
             hasher: hasher.clone(),
             events: events.clone(),
             secrets: gate.secrets.clone(),
+            subjects: gate.subjects.clone(),
+            api_keys: gate.api_keys.clone(),
         });
         let identity = IdentityState::new(Identity {
             settings: settings.clone(),

@@ -330,6 +330,8 @@ async fn update(
     let row = service::update(&client, &key, &user.state, &change)
         .await
         .map_err(refused)?;
+    // This node's gate forgets the key at once; the others on the change notice.
+    app.api_keys.invalidate(&kid);
     Ok(entity(StatusCode::OK, ApiKey::from(&row)))
 }
 
@@ -343,5 +345,6 @@ async fn remove(
     let client = app.store.client().await?;
     let key = own_key(&client, &user, &kid).await?;
     api_keys::delete(&client, key.id).await?;
+    app.api_keys.invalidate(&kid);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -120,7 +120,7 @@ async fn create(
         .emit(&tx, "model.data_storage.created", &record)
         .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     Ok(entity(StatusCode::CREATED, DataStorage::from(&stored)))
 }
 

@@ -229,7 +229,7 @@ async fn create(
     app.events.label_changed(&tx, &change).await?;
     let rows = users::labels(&tx, user.id).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     let row = rows
         .iter()
         .find(|row| row.key == key && row.scope == PUBLIC)
@@ -272,7 +272,7 @@ async fn update(
     app.events.label_changed(&tx, &change).await?;
     let row = public_label(&tx, user.id, &key).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     Ok(entity(StatusCode::OK, Label::from(&row)))
 }
 
@@ -286,5 +286,6 @@ async fn remove(
     public_label(&tx, user.id, &key).await?;
     labels::remove(&tx, &app.settings.users, user.id, &key, PUBLIC).await?;
     tx.commit().await.map_err(StoreError::from)?;
+    app.committed(&user.uid);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -17,11 +17,14 @@ use http::request::Parts;
 
 use super::error::ApiError;
 use super::guard::Authenticated;
+use crate::authn::api_keys::ApiKeyCache;
 use crate::authn::passwords::Hasher;
 use crate::authn::sessions::Sessions;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
+use crate::domain::subject::SubjectKind;
 use crate::events::Events;
+use crate::gate::subjects::Subjects;
 use crate::kv::Kv;
 use crate::routes::Endpoint;
 use crate::store::Store;
@@ -40,6 +43,20 @@ pub struct Resource {
     pub hasher: Hasher,
     pub events: Arc<Events>,
     pub secrets: Arc<SecretBox>,
+    /// This node's caches of what the gate decides on: dropped at once after a write here
+    /// (other nodes drop theirs on the change notice).
+    pub subjects: Arc<Subjects>,
+    pub api_keys: Arc<ApiKeyCache>,
+}
+
+impl Resource {
+    /// After a commit that changed the user `uid` or what hangs on it: wake this node's
+    /// workers, and forget the cached subject, so that the next decision here reads the user
+    /// as committed rather than waiting for the change notice.
+    pub fn committed(&self, uid: &str) {
+        self.events.ring();
+        self.subjects.invalidate(SubjectKind::User, uid);
+    }
 }
 
 impl ResourceState {

@@ -291,7 +291,7 @@ async fn enable(
     let activity = caller.activity(user.id, TOPIC, ACTION, "succeed", None);
     activities::insert(&tx, &activity).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     let current = app.sessions.id_from(&headers);
     app.sessions.destroy_all_for(&user.uid, current).await?;
     Ok((StatusCode::CREATED, axum::Json(200)).into_response())
@@ -324,7 +324,7 @@ async fn disable(
     let activity = caller.activity(user.id, TOPIC, ACTION, "succeed", None);
     activities::insert(&tx, &activity).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     Ok(StatusCode::OK.into_response())
 }
 

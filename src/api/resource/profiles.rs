@@ -209,7 +209,7 @@ async fn create(
     let row = users::insert_profile(&tx, user.id, state, &sealed(&fields, &app.secrets)).await?;
     written(&app, &tx, &user, &row, "model.profile.created").await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     Ok(entity(
         StatusCode::CREATED,
         Profile::from_row(&row, &app.secrets, true),
@@ -229,7 +229,7 @@ async fn update(
         .ok_or_else(|| ApiError::not_found("resource.profile.doesnt_exist_or_not_editable"))?;
     written(&app, &tx, &user, &row, "model.profile.updated").await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     Ok(entity(
         StatusCode::OK,
         Profile::from_row(&row, &app.secrets, true),

@@ -207,7 +207,7 @@ async fn set_data(
     let updated = users::set_data(&tx, user.id, &data).await?;
     let body = UserWithFullInfo::load(&tx, &app.secrets, &updated, None).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     Ok(entity(StatusCode::OK, body))
 }
 
@@ -269,7 +269,7 @@ async fn change_password(
     };
     passwords::replace(&tx, &app.events, &user, &replacement).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     let current = app.sessions.id_from(&headers);
     app.sessions.destroy_all_for(&user.uid, current).await?;
     Ok(StatusCode::CREATED.into_response())
@@ -329,7 +329,7 @@ async fn remove(
         .emit(&tx, "system.user.account.deleted", &record)
         .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    app.events.ring();
+    app.committed(&user.uid);
     app.sessions.destroy_all_for(&user.uid, None).await?;
     Ok(StatusCode::OK.into_response())
 }
