@@ -129,6 +129,17 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+impl ApiError {
+    /// Nothing refused, or one 422 with every model code (Grape reports them together).
+    pub fn unprocessable_all(codes: Vec<String>) -> ApiResult<()> {
+        if codes.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

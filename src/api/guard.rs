@@ -47,6 +47,13 @@ impl GuardState {
 }
 
 impl Guarding {
+    /// The client's address, or the refusal of a forwarded-for chain that cannot be read.
+    fn client(&self, peer: SocketAddr, request: &Request) -> Result<IpAddr, Denial> {
+        self.client_ip
+            .resolve(peer.ip(), request.headers())
+            .map_err(|_| Denial::INVALID_FORWARDED_FOR)
+    }
+
     /// The public path (as rules see it) of a request to our own API at `request_path`.
     pub fn public_path_of(&self, request_path: &str) -> String {
         let rest = request_path
@@ -63,9 +70,9 @@ pub async fn restrictions(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let refuse = |denial: Denial| error_response(denial.status, denial.code);
-    let Ok(ip) = guard.0.client_ip.resolve(peer.ip(), request.headers()) else {
-        return refuse(Denial::INVALID_FORWARDED_FOR);
+    let ip = match guard.0.client(peer, &request) {
+        Ok(ip) => ip,
+        Err(denial) => return refuse(denial),
     };
     let public_path = guard.0.public_path_of(request.uri().path());
     // Restrictions look at the address and the path only.
@@ -88,6 +95,10 @@ pub async fn restrictions(
     next.run(request).await
 }
 
+fn refuse(denial: Denial) -> Response {
+    error_response(denial.status, denial.code)
+}
+
 /// The user a resource request is for: the `uid` of the token or of the gate's subject.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
@@ -103,9 +114,9 @@ pub async fn subject(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let refuse = |denial: Denial| error_response(denial.status, denial.code);
-    let Ok(ip) = guard.0.client_ip.resolve(peer.ip(), request.headers()) else {
-        return refuse(Denial::INVALID_FORWARDED_FOR);
+    let ip = match guard.0.client(peer, &request) {
+        Ok(ip) => ip,
+        Err(denial) => return refuse(denial),
     };
     let uid = match bearer(request.headers()) {
         Some(token) => {
@@ -139,8 +150,9 @@ pub async fn subject(
                 // No credential at all: Barong's resource API answers for its missing header.
                 return error_response(http::StatusCode::UNAUTHORIZED, "jwt.decode_and_verify");
             }
-            match guard.0.gate.authorize(&facts).await {
-                Ok(grant) => match grant.access {
+            // The decision alone: our own handlers need the subject, not a token to forward.
+            match guard.0.gate.decide(&facts, Now::system()).await {
+                Ok(access) => match access {
                     Access::Subject { subject, .. } => Some(subject.record.uid.clone()),
                     // A pass rule over the resource API names nobody.
                     Access::Anonymous => None,

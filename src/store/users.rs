@@ -272,31 +272,9 @@ pub struct ProfileRow {
 }
 
 pub async fn profiles<C: Db>(c: &C, user_id: i64) -> Result<Vec<ProfileRow>, StoreError> {
-    let rows = super::query(
-        c,
-        "SELECT id, first_name_encrypted, last_name_encrypted, dob_encrypted, address_encrypted,
-                postcode, city, country, state, metadata, created_at, updated_at
-         FROM profiles WHERE user_id = $1 ORDER BY id",
-        &[&user_id],
-    )
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| ProfileRow {
-            id: r.get(0),
-            first_name_encrypted: r.get(1),
-            last_name_encrypted: r.get(2),
-            dob_encrypted: r.get(3),
-            address_encrypted: r.get(4),
-            postcode: r.get(5),
-            city: r.get(6),
-            country: r.get(7),
-            state: r.get(8),
-            metadata: r.get(9),
-            created_at: r.get(10),
-            updated_at: r.get(11),
-        })
-        .collect())
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE user_id = $1 ORDER BY id");
+    let rows = super::query(c, &sql, &[&user_id]).await?;
+    Ok(rows.iter().map(profile_from).collect())
 }
 
 #[derive(Debug, Clone)]

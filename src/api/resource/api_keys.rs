@@ -201,14 +201,6 @@ fn optional(params: &Params, name: &str, codes: &mut Vec<String>) -> Option<Stri
     Some(value)
 }
 
-fn refuse(codes: Vec<String>) -> ApiResult<()> {
-    if codes.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes))
-    }
-}
-
 async fn list(
     State(app): State<ResourceState>,
     CurrentUser(user): CurrentUser,
@@ -229,7 +221,7 @@ async fn list(
         codes.push("resource.api_key.invalid_attribute".to_string());
     }
     let page = Page::collect(&params, &mut codes);
-    refuse(codes)?;
+    ApiError::unprocessable_all(codes)?;
     let page = page.ok_or_else(ApiError::internal)?;
     let client = app.store.client().await?;
     let (rows, total) = api_keys::page_for_holder(
@@ -285,7 +277,7 @@ async fn create(
         Some(text) => Some(text),
     };
     let scope = optional(&params, "scope", &mut codes);
-    refuse(codes)?;
+    ApiError::unprocessable_all(codes)?;
     otp_protected(&app, &user, &params).await?;
     let algorithm = algorithm.unwrap_or_default();
     let created = service::create(
@@ -319,7 +311,7 @@ async fn update(
     let mut codes = Vec::new();
     let scope = optional(&params, "scope", &mut codes);
     let state = optional(&params, "state", &mut codes);
-    refuse(codes)?;
+    ApiError::unprocessable_all(codes)?;
     otp_protected(&app, &user, &params).await?;
     let client = app.store.client().await?;
     let key = own_key(&client, &user, &kid).await?;

@@ -77,11 +77,7 @@ fn check(title: &str, data: &str, allowed: &[String]) -> ApiResult<()> {
     } else if serde_json::from_str::<serde_json::Value>(data).is_err() {
         codes.push("data.invalid_format".to_string());
     }
-    if codes.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes))
-    }
+    ApiError::unprocessable_all(codes)
 }
 
 async fn create(

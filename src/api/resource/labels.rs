@@ -166,14 +166,6 @@ fn check(attr: &str, text: &str, codes: &mut Vec<String>) {
     }
 }
 
-fn refuse(codes: Vec<String>) -> ApiResult<()> {
-    if codes.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes))
-    }
-}
-
 async fn list(
     State(app): State<ResourceState>,
     CurrentUser(user): CurrentUser,
@@ -218,7 +210,7 @@ async fn create(
     let mut codes = Vec::new();
     check("key", &key, &mut codes);
     check("value", &value, &mut codes);
-    refuse(codes)?;
+    ApiError::unprocessable_all(codes)?;
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
     let change = match labels::insert(&tx, &app.settings.users, user.id, &key, &value, PUBLIC).await
@@ -264,7 +256,7 @@ async fn update(
         normalise(&common::require(&params, "resource.label", &["value"], false)?.remove(0));
     let mut codes = Vec::new();
     check("value", &value, &mut codes);
-    refuse(codes)?;
+    ApiError::unprocessable_all(codes)?;
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
     public_label(&tx, user.id, &key).await?;

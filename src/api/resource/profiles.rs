@@ -125,9 +125,7 @@ fn read(params: &Params) -> ApiResult<(ProfileFields, &'static str)> {
         metadata: text("metadata"),
     };
     let codes = profile::errors(&fields, time::OffsetDateTime::now_utc().date());
-    if !codes.is_empty() {
-        return Err(ApiError::many(StatusCode::UNPROCESSABLE_ENTITY, codes));
-    }
+    ApiError::unprocessable_all(codes)?;
     let confirm = params.text("confirm").is_some_and(|c| c == "true");
     Ok((
         fields,
