@@ -105,6 +105,56 @@ fn optional(value: Option<String>) -> Result<Option<String>, InvalidPayload> {
     }
 }
 
+/// A submission to the KYC provider, queued in `kyc_jobs` by the change that asks for it and
+/// sent by the KYC worker (Barong's KYCAID jobs, §8.3 and §8.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KycJob {
+    /// Create (or update) the applicant from a submitted profile.
+    Applicant { profile_id: i64 },
+    /// Send a complete batch of identity documents (those sharing `identificator`).
+    Documents { identificator: String },
+    /// Send a proof of address (the `Address` documents sharing `identificator`).
+    Address { identificator: String },
+}
+
+impl KycJob {
+    /// The `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KycJob::Applicant { .. } => "applicant",
+            KycJob::Documents { .. } => "documents",
+            KycJob::Address { .. } => "address",
+        }
+    }
+
+    /// The `subject` column: the profile id, or the documents' identificator.
+    pub fn subject(&self) -> String {
+        match self {
+            KycJob::Applicant { profile_id } => profile_id.to_string(),
+            KycJob::Documents { identificator } | KycJob::Address { identificator } => {
+                identificator.clone()
+            }
+        }
+    }
+
+    /// The job a row holds; `None` for a kind this version does not know.
+    pub fn from_row(kind: &str, subject: &str) -> Option<KycJob> {
+        match kind {
+            "applicant" => subject
+                .parse()
+                .ok()
+                .map(|profile_id| KycJob::Applicant { profile_id }),
+            "documents" => Some(KycJob::Documents {
+                identificator: subject.to_owned(),
+            }),
+            "address" => Some(KycJob::Address {
+                identificator: subject.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

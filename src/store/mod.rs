@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod authz_rules;
 pub mod identities;
 pub mod kyc;
+pub mod kyc_jobs;
 pub mod labels;
 pub mod levels;
 pub mod loader;
