@@ -302,6 +302,7 @@ impl App {
             issuer: gate.issuer.clone(),
             secrets: gate.secrets.clone(),
             client_ip: client_ip.clone(),
+            geoip: gate.geoip.clone(),
         });
         Ok(App(Arc::new(AppInner {
             proxy: ProxyState::new(Proxy {

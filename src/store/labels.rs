@@ -144,6 +144,7 @@ pub async fn recompute<C: Db>(
     .await?;
     if before.state == state::ACTIVE && new_state != state::ACTIVE {
         deactivate_api_keys(c, user_id).await?;
+        disable_service_accounts(c, user_id).await?;
     }
     users::find_by_id(c, user_id)
         .await?
@@ -179,6 +180,20 @@ pub async fn deactivate_api_keys<C: Db>(c: &C, user_id: i64) -> Result<(), Store
             OR (key_holder_account_type = 'ServiceAccount' AND key_holder_account_id IN
                    (SELECT id FROM service_accounts WHERE owner_id = $1)))",
         &[&user_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The user's active service accounts become `disabled` (Barong §10.2: leaving `active`
+/// cascades to them). They stay so when the owner comes back: like the keys, an operator
+/// re-enables them on purpose. The row trigger tells every node's gate at once.
+pub async fn disable_service_accounts<C: Db>(c: &C, owner_id: i64) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE service_accounts SET state = 'disabled', updated_at = now()
+         WHERE owner_id = $1 AND state = 'active'",
+        &[&owner_id],
     )
     .await?;
     Ok(())

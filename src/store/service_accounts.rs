@@ -25,6 +25,20 @@ pub async fn subject_by_uid<C: Db>(c: &C, uid: &str) -> Result<Option<SubjectRec
     Ok(query_opt(c, &sql, &[&uid]).await?.as_ref().map(subject))
 }
 
+/// The service account `uid` when `owner_id` owns it; another owner's is as absent as an
+/// unknown one.
+pub async fn owned_subject<C: Db>(
+    c: &C,
+    owner_id: i64,
+    uid: &str,
+) -> Result<Option<SubjectRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM service_accounts WHERE uid = $1 AND owner_id = $2");
+    Ok(query_opt(c, &sql, &[&uid, &owner_id])
+        .await?
+        .as_ref()
+        .map(subject))
+}
+
 pub struct NewServiceAccount<'a> {
     pub uid: &'a str,
     pub owner_id: Option<i64>,

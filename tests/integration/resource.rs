@@ -661,3 +661,53 @@ async fn a_profile_is_drafted_then_submitted_sealed_at_rest_and_shown_masked() {
     assert_eq!(mine.status, 200, "{}", mine.text());
     assert_eq!(mine.json()[0]["state"], "submitted");
 }
+
+#[tokio::test]
+async fn activities_record_the_callers_address_country_and_browser() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let login = Client::new()
+        .post(server.url("/api/v2/auth/identity/sessions"))
+        .header("user-agent", UA)
+        .header("x-forwarded-for", "81.2.69.160")
+        .json(&serde_json::json!({ "email": user.email, "password": user.password }))
+        .send()
+        .await;
+    assert_eq!(login.status, 200, "{}", login.text());
+    let client = env.store.client().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT user_ip, user_ip_country, user_agent, topic, action, result FROM activities
+             WHERE user_id = $1",
+            &[&user.id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "81.2.69.160");
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some("United Kingdom")
+    );
+    assert_eq!(row.get::<_, String>(2), UA);
+    assert_eq!(
+        (
+            row.get::<_, String>(3),
+            row.get::<_, String>(4),
+            row.get::<_, String>(5)
+        ),
+        ("session".into(), "login".into(), "succeed".into())
+    );
+    // An address the database does not know records no country rather than a wrong one.
+    let unknown = server.login(&user).await;
+    let listed = Client::new()
+        .get(server.resource("users/activity/session"))
+        .session(&unknown)
+        .send()
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let entries = listed.json();
+    assert_eq!(entries[0]["user_ip"], "127.0.0.1");
+    assert!(entries[0]["user_ip_country"].is_null(), "{entries}");
+    assert_eq!(entries[1]["user_ip_country"], "United Kingdom");
+}

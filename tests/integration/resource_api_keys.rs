@@ -12,7 +12,7 @@ const BALANCES: &str = "/api/v2/peatio/account/balances";
 /// Hands out TOTP codes the server has not seen yet. The server accepts the current step and
 /// its neighbours, each once (`authn::totp`), so a test may use the next step's code and the
 /// current one; when both are used it waits for the next step rather than reuse a code.
-struct Codes {
+pub(crate) struct Codes {
     secret: Vec<u8>,
     used: HashSet<i64>,
 }
@@ -21,7 +21,7 @@ impl Codes {
     /// Codes for `user`, made right after `server.login(user)`, which used the code of the
     /// step current then. Were the step to have moved on since, marking the new current one
     /// only costs a wait: a previous step's code is never handed out.
-    fn after_login(user: &TestUser) -> Codes {
+    pub(crate) fn after_login(user: &TestUser) -> Codes {
         let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30;
         Codes {
             secret: user.otp_secret.clone().expect("user has 2FA"),
@@ -39,7 +39,7 @@ impl Codes {
     /// A fresh code: the next step's, the current one's, or (while at least 10 s of the
     /// current step are left, so the clock cannot cross into a step that no longer accepts it
     /// before the server checks) the previous step's, which the window still accepts.
-    async fn fresh(&mut self) -> String {
+    pub(crate) async fn fresh(&mut self) -> String {
         loop {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let step = now / 30;
@@ -55,7 +55,7 @@ impl Codes {
     }
 
     /// Six digits that match no step of the window.
-    fn wrong(&self) -> String {
+    pub(crate) fn wrong(&self) -> String {
         let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30;
         let window: Vec<String> = (step - 2..=step + 2).map(|s| self.at(s)).collect();
         (0..10u32)
@@ -66,7 +66,7 @@ impl Codes {
 }
 
 /// A request to the resource API with the session and its CSRF token.
-async fn call(
+pub(crate) async fn call(
     server: &Server,
     session: &Session,
     method: &str,
@@ -83,7 +83,7 @@ async fn call(
 }
 
 /// The gate's decision on a request signed with `key`.
-async fn decide(server: &Server, key: &TestKey) -> Response {
+pub(crate) async fn decide(server: &Server, key: &TestKey) -> Response {
     Client::new()
         .get(server.decision(BALANCES))
         .headers(&key.headers())

@@ -27,6 +27,8 @@ use crate::store::{Db, Store, labels};
 pub struct Caller {
     pub ip: IpAddr,
     pub user_agent: String,
+    /// The country of `ip` as MaxMind names it (Barong's `user_ip_country`), when known.
+    pub country: Option<String>,
 }
 
 /// The caller of an auth API route: the address the restrictions guard resolved (or, on an
@@ -39,6 +41,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Caller, ApiError> {
+        let identity = IdentityState::from_ref(state);
         let ip = match parts.extensions.get::<ClientAddr>() {
             Some(ClientAddr(ip)) => *ip,
             None => {
@@ -47,7 +50,7 @@ where
                     .get::<ConnectInfo<SocketAddr>>()
                     .copied()
                     .ok_or_else(ApiError::internal)?;
-                IdentityState::from_ref(state)
+                identity
                     .client_ip
                     .resolve(peer.ip(), &parts.headers)
                     .map_err(|_| ApiError::bad_request(Denial::INVALID_FORWARDED_FOR.code))?
@@ -61,6 +64,12 @@ where
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string(),
+            country: identity
+                .geoip
+                .as_ref()
+                .and_then(|geoip| geoip.locate(ip))
+                .map(|location| location.country_display)
+                .filter(|name| !name.is_empty()),
         })
     }
 }
@@ -80,7 +89,7 @@ impl Caller {
             target_uid: None,
             category: "user",
             user_ip: self.ip.to_string(),
-            user_ip_country: None,
+            user_ip_country: self.country.clone(),
             user_agent: self.user_agent.clone(),
             topic: topic.into(),
             action: action.into(),

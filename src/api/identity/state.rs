@@ -39,6 +39,8 @@ pub struct Identity {
     pub secrets: Arc<SecretBox>,
     /// For routes the restrictions guard does not cover (see `common::Caller`).
     pub client_ip: Arc<ClientIpResolver>,
+    /// The caller's country for activity records (`None`: no database configured).
+    pub geoip: Option<Arc<crate::net::geoip::GeoIp>>,
 }
 
 impl IdentityState {

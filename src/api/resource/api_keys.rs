@@ -31,6 +31,19 @@ const TOTP: Param = param(
     "Code from Google Authenticator",
 );
 const KID: Param = param("kid", In::Path, true, "API key kid");
+/// The parameters of a key listing: order and page.
+pub(super) const LISTING: [Param; 4] = [
+    param("ordering", In::Query, false, "Sort order, defaults to asc").one_of(&["asc", "desc"]),
+    param(
+        "order_by",
+        In::Query,
+        false,
+        "Column to order by, defaults to id",
+    )
+    .one_of(api_keys::ORDERABLE),
+    pagination::PARAMS[0],
+    pagination::PARAMS[1],
+];
 const TOTP_REPLIES: &str =
     "resource.api_key.missing_totp, resource.api_key.invalid_totp (each code is accepted once)";
 
@@ -46,21 +59,7 @@ where
                 "GET",
                 "resource/api_keys",
                 "List all api keys for current account",
-                const {
-                    &[
-                        param("ordering", In::Query, false, "Sort order, defaults to asc")
-                            .one_of(&["asc", "desc"]),
-                        param(
-                            "order_by",
-                            In::Query,
-                            false,
-                            "Column to order by, defaults to id",
-                        )
-                        .one_of(api_keys::ORDERABLE),
-                        pagination::PARAMS[0],
-                        pagination::PARAMS[1],
-                    ]
-                },
+                &LISTING,
                 const {
                     &[
                         returns_list::<ApiKey>(
@@ -176,26 +175,80 @@ where
     ]
 }
 
-/// Barong's `otp_protected!`: 2FA off → 400 `2fa_disabled`; no code (or a blank one) → 422
-/// `missing_totp`; a wrong or already used code → 422 `invalid_totp`.
-async fn otp_protected(app: &ResourceState, user: &UserRow, params: &Params) -> ApiResult<()> {
-    if !user.otp {
-        return Err(ApiError::bad_request("resource.api_key.2fa_disabled"));
+/// Whose keys a request manages: the user's own, or those of a service account the user owns.
+pub(super) struct Holder {
+    pub kind: SubjectKind,
+    pub id: i64,
+    pub uid: String,
+    pub state: String,
+}
+
+impl Holder {
+    pub(super) fn user(user: &UserRow) -> Holder {
+        Holder {
+            kind: SubjectKind::User,
+            id: user.id,
+            uid: user.uid.clone(),
+            state: user.state.clone(),
+        }
+    }
+}
+
+/// The error codes of one family of key routes. Barong derives the parameter codes from the
+/// API class (`resource.api_key.missing_algorithm`, `resource.serviceaccount.…`) and writes
+/// the guard's and the listing's by hand (`resource.service_accounts.2fa_disabled`).
+#[derive(Clone, Copy)]
+pub(super) struct Codes {
+    /// Missing and empty parameters.
+    pub params: &'static str,
+    /// 2FA, TOTP and ordering refusals.
+    pub guard: &'static str,
+}
+
+/// The user's own keys.
+const USER_CODES: Codes = Codes {
+    params: PREFIX,
+    guard: PREFIX,
+};
+
+impl Codes {
+    fn code(self, prefix: &str, name: &str) -> String {
+        format!("{prefix}.{name}")
+    }
+    fn param(self, name: &str) -> String {
+        self.code(self.params, name)
+    }
+    fn guard(self, name: &str) -> String {
+        self.code(self.guard, name)
+    }
+}
+
+/// Barong's `otp_protected!`, always on the owner's 2FA (a service account has none): 2FA off
+/// → 400 `2fa_disabled`; no code (or a blank one) → 422 `missing_totp`; a wrong or already
+/// used code → 422 `invalid_totp`.
+pub(super) async fn otp_protected(
+    app: &ResourceState,
+    owner: &UserRow,
+    params: &Params,
+    codes: Codes,
+) -> ApiResult<()> {
+    if !owner.otp {
+        return Err(ApiError::bad_request(codes.guard("2fa_disabled")));
     }
     let Some(code) = params.filled("totp_code") else {
-        return Err(ApiError::unprocessable("resource.api_key.missing_totp"));
+        return Err(ApiError::unprocessable(codes.guard("missing_totp")));
     };
-    if !common::verify_totp(&app.secrets, &app.kv, user, &code).await? {
-        return Err(ApiError::unprocessable("resource.api_key.invalid_totp"));
+    if !common::verify_totp(&app.secrets, &app.kv, owner, &code).await? {
+        return Err(ApiError::unprocessable(codes.guard("invalid_totp")));
     }
     Ok(())
 }
 
 /// Grape's `optional …, allow_blank: false`: present but blank is `<prefix>.empty_<name>`.
-fn optional(params: &Params, name: &str, codes: &mut Vec<String>) -> Option<String> {
+fn optional(params: &Params, name: &str, prefix: Codes, codes: &mut Vec<String>) -> Option<String> {
     let value = params.text(name)?;
     if value.trim().is_empty() {
-        codes.push(format!("{PREFIX}.empty_{name}"));
+        codes.push(prefix.param(&format!("empty_{name}")));
         return None;
     }
     Some(value)
@@ -207,27 +260,49 @@ async fn list(
     uri: http::Uri,
     params: Params,
 ) -> ApiResult<Response> {
-    let mut codes = Vec::new();
+    let holder = Holder::user(&user);
+    list_keys(
+        &app,
+        async { Ok(holder) },
+        USER_CODES,
+        Vec::new(),
+        &uri,
+        &params,
+    )
+    .await
+}
+
+/// One page of the keys of the holder `find` resolves once the parameters passed; `codes`
+/// holds refusals of the caller's own parameters, answered with the listing's.
+pub(super) async fn list_keys(
+    app: &ResourceState,
+    find: impl Future<Output = ApiResult<Holder>>,
+    prefix: Codes,
+    mut codes: Vec<String>,
+    uri: &http::Uri,
+    params: &Params,
+) -> ApiResult<Response> {
     let descending = match params.text("ordering").as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
         Some(_) => {
-            codes.push("resource.api_key.invalid_ordering".to_string());
+            codes.push(prefix.guard("invalid_ordering"));
             false
         }
     };
     let order_by = params.text("order_by").unwrap_or_else(|| "id".to_string());
     if !api_keys::ORDERABLE.contains(&order_by.as_str()) {
-        codes.push("resource.api_key.invalid_attribute".to_string());
+        codes.push(prefix.guard("invalid_attribute"));
     }
-    let page = Page::collect(&params, &mut codes);
+    let page = Page::collect(params, &mut codes);
     ApiError::unprocessable_all(codes)?;
     let page = page.ok_or_else(ApiError::internal)?;
+    let holder = find.await?;
     let client = app.store.client().await?;
     let (rows, total) = api_keys::page_for_holder(
         &client,
-        SubjectKind::User,
-        user.id,
+        holder.kind,
+        holder.id,
         &order_by,
         descending,
         page.limit,
@@ -263,27 +338,49 @@ async fn create(
     CurrentUser(user): CurrentUser,
     params: Params,
 ) -> ApiResult<Response> {
-    let mut codes = Vec::new();
+    let holder = Holder::user(&user);
+    create_key(
+        &app,
+        &user,
+        async { Ok(holder) },
+        USER_CODES,
+        Vec::new(),
+        &params,
+    )
+    .await
+}
+
+/// Creates a key for the holder `find` resolves. Barong's order: the parameters (with
+/// `codes`, the refusals of the caller's own), then the holder, then the owner's TOTP.
+pub(super) async fn create_key(
+    app: &ResourceState,
+    owner: &UserRow,
+    find: impl Future<Output = ApiResult<Holder>>,
+    prefix: Codes,
+    mut codes: Vec<String>,
+    params: &Params,
+) -> ApiResult<Response> {
     let algorithm = match params.text("algorithm") {
         None => {
-            codes.push(format!("{PREFIX}.missing_algorithm"));
-            codes.push(format!("{PREFIX}.empty_algorithm"));
+            codes.push(prefix.param("missing_algorithm"));
+            codes.push(prefix.param("empty_algorithm"));
             None
         }
         Some(text) if text.trim().is_empty() => {
-            codes.push(format!("{PREFIX}.empty_algorithm"));
+            codes.push(prefix.param("empty_algorithm"));
             None
         }
         Some(text) => Some(text),
     };
-    let scope = optional(&params, "scope", &mut codes);
+    let scope = optional(params, "scope", prefix, &mut codes);
     ApiError::unprocessable_all(codes)?;
-    otp_protected(&app, &user, &params).await?;
+    let holder = find.await?;
+    otp_protected(app, owner, params, prefix).await?;
     let algorithm = algorithm.unwrap_or_default();
     let created = service::create(
         &app.store,
         &app.secrets,
-        &user.uid,
+        &holder.uid,
         &algorithm,
         scope.as_deref().unwrap_or(""),
     )
@@ -295,9 +392,9 @@ async fn create(
     ))
 }
 
-/// The user's key `kid`, or Barong's 404 `record.not_found` (another user's key included).
-async fn own_key<C: crate::store::Db>(c: &C, user: &UserRow, kid: &str) -> ApiResult<ApiKeyRow> {
-    api_keys::find_for_holder(c, SubjectKind::User, user.id, kid)
+/// The holder's key `kid`, or Barong's 404 `record.not_found` (another holder's key included).
+async fn own_key<C: crate::store::Db>(c: &C, holder: &Holder, kid: &str) -> ApiResult<ApiKeyRow> {
+    api_keys::find_for_holder(c, holder.kind, holder.id, kid)
         .await?
         .ok_or_else(|| ApiError::not_found("record.not_found"))
 }
@@ -308,22 +405,46 @@ async fn update(
     Path(kid): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    let mut codes = Vec::new();
-    let scope = optional(&params, "scope", &mut codes);
-    let state = optional(&params, "state", &mut codes);
+    let holder = Holder::user(&user);
+    update_key(
+        &app,
+        &user,
+        async { Ok(holder) },
+        USER_CODES,
+        Vec::new(),
+        &kid,
+        &params,
+    )
+    .await
+}
+
+/// Changes the scope and/or state of the holder's key `kid` (see [`create_key`] for `find`
+/// and `codes`).
+pub(super) async fn update_key(
+    app: &ResourceState,
+    owner: &UserRow,
+    find: impl Future<Output = ApiResult<Holder>>,
+    prefix: Codes,
+    mut codes: Vec<String>,
+    kid: &str,
+    params: &Params,
+) -> ApiResult<Response> {
+    let scope = optional(params, "scope", prefix, &mut codes);
+    let state = optional(params, "state", prefix, &mut codes);
     ApiError::unprocessable_all(codes)?;
-    otp_protected(&app, &user, &params).await?;
+    let holder = find.await?;
+    otp_protected(app, owner, params, prefix).await?;
     let client = app.store.client().await?;
-    let key = own_key(&client, &user, &kid).await?;
+    let key = own_key(&client, &holder, kid).await?;
     let change = KeyChange {
         scope: scope.as_deref(),
         state: state.as_deref(),
     };
-    let row = service::update(&client, &key, &user.state, &change)
+    let row = service::update(&client, &key, &holder.state, &change)
         .await
         .map_err(refused)?;
     // This node's gate forgets the key at once; the others on the change notice.
-    app.api_keys.invalidate(&kid);
+    app.api_keys.invalidate(kid);
     Ok(entity(StatusCode::OK, ApiKey::from(&row)))
 }
 
@@ -333,10 +454,35 @@ async fn remove(
     Path(kid): Path<String>,
     params: Params,
 ) -> ApiResult<Response> {
-    otp_protected(&app, &user, &params).await?;
+    let holder = Holder::user(&user);
+    remove_key(
+        &app,
+        &user,
+        async { Ok(holder) },
+        USER_CODES,
+        Vec::new(),
+        &kid,
+        &params,
+    )
+    .await
+}
+
+/// Deletes the holder's key `kid` (see [`create_key`] for `find` and `codes`).
+pub(super) async fn remove_key(
+    app: &ResourceState,
+    owner: &UserRow,
+    find: impl Future<Output = ApiResult<Holder>>,
+    prefix: Codes,
+    codes: Vec<String>,
+    kid: &str,
+    params: &Params,
+) -> ApiResult<Response> {
+    ApiError::unprocessable_all(codes)?;
+    let holder = find.await?;
+    otp_protected(app, owner, params, prefix).await?;
     let client = app.store.client().await?;
-    let key = own_key(&client, &user, &kid).await?;
+    let key = own_key(&client, &holder, kid).await?;
     api_keys::delete(&client, key.id).await?;
-    app.api_keys.invalidate(&kid);
+    app.api_keys.invalidate(kid);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
