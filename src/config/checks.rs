@@ -103,40 +103,6 @@ pub fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
     Ok(Some(path))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse<T>(f: fn(toml::Value) -> Result<T, toml::de::Error>, text: &str) -> Result<T, String> {
-        let value: toml::Table = toml::from_str(&format!("v = {text}")).unwrap();
-        f(value["v"].clone()).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn each_rule_refuses_what_it_names() {
-        assert!(parse(path_prefix, "\"/api\"").is_ok());
-        assert!(parse(path_prefix, "\"/\"").is_ok());
-        assert!(parse(path_prefix, "\"api\"").is_err());
-        assert!(parse(path_prefix, "\"/api/\"").is_err());
-        assert!(parse(positive::<_, usize>, "1").is_ok());
-        assert!(parse(positive::<_, usize>, "0").is_err());
-        assert!(parse(positive::<_, i64>, "-1").is_err());
-        assert!(parse(amqp_url, "\"amqps://h\"").is_ok());
-        assert!(parse(amqp_url, "\"http://h\"").is_err());
-        assert!(parse(status_4xx, "403").is_ok());
-        assert!(parse(status_4xx, "503").is_err());
-        assert!(parse(cookie_name, "\"__Host-s\"").is_ok());
-        assert!(parse(cookie_name, "\"a b\"").is_err());
-        assert!(parse(fraction, "1.0").is_ok());
-        assert!(parse(fraction, "0.0").is_err());
-        assert!(parse(uid_prefix, "\"ID\"").is_ok());
-        assert!(parse(uid_prefix, "\"X1\"").is_err());
-        assert!(parse(kyc_callback_bytes, "0").is_err());
-        assert_eq!(parse(optional_path, "\"\""), Ok(None));
-        assert!(parse(optional_path, "\"metrics\"").is_err());
-    }
-}
-
 /// The extensions whose content `domain::documents` recognises (it checks each file's bytes
 /// against its extension), so a whitelist cannot admit a type nothing could check.
 pub const KNOWN_UPLOAD_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "pdf"];
@@ -182,4 +148,38 @@ pub fn upload_max_mb<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error>
         return Err(D::Error::custom("must be 1 to 100 (MiB)"));
     }
     Ok(mb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<T>(f: fn(toml::Value) -> Result<T, toml::de::Error>, text: &str) -> Result<T, String> {
+        let value: toml::Table = toml::from_str(&format!("v = {text}")).unwrap();
+        f(value["v"].clone()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn each_rule_refuses_what_it_names() {
+        assert!(parse(path_prefix, "\"/api\"").is_ok());
+        assert!(parse(path_prefix, "\"/\"").is_ok());
+        assert!(parse(path_prefix, "\"api\"").is_err());
+        assert!(parse(path_prefix, "\"/api/\"").is_err());
+        assert!(parse(positive::<_, usize>, "1").is_ok());
+        assert!(parse(positive::<_, usize>, "0").is_err());
+        assert!(parse(positive::<_, i64>, "-1").is_err());
+        assert!(parse(amqp_url, "\"amqps://h\"").is_ok());
+        assert!(parse(amqp_url, "\"http://h\"").is_err());
+        assert!(parse(status_4xx, "403").is_ok());
+        assert!(parse(status_4xx, "503").is_err());
+        assert!(parse(cookie_name, "\"__Host-s\"").is_ok());
+        assert!(parse(cookie_name, "\"a b\"").is_err());
+        assert!(parse(fraction, "1.0").is_ok());
+        assert!(parse(fraction, "0.0").is_err());
+        assert!(parse(uid_prefix, "\"ID\"").is_ok());
+        assert!(parse(uid_prefix, "\"X1\"").is_err());
+        assert!(parse(kyc_callback_bytes, "0").is_err());
+        assert_eq!(parse(optional_path, "\"\""), Ok(None));
+        assert!(parse(optional_path, "\"metrics\"").is_err());
+    }
 }

@@ -201,11 +201,10 @@ mod tests {
             check_expire(Some("2030-01-05"), true, TODAY),
             Ok(Some(date!(2030 - 01 - 05)))
         );
-        assert_eq!(
+        assert!(
             check_expire(Some("2025-06-01"), true, TODAY)
                 .unwrap()
-                .is_some(),
-            true
+                .is_some()
         );
         assert_eq!(
             check_expire(Some("soon"), true, TODAY),

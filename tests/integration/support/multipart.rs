@@ -3,10 +3,13 @@
 
 use bytes::Bytes;
 
+/// One part: field name, (file name, content type) for a file, the bytes.
+type Part = (String, Option<(String, String)>, Vec<u8>);
+
 /// A form being built.
 #[derive(Default, Clone)]
 pub struct Form {
-    parts: Vec<(String, Option<(String, String)>, Vec<u8>)>,
+    parts: Vec<Part>,
 }
 
 pub const BOUNDARY: &str = "----portcullis-test-boundary-7MA4YWxkTrZu0gW";
