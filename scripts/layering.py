@@ -24,7 +24,7 @@ LAYERS = [
     ["services", "audit", "policies"],  # use cases shared by handlers and the CLI
     ["gate"],                           # the decision: pure steps over a snapshot + two ports
     ["authn", "jwt", "events"],         # credentials, tokens, outbox and mailer
-    ["store", "kv"],                    # Postgres (all SQL) and Redis
+    ["store", "kv", "uploads"],         # Postgres (all SQL), Redis, object storage (files)
     ["domain", "net", "config", "crypto", "cache", "telemetry", "routes"],  # no I/O of their own
 ]
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs (Debian) and starts what Portcullis and its tests need: PostgreSQL, Redis,
-# RabbitMQ, the nginx binary and the gRPC client the integration tests run. Idempotent:
+# RabbitMQ, the nginx binary, the gRPC client and moto's S3 server the integration tests run. Idempotent:
 # quick when all is up.
 set -euo pipefail
 
@@ -65,6 +65,12 @@ fi
 if command -v rabbitmqctl >/dev/null 2>&1 && ! (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; then
   log "starting RabbitMQ"
   rabbitmq-server -detached >/dev/null 2>&1 || true
+fi
+
+# moto's S3 server: the uploads' tests start one each (tests/integration/support/moto.rs).
+if ! python3 -c 'import moto.server, flask, flask_cors' >/dev/null 2>&1; then
+  log "installing moto[server]"
+  python3 -m pip install -q 'moto[server]' >/dev/null
 fi
 
 log "PostgreSQL, Redis and nginx are ready"

@@ -287,6 +287,7 @@ impl App {
             secrets: gate.secrets.clone(),
             subjects: gate.subjects.clone(),
             api_keys: gate.api_keys.clone(),
+            uploads: crate::uploads::Uploads::new(&settings.uploads)?,
         });
         let identity = IdentityState::new(Identity {
             settings: settings.clone(),

@@ -55,6 +55,8 @@ pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
 /// Stored form: `v1:` + base64(nonce ‖ ciphertext ‖ tag).
 pub struct SecretBox {
     key: RandomizedNonceKey,
+    /// Keys the `*_index` digests ([`SecretBox::index`]); derived from the same key.
+    index_key: aws_lc_rs::hmac::Key,
 }
 
 const SECRET_BOX_VERSION: &str = "v1:";
@@ -72,8 +74,14 @@ impl std::error::Error for OpenError {}
 
 impl SecretBox {
     pub fn new(key: &[u8; 32]) -> SecretBox {
+        // A separate key for the index, so a digest never uses the AEAD key directly.
+        let derived = aws_lc_rs::hmac::sign(
+            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key),
+            b"portcullis index key v1",
+        );
         SecretBox {
             key: RandomizedNonceKey::new(&AES_256_GCM, key).expect("a 32-byte key is valid"),
+            index_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, derived.as_ref()),
         }
     }
 
@@ -103,6 +111,17 @@ impl SecretBox {
         Ok(plaintext.to_vec())
     }
 
+    /// The keyed digest stored in a sealed value's `*_index` column (64 hex characters), for
+    /// equality look-ups without opening every row. Keyed (HMAC-SHA256), unlike Barong's
+    /// CRC32, so a leaked table does not let anyone test guesses offline without the key.
+    pub fn index(&self, context: &str, value: &str) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.index_key);
+        ctx.update(context.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(value.as_bytes());
+        hex::encode(ctx.sign().as_ref())
+    }
+
     pub fn open_string(&self, context: &str, sealed: &str) -> Result<String, OpenError> {
         String::from_utf8(self.open(context, sealed)?).map_err(|_| OpenError)
     }
@@ -111,6 +130,16 @@ impl SecretBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_is_keyed_and_bound_to_its_context() {
+        let a = SecretBox::new(&[7u8; 32]);
+        let b = SecretBox::new(&[8u8; 32]);
+        assert_eq!(a.index("doc", "AB123"), a.index("doc", "AB123"));
+        assert_eq!(a.index("doc", "AB123").len(), 64);
+        assert_ne!(a.index("doc", "AB123"), b.index("doc", "AB123"));
+        assert_ne!(a.index("doc", "AB123"), a.index("other", "AB123"));
+    }
 
     #[test]
     fn secret_box_round_trips_and_binds_context() {

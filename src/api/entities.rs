@@ -34,6 +34,58 @@ pub mod contexts {
     pub const DOB: &str = "profile.dob";
     pub const ADDRESS: &str = "profile.address";
     pub const PHONE_NUMBER: &str = "phone.number";
+    pub const DOC_NUMBER: &str = "document.doc_number";
+    pub const DOC_ADDRESS: &str = "document.address";
+}
+
+/// `API_V2_Entities_Document`. `upload` is the path of our own route that serves the file to
+/// its owner (`GET <mount>/resource/documents/{id}/upload`), never the storage's address.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Document {
+    pub upload: String,
+    pub doc_type: String,
+    /// Masked (first 2 and last 2 characters kept) where the owner reads it.
+    pub doc_number: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub doc_expire: Option<String>,
+    pub metadata: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Document {
+    /// The path the file of document `id` is served at, under the API's `mount`.
+    pub fn upload_path(mount: &str, id: i64) -> String {
+        format!(
+            "{}/resource/documents/{id}/upload",
+            mount.trim_end_matches('/')
+        )
+    }
+
+    pub fn from_row(
+        row: &crate::store::documents::DocumentRow,
+        secrets: &SecretBox,
+        mount: &str,
+        masked: bool,
+    ) -> Document {
+        let number = row
+            .doc_number_encrypted
+            .as_deref()
+            .and_then(|sealed| secrets.open_string(contexts::DOC_NUMBER, sealed).ok());
+        Document {
+            upload: Document::upload_path(mount, row.id),
+            doc_type: row.doc_type.clone(),
+            doc_number: if masked {
+                number.map(|n| crate::domain::documents::mask_doc_number(&n))
+            } else {
+                number
+            },
+            doc_expire: row.doc_expire.map(|d| d.to_string()),
+            metadata: row.metadata.clone(),
+            created_at: iso(row.created_at),
+            updated_at: iso(row.updated_at),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

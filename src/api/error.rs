@@ -82,6 +82,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Object storage could not take or give a file: fail closed, as for the database.
+impl From<crate::uploads::UploadError> for ApiError {
+    fn from(err: crate::uploads::UploadError) -> ApiError {
+        tracing::warn!(error = %err, "object storage unavailable");
+        ApiError::unavailable()
+    }
+}
+
+impl From<crate::services::documents::FileError> for ApiError {
+    fn from(err: crate::services::documents::FileError) -> ApiError {
+        use crate::services::documents::FileError;
+        match err {
+            FileError::Store(err) => err.into(),
+            FileError::Upload(err) => err.into(),
+        }
+    }
+}
+
 impl From<KvError> for ApiError {
     fn from(err: KvError) -> ApiError {
         tracing::warn!(error = %err, "redis unavailable");

@@ -7,6 +7,7 @@ pub mod error;
 pub mod guard;
 pub mod identity;
 pub mod kyc;
+pub mod multipart;
 pub mod openapi;
 pub mod pagination;
 pub mod params;

@@ -66,6 +66,19 @@ impl Params {
         params
     }
 
+    /// The query's parameters of `request`, checked against its route's documented ones,
+    /// for a handler that reads the body itself (`api::multipart`).
+    pub fn of_route(request: &Request) -> Params {
+        let mut params = Params::from_query(request.uri().query());
+        params.1 = Documented(request.extensions().get::<RouteParams>().map(|r| r.0));
+        params
+    }
+
+    /// Adds a field read from the body (`a[b]` keys nest, as in a form).
+    pub fn insert(&mut self, key: &str, value: Value) {
+        insert_nested(&mut self.0, key, value);
+    }
+
     fn merge_form(&mut self, body: &str) {
         for (key, value) in form_pairs(body) {
             insert_nested(&mut self.0, &key, Value::String(value));

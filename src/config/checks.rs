@@ -103,6 +103,53 @@ pub fn optional_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, 
     Ok(Some(path))
 }
 
+/// The extensions whose content `domain::documents` recognises (it checks each file's bytes
+/// against its extension), so a whitelist cannot admit a type nothing could check.
+pub const KNOWN_UPLOAD_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "pdf"];
+
+/// The upload extension whitelist: a TOML list, or Barong's comma-separated text
+/// (`jpg, jpeg, png, pdf`); lower-cased, without dots, each a known one, at least one.
+pub fn upload_extensions<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Listed {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match Listed::deserialize(d)? {
+        Listed::List(items) => items,
+        Listed::Text(text) => text.split(',').map(str::to_string).collect(),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for item in items {
+        let ext = item.trim().trim_start_matches('.').to_ascii_lowercase();
+        if ext.is_empty() {
+            continue;
+        }
+        if !KNOWN_UPLOAD_EXTENSIONS.contains(&ext.as_str()) {
+            return Err(D::Error::custom(format!(
+                "{ext:?} is not one of {KNOWN_UPLOAD_EXTENSIONS:?}"
+            )));
+        }
+        if !out.contains(&ext) {
+            out.push(ext);
+        }
+    }
+    if out.is_empty() {
+        return Err(D::Error::custom("must name at least one extension"));
+    }
+    Ok(out)
+}
+
+/// The largest upload in MiB: 1 to 100 (a file is held in memory while it is stored).
+pub fn upload_max_mb<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let mb = usize::deserialize(d)?;
+    if !(1..=100).contains(&mb) {
+        return Err(D::Error::custom("must be 1 to 100 (MiB)"));
+    }
+    Ok(mb)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

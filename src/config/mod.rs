@@ -113,6 +113,15 @@ impl Settings {
                 "must be at least session.expire_time, which must be positive",
             );
         }
+        if self.uploads.min_size_bytes > self.uploads.max_size_bytes() {
+            return fail(
+                "uploads.min_size_bytes",
+                "must not exceed uploads.max_size_mb",
+            );
+        }
+        if self.uploads.storage == StorageKind::Aws && self.uploads.bucket.is_empty() {
+            return fail("uploads.bucket", "must be set when uploads.storage = aws");
+        }
         self.validate_routes()
     }
 

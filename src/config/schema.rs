@@ -36,6 +36,7 @@ pub struct Settings {
     pub events: Events,
     pub mail: Mail,
     pub kyc: Kyc,
+    pub uploads: Uploads,
     pub phones: Phones,
     pub cache: Cache,
     pub telemetry: Telemetry,
@@ -393,6 +394,69 @@ impl Kyc {
     /// is refused (fail closed) rather than stored unverified.
     pub fn refuses_every_callback(&self) -> bool {
         self.provider == KycProvider::Kycaid && self.kycaid_authorization_token.is_none()
+    }
+}
+
+/// Where uploaded files live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    /// A directory on this node's disk.
+    Local,
+    /// An S3-compatible service (Barong's `AWS`).
+    Aws,
+}
+
+impl<'de> Deserialize<'de> for StorageKind {
+    /// Barong's values are case-insensitive (`AWS`, `local`); its `Google` and `AliCloud`
+    /// speak S3 too, through `aws` with their endpoint.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StorageKind, D::Error> {
+        let value = String::deserialize(d)?;
+        match value.to_ascii_lowercase().as_str() {
+            "local" => Ok(StorageKind::Local),
+            "aws" | "s3" => Ok(StorageKind::Aws),
+            _ => Err(serde::de::Error::custom(
+                "must be local or aws (Google and AliCloud: aws with their S3 endpoint)",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uploads {
+    /// Lower-case extensions, each one whose content `domain::documents` can recognise.
+    #[serde(deserialize_with = "checks::upload_extensions")]
+    pub extension_whitelist: Vec<String>,
+    #[serde(deserialize_with = "checks::positive")]
+    pub min_size_bytes: usize,
+    #[serde(deserialize_with = "checks::upload_max_mb")]
+    pub max_size_mb: usize,
+    #[serde(deserialize_with = "checks::positive")]
+    pub doc_num_limit: usize,
+    pub required_docs_expire: bool,
+    pub storage: StorageKind,
+    pub local_dir: PathBuf,
+    pub bucket: String,
+    pub endpoint: String,
+    pub region: String,
+    pub access_key_id: String,
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub secret_access_key: Option<Secret>,
+    pub path_style: bool,
+    pub allow_http: bool,
+    #[serde(deserialize_with = "duration::positive_seconds")]
+    pub timeout: Duration,
+}
+
+impl Uploads {
+    pub fn max_size_bytes(&self) -> usize {
+        self.max_size_mb * 1024 * 1024
+    }
+
+    /// The most an upload request's body may carry: every file a user may still add at the
+    /// largest size, and room for the text fields and the multipart framing.
+    pub fn max_request_bytes(&self) -> usize {
+        self.doc_num_limit * self.max_size_bytes() + 1024 * 1024
     }
 }
 

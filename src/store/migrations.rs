@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "kyc_jobs",
         include_str!("../../migrations/0005_kyc_jobs.sql"),
     ),
+    (
+        6,
+        "document_uploads",
+        include_str!("../../migrations/0006_document_uploads.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock that serialises migration runs.

@@ -7,6 +7,7 @@ pub mod activities;
 pub mod admin_abilities;
 pub mod api_keys;
 pub mod authz_rules;
+pub mod documents;
 pub mod identities;
 pub mod kyc;
 pub mod kyc_jobs;

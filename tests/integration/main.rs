@@ -21,6 +21,7 @@ mod nginx;
 mod policy;
 mod resource;
 mod resource_api_keys;
+mod resource_documents;
 mod resource_journey;
 mod resource_otp;
 mod resource_service_accounts;

@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod data_storage;
+pub mod documents;
 pub mod labels;
 pub mod otp;
 pub mod profiles;
@@ -47,6 +48,8 @@ pub struct Resource {
     /// (other nodes drop theirs on the change notice).
     pub subjects: Arc<Subjects>,
     pub api_keys: Arc<ApiKeyCache>,
+    /// Where documents' files live.
+    pub uploads: crate::uploads::Uploads,
 }
 
 impl Resource {
@@ -132,5 +135,6 @@ where
     all.extend(otp::endpoints());
     all.extend(api_keys::endpoints());
     all.extend(profiles::endpoints());
+    all.extend(documents::endpoints());
     all
 }

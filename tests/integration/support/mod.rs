@@ -4,6 +4,8 @@
 
 pub mod fakes;
 pub mod http;
+pub mod moto;
+pub mod multipart;
 pub mod rabbit;
 pub mod raw;
 pub mod smtp;
