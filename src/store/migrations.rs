@@ -26,6 +26,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         include_str!("../../migrations/0004_kyc_callbacks.sql"),
     ),
     (5, "kyc_jobs", include_str!("../../migrations/0005_kyc_jobs.sql")),
+    (
+        7,
+        "phone_codes",
+        include_str!("../../migrations/0007_phone_codes.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock that serialises migration runs.

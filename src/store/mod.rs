@@ -17,6 +17,7 @@ pub mod mail_queue;
 pub mod migrations;
 pub mod notify;
 pub mod outbox;
+pub mod phones;
 pub mod permissions;
 pub mod policy;
 pub mod restrictions;

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod data_storage;
 pub mod labels;
 pub mod otp;
+pub mod phones;
 pub mod profiles;
 pub mod service_accounts;
 pub mod users;
@@ -19,6 +20,8 @@ use super::error::ApiError;
 use super::guard::Authenticated;
 use crate::authn::api_keys::ApiKeyCache;
 use crate::authn::passwords::Hasher;
+use crate::authn::phones::PhoneProvider;
+use crate::authn::rate_limit::RateLimiter;
 use crate::authn::sessions::Sessions;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
@@ -47,6 +50,9 @@ pub struct Resource {
     /// (other nodes drop theirs on the change notice).
     pub subjects: Arc<Subjects>,
     pub api_keys: Arc<ApiKeyCache>,
+    /// Shared limits on phone codes sent and tried (`[rate_limits] phone_*`).
+    pub rate_limiter: RateLimiter,
+    pub phones: Arc<PhoneProvider>,
 }
 
 impl Resource {
@@ -132,5 +138,6 @@ where
     all.extend(otp::endpoints());
     all.extend(api_keys::endpoints());
     all.extend(profiles::endpoints());
+    all.extend(phones::endpoints());
     all
 }
