@@ -167,7 +167,11 @@ mod tests {
     #[test]
     fn random_digits_are_digits_of_the_asked_length() {
         let codes: Vec<String> = (0..50).map(|_| random_digits(5)).collect();
-        assert!(codes.iter().all(|c| c.len() == 5 && c.bytes().all(|b| b.is_ascii_digit())));
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 5 && c.bytes().all(|b| b.is_ascii_digit()))
+        );
         // 50 draws of 100 000 values: a repeat is possible but five are not.
         let distinct: std::collections::HashSet<_> = codes.iter().collect();
         assert!(distinct.len() > 45);

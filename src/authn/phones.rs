@@ -136,7 +136,10 @@ impl PhoneProvider {
     pub async fn check(&self, number: &str, code: &str) -> Result<bool, ProviderError> {
         let url = self.verify_url("VerificationCheck").await?;
         let to = format!("+{number}");
-        match self.call(&url, &[("To", to.as_str()), ("Code", code)]).await {
+        match self
+            .call(&url, &[("To", to.as_str()), ("Code", code)])
+            .await
+        {
             Ok(answer) => Ok(answer.get("status").and_then(Value::as_str) == Some("approved")),
             Err((404, _)) => Ok(false),
             Err((_, err)) => Err(err),
@@ -203,7 +206,10 @@ fn read(answer: &Answer) -> Result<Value, (u16, ProviderError)> {
     if (200..300).contains(&answer.status) {
         return json.ok_or((answer.status, ProviderError::Unexpected));
     }
-    let code = json.as_ref().and_then(|j| j.get("code")).and_then(Value::as_i64);
+    let code = json
+        .as_ref()
+        .and_then(|j| j.get("code"))
+        .and_then(Value::as_i64);
     let message = json
         .as_ref()
         .and_then(|j| j.get("message"))
@@ -235,11 +241,26 @@ mod tests {
     #[test]
     fn twilio_errors_map_to_barongs_codes() {
         let code = |status, body| read(&answer(status, body)).unwrap_err().1.code();
-        assert_eq!(code(400, r#"{"code":21612}"#), "resource.phone.num_not_reachable");
-        assert_eq!(code(400, r#"{"code":21614}"#), "resource.phone.num_not_valid");
-        assert_eq!(code(400, r#"{"code":21618}"#), "resource.phone.sms_content_invalid");
-        assert_eq!(code(400, r#"{"code":21610}"#), "resource.phone.unsubscribed_recipient");
-        assert_eq!(code(400, r#"{"code":20003}"#), "resource.phone.twilio_unexpected");
+        assert_eq!(
+            code(400, r#"{"code":21612}"#),
+            "resource.phone.num_not_reachable"
+        );
+        assert_eq!(
+            code(400, r#"{"code":21614}"#),
+            "resource.phone.num_not_valid"
+        );
+        assert_eq!(
+            code(400, r#"{"code":21618}"#),
+            "resource.phone.sms_content_invalid"
+        );
+        assert_eq!(
+            code(400, r#"{"code":21610}"#),
+            "resource.phone.unsubscribed_recipient"
+        );
+        assert_eq!(
+            code(400, r#"{"code":20003}"#),
+            "resource.phone.twilio_unexpected"
+        );
         assert_eq!(code(502, "<html>"), "resource.phone.twilio_unexpected");
         assert_eq!(code(201, "not json"), "resource.phone.twilio_unexpected");
         assert_eq!(

@@ -482,18 +482,24 @@ mod tests {
     #[test]
     fn twilio_providers_need_an_account_and_a_token() {
         for kind in ["twilio_sms", "twilio_verify"] {
-            for extra in ["", "twilio_account_sid = \"AC1\"\n", "twilio_auth_token = \"t\"\n"] {
-                let err = Settings::from_toml(&format!(
-                    "[phones]\nverification = \"{kind}\"\n{extra}"
-                ))
-                .unwrap_err();
+            for extra in [
+                "",
+                "twilio_account_sid = \"AC1\"\n",
+                "twilio_auth_token = \"t\"\n",
+            ] {
+                let err =
+                    Settings::from_toml(&format!("[phones]\nverification = \"{kind}\"\n{extra}"))
+                        .unwrap_err();
                 assert!(err.0.starts_with("phones.verification: "), "{err}");
             }
             let s = Settings::from_toml(&format!(
                 "[phones]\nverification = \"{kind}\"\ntwilio_account_sid = \"AC1\"\ntwilio_auth_token = \"t\""
             ))
             .unwrap();
-            assert!(!format!("{s:?}").contains("\"t\""), "the token is not printed");
+            assert!(
+                !format!("{s:?}").contains("\"t\""),
+                "the token is not printed"
+            );
         }
         let s = Settings::from_toml("").unwrap();
         assert_eq!(s.phones.verification, PhoneVerification::Mock);

@@ -94,10 +94,16 @@ mod tests {
         assert_eq!(ua.masked(), "380*****4567");
         assert_eq!(ua.last_digits(), "4567");
         let us = PhoneNumber::parse("1-415-555-2671").unwrap();
-        assert_eq!((us.digits.as_str(), us.country.as_str()), ("14155552671", "US"));
+        assert_eq!(
+            (us.digits.as_str(), us.country.as_str()),
+            ("14155552671", "US")
+        );
         assert_eq!(us.masked(), "1******2671");
         let gb = PhoneNumber::parse("+44 7400 123456").unwrap();
-        assert_eq!((gb.digits.as_str(), gb.country.as_str()), ("447400123456", "GB"));
+        assert_eq!(
+            (gb.digits.as_str(), gb.country.as_str()),
+            ("447400123456", "GB")
+        );
         // National forms, too short, too long, unknown codes, nothing at all.
         for bad in [
             "0501234567",

@@ -24,11 +24,7 @@ pub fn iso(t: OffsetDateTime) -> String {
 pub fn iso_millis(t: OffsetDateTime) -> String {
     let t = t.to_offset(UtcOffset::UTC);
     let seconds = iso(t);
-    format!(
-        "{}.{:03}Z",
-        seconds.trim_end_matches('Z'),
-        t.millisecond()
-    )
+    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), t.millisecond())
 }
 
 #[cfg(test)]

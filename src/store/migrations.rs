@@ -25,7 +25,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "kyc_callbacks",
         include_str!("../../migrations/0004_kyc_callbacks.sql"),
     ),
-    (5, "kyc_jobs", include_str!("../../migrations/0005_kyc_jobs.sql")),
+    (
+        5,
+        "kyc_jobs",
+        include_str!("../../migrations/0005_kyc_jobs.sql"),
+    ),
     (
         7,
         "phone_codes",

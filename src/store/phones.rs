@@ -37,9 +37,8 @@ pub async fn owned<C: Db>(
     user_id: i64,
     number_index: &str,
 ) -> Result<Option<PhoneRecord>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM phones WHERE user_id = $1 AND number_index = $2 FOR UPDATE"
-    );
+    let sql =
+        format!("SELECT {COLUMNS} FROM phones WHERE user_id = $1 AND number_index = $2 FOR UPDATE");
     Ok(super::query_opt(c, &sql, &[&user_id, &number_index])
         .await?
         .as_ref()

@@ -23,5 +23,6 @@ mod resource;
 mod resource_api_keys;
 mod resource_journey;
 mod resource_otp;
+mod resource_phones;
 mod sessions;
 mod store_tls;

@@ -109,10 +109,7 @@ where
                         ),
                         reply(401, "jwt.decode_and_verify, authz.*"),
                         reply(422, SEND_422),
-                        reply(
-                            429,
-                            "resource.phone.too_many_attempts (see Retry-After)",
-                        ),
+                        reply(429, "resource.phone.too_many_attempts (see Retry-After)"),
                         reply(
                             503,
                             "resource.phone.verification_unavailable (no Twilio Verify service)",
@@ -139,10 +136,7 @@ where
                         reply(401, "jwt.decode_and_verify, authz.*"),
                         reply(404, "resource.phone.doesnt_exist"),
                         reply(422, SEND_422),
-                        reply(
-                            429,
-                            "resource.phone.too_many_attempts (see Retry-After)",
-                        ),
+                        reply(429, "resource.phone.too_many_attempts (see Retry-After)"),
                         reply(503, "resource.phone.verification_unavailable"),
                     ]
                 },
@@ -175,10 +169,7 @@ where
                             422,
                             "resource.phone.missing_phone_number, empty_phone_number, missing_verification_code, empty_verification_code, twilio_unexpected",
                         ),
-                        reply(
-                            429,
-                            "resource.phone.too_many_attempts (see Retry-After)",
-                        ),
+                        reply(429, "resource.phone.too_many_attempts (see Retry-After)"),
                         reply(503, "resource.phone.verification_unavailable"),
                     ]
                 },
@@ -263,6 +254,9 @@ async fn create(
 ) -> ApiResult<Response> {
     let values = read_number(&params, &[], true)?;
     let (text, channel) = (&values[0], &values[1]);
+    // Counted after the number is read (a typo costs nothing) and before anything is looked
+    // up: `number_exist` says whether someone verified a number, so probing it is limited too.
+    let number = parse_number(text)?;
     limit(
         &app,
         "phone_code",
@@ -270,7 +264,6 @@ async fn create(
         app.settings.rate_limits.phone_code_per_account,
     )
     .await?;
-    let number = parse_number(text)?;
     let index = index_of(&app, &number);
     let client = app.store.client().await?;
     if phones::verified_anywhere(&client, &index).await? {
@@ -294,6 +287,9 @@ async fn send_code(
 ) -> ApiResult<Response> {
     let values = read_number(&params, &[], true)?;
     let (text, channel) = (&values[0], &values[1]);
+    // Counted after the number is read (a typo costs nothing) and before anything is looked
+    // up: `number_exist` says whether someone verified a number, so probing it is limited too.
+    let number = parse_number(text)?;
     limit(
         &app,
         "phone_code",
@@ -301,7 +297,6 @@ async fn send_code(
         app.settings.rate_limits.phone_code_per_account,
     )
     .await?;
-    let number = parse_number(text)?;
     let index = index_of(&app, &number);
     let client = app.store.client().await?;
     if phones::verified_anywhere(&client, &index).await? {
@@ -354,6 +349,7 @@ async fn verify(
 ) -> ApiResult<Response> {
     let values = read_number(&params, &["verification_code"], false)?;
     let (text, code) = (&values[0], values[1].trim());
+    let number = parse_number(text)?;
     limit(
         &app,
         "phone_verify",
@@ -361,7 +357,6 @@ async fn verify(
         app.settings.rate_limits.phone_verify_per_account,
     )
     .await?;
-    let number = parse_number(text)?;
     let index = index_of(&app, &number);
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;

@@ -7,6 +7,7 @@ pub mod http;
 pub mod rabbit;
 pub mod raw;
 pub mod smtp;
+pub mod twilio;
 pub mod upstream;
 
 use std::net::SocketAddr;
