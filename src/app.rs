@@ -15,6 +15,7 @@ use crate::audit;
 use crate::authn::api_keys::{ApiKeyCache, ReplayGuard};
 use crate::authn::auth0::Auth0;
 use crate::authn::passwords::Hasher;
+use crate::authn::phones::PhoneProvider;
 use crate::authn::rate_limit::RateLimiter;
 use crate::authn::sessions::{Sessions, Sliding};
 use crate::config::{EncryptionKey, Settings};
@@ -288,6 +289,12 @@ impl App {
             subjects: gate.subjects.clone(),
             api_keys: gate.api_keys.clone(),
             uploads: crate::uploads::Uploads::new(&settings.uploads)?,
+            rate_limiter: RateLimiter::new(kv.clone()),
+            phones: Arc::new(PhoneProvider::new(
+                &settings.phones,
+                &settings.app.name,
+                outbound.clone(),
+            )),
         });
         let identity = IdentityState::new(Identity {
             settings: settings.clone(),
@@ -337,6 +344,7 @@ impl App {
     /// snapshot is in place (so the node never serves with an empty policy).
     pub async fn start_background(&self) -> anyhow::Result<()> {
         reload_policy(&self.store, &self.gate.policy).await?;
+        self.resource.phones.prepare().await;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(notify::listen(
             self.store.config().clone(),

@@ -23,6 +23,20 @@ pub fn random_token<const N: usize>() -> String {
     URL_SAFE_NO_PAD.encode(random_bytes::<N>())
 }
 
+/// `n` random decimal digits (a one-time code), each uniform: bytes of 250 and up are drawn
+/// again, so no digit is likelier than another.
+pub fn random_digits(n: usize) -> String {
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        for byte in random_bytes::<16>() {
+            if byte < 250 && out.len() < n {
+                out.push(char::from(b'0' + byte % 10));
+            }
+        }
+    }
+    out
+}
+
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     let d = digest::digest(&digest::SHA256, data);
     let mut out = [0u8; 32];
@@ -55,7 +69,8 @@ pub fn b64url_decode(text: &str) -> Option<Vec<u8>> {
 /// Stored form: `v1:` + base64(nonce ‖ ciphertext ‖ tag).
 pub struct SecretBox {
     key: RandomizedNonceKey,
-    /// Keys the `*_index` digests ([`SecretBox::index`]); derived from the same key.
+    /// Keys [`SecretBox::blind_index`]; derived from the box's key, so it needs no setting of
+    /// its own and is as secret as the key.
     index_key: aws_lc_rs::hmac::Key,
 }
 
@@ -74,15 +89,29 @@ impl std::error::Error for OpenError {}
 
 impl SecretBox {
     pub fn new(key: &[u8; 32]) -> SecretBox {
-        // A separate key for the index, so a digest never uses the AEAD key directly.
-        let derived = aws_lc_rs::hmac::sign(
-            &aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key),
-            b"portcullis index key v1",
+        use aws_lc_rs::hmac;
+        let derived = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, key),
+            b"portcullis blind index v1",
         );
         SecretBox {
             key: RandomizedNonceKey::new(&AES_256_GCM, key).expect("a 32-byte key is valid"),
-            index_key: aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, derived.as_ref()),
+            index_key: hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()),
         }
+    }
+
+    /// A searchable stand-in for a sealed value: hex HMAC-SHA256 of (`context`, `value`) under
+    /// a key derived from the box's key. Equal values give equal indexes, so a column of them
+    /// can be looked up; without the key (a database reader) nobody can compute one, so short
+    /// values (phone numbers, 5-digit codes) cannot be found by trying them all, as they can
+    /// from Barong's CRC32 index.
+    pub fn blind_index(&self, context: &str, value: &[u8]) -> String {
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.index_key);
+        // The length prefix keeps (context, value) pairs from running into each other.
+        ctx.update(&(context.len() as u64).to_be_bytes());
+        ctx.update(context.as_bytes());
+        ctx.update(value);
+        hex::encode(ctx.sign().as_ref())
     }
 
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> String {
@@ -109,17 +138,6 @@ impl SecretBox {
             .open_in_place(nonce, Aad::from(context.as_bytes()), &mut blob[nonce_len..])
             .map_err(|_| OpenError)?;
         Ok(plaintext.to_vec())
-    }
-
-    /// The keyed digest stored in a sealed value's `*_index` column (64 hex characters), for
-    /// equality look-ups without opening every row. Keyed (HMAC-SHA256), unlike Barong's
-    /// CRC32, so a leaked table does not let anyone test guesses offline without the key.
-    pub fn index(&self, context: &str, value: &str) -> String {
-        let mut ctx = aws_lc_rs::hmac::Context::with_key(&self.index_key);
-        ctx.update(context.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(value.as_bytes());
-        hex::encode(ctx.sign().as_ref())
     }
 
     pub fn open_string(&self, context: &str, sealed: &str) -> Result<String, OpenError> {
@@ -154,6 +172,31 @@ mod tests {
         assert_eq!(sbox.open("api_key:abc", "v1:AAAA"), Err(OpenError));
         // Two seals of the same value differ (random nonce).
         assert_ne!(sealed, sbox.seal("api_key:abc", b"s3cret"));
+    }
+
+    #[test]
+    fn random_digits_are_digits_of_the_asked_length() {
+        let codes: Vec<String> = (0..50).map(|_| random_digits(5)).collect();
+        assert!(
+            codes
+                .iter()
+                .all(|c| c.len() == 5 && c.bytes().all(|b| b.is_ascii_digit()))
+        );
+        // 50 draws of 100 000 values: a repeat is possible but five are not.
+        let distinct: std::collections::HashSet<_> = codes.iter().collect();
+        assert!(distinct.len() > 45);
+    }
+
+    #[test]
+    fn blind_index_is_keyed_stable_and_bound_to_its_context() {
+        let sbox = SecretBox::new(&[7u8; 32]);
+        let index = sbox.blind_index("phone.number", b"380501234567");
+        assert_eq!(index.len(), 64);
+        assert_eq!(index, sbox.blind_index("phone.number", b"380501234567"));
+        assert_ne!(index, sbox.blind_index("phone.number", b"380501234568"));
+        assert_ne!(index, sbox.blind_index("phone.code", b"380501234567"));
+        let other = SecretBox::new(&[8u8; 32]);
+        assert_ne!(index, other.blind_index("phone.number", b"380501234567"));
     }
 
     #[test]

@@ -109,41 +109,26 @@ impl From<&LabelRow> for Label {
     }
 }
 
+/// `API_V2_Entities_Phone`: a number of the user's, masked (country code and last 4 digits).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Phone {
+    /// ISO 3166-1 alpha-2.
     pub country: String,
+    /// `380*****4567`.
     pub number: String,
+    /// With milliseconds (`2020-06-01T07:03:18.000Z`), as Barong renders it; null until verified.
     pub validated_at: Option<String>,
 }
 
-/// Keeps the first `keep_start` and last 4 digits: `380501234567` → `380*****4567`.
-pub fn mask_number(number: &str, keep_start: usize) -> String {
-    let chars: Vec<char> = number.chars().collect();
-    if chars.len() <= keep_start + 4 {
-        return number.to_string();
-    }
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            if i < keep_start || i >= chars.len() - 4 {
-                *c
-            } else {
-                '*'
-            }
-        })
-        .collect()
-}
-
 impl Phone {
-    fn from_row(row: &PhoneRow, secrets: &SecretBox) -> Phone {
+    pub fn from_row(row: &PhoneRow, secrets: &SecretBox) -> Phone {
         let number = secrets
             .open_string(contexts::PHONE_NUMBER, &row.number_encrypted)
             .unwrap_or_default();
         Phone {
             country: row.country.clone(),
-            number: mask_number(&number, 3),
-            validated_at: row.validated_at.map(iso),
+            number: crate::domain::phones::mask_stored(&number),
+            validated_at: row.validated_at.map(crate::domain::time::iso_millis),
         }
     }
 }
@@ -405,7 +390,9 @@ mod tests {
             iso(time::macros::datetime!(2020-06-01 07:01:20.123 UTC)),
             "2020-06-01T07:01:20Z"
         );
-        assert_eq!(mask_number("380501234567", 3), "380*****4567");
-        assert_eq!(mask_number("1234", 3), "1234");
+        assert_eq!(
+            crate::domain::phones::mask_stored("380501234567"),
+            "380*****4567"
+        );
     }
 }

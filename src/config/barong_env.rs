@@ -70,6 +70,11 @@ const BARONG_ENV: &[(&str, &str)] = &[
     ("BARONG_STORAGE_ACCESS_KEY", "uploads.access_key_id"),
     ("BARONG_STORAGE_SECRET_KEY", "uploads.secret_access_key"),
     ("BARONG_STORAGE_PATHSTYLE", "uploads.path_style"),
+    ("BARONG_TWILIO_ACCOUNT_SID", "phones.twilio_account_sid"),
+    ("BARONG_TWILIO_AUTH_TOKEN", "phones.twilio_auth_token"),
+    ("BARONG_TWILIO_PHONE_NUMBER", "phones.twilio_phone_number"),
+    ("BARONG_TWILIO_SERVICE_SID", "phones.twilio_service_sid"),
+    ("BARONG_SMS_CONTENT_TEMPLATE", "phones.sms_content_template"),
     ("BARONG_API_CORS_ORIGINS", "cors.origins"),
     ("BARONG_API_CORS_MAX_AGE", "cors.max_age"),
     (

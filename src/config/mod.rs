@@ -122,6 +122,15 @@ impl Settings {
         if self.uploads.storage == StorageKind::Aws && self.uploads.bucket.is_empty() {
             return fail("uploads.bucket", "must be set when uploads.storage = aws");
         }
+        if self.phones.verification != PhoneVerification::Mock
+            && (self.phones.twilio_account_sid.is_empty()
+                || self.phones.twilio_auth_token.is_none())
+        {
+            return fail(
+                "phones.verification",
+                "twilio_sms and twilio_verify need phones.twilio_account_sid and phones.twilio_auth_token",
+            );
+        }
         self.validate_routes()
     }
 
@@ -477,6 +486,35 @@ mod tests {
         )
         .unwrap();
         assert!(s.cors.origins.lists("https://a.example"));
+    }
+
+    #[test]
+    fn twilio_providers_need_an_account_and_a_token() {
+        for kind in ["twilio_sms", "twilio_verify"] {
+            for extra in [
+                "",
+                "twilio_account_sid = \"AC1\"\n",
+                "twilio_auth_token = \"t\"\n",
+            ] {
+                let err =
+                    Settings::from_toml(&format!("[phones]\nverification = \"{kind}\"\n{extra}"))
+                        .unwrap_err();
+                assert!(err.0.starts_with("phones.verification: "), "{err}");
+            }
+            let s = Settings::from_toml(&format!(
+                "[phones]\nverification = \"{kind}\"\ntwilio_account_sid = \"AC1\"\ntwilio_auth_token = \"t\""
+            ))
+            .unwrap();
+            assert!(
+                !format!("{s:?}").contains("\"t\""),
+                "the token is not printed"
+            );
+        }
+        let s = Settings::from_toml("").unwrap();
+        assert_eq!(s.phones.verification, PhoneVerification::Mock);
+        assert_eq!(s.phones.code_lifetime, Duration::from_secs(600));
+        assert_eq!(s.phones.twilio_service_sid, None);
+        assert!(Settings::from_toml("[phones]\nverification = \"carrier_pigeon\"").is_err());
     }
 
     #[test]

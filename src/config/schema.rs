@@ -463,7 +463,37 @@ impl Uploads {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Phones {
-    pub verification: String,
+    pub verification: PhoneVerification,
+    /// How long a code sent by SMS (`twilio_sms`) is accepted.
+    #[serde(rename = "code_lifetime", deserialize_with = "duration::seconds")]
+    pub code_lifetime: Duration,
+    pub twilio_api_url: String,
+    pub twilio_verify_url: String,
+    pub twilio_account_sid: String,
+    /// `None`: not set (a Twilio provider then refuses to start).
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub twilio_auth_token: Option<Secret>,
+    /// The sender of `twilio_sms` messages.
+    pub twilio_phone_number: String,
+    /// `None`: `twilio_verify` creates a service named after `app.name` at start.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub twilio_service_sid: Option<String>,
+    /// The `twilio_sms` message; `{{code}}` is replaced by the code.
+    pub sms_content_template: String,
+    #[serde(rename = "timeout_ms", deserialize_with = "duration::millis")]
+    pub timeout: Duration,
+}
+
+/// How phone numbers are verified (Barong's `BARONG_PHONE_VERIFICATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneVerification {
+    /// Nothing is sent; any code verifies a number the user added (development).
+    Mock,
+    /// Our own code, sent by SMS through Twilio's Messages API.
+    TwilioSms,
+    /// Twilio Verify sends and checks the code.
+    TwilioVerify,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -525,6 +555,8 @@ pub struct RateLimits {
     pub token_per_ip: Limit,
     pub captcha_register_per_ip: Limit,
     pub kyc_callback_per_ip: Limit,
+    pub phone_code_per_account: Limit,
+    pub phone_verify_per_account: Limit,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -8,6 +8,7 @@ pub mod kyc;
 pub mod labels;
 pub mod loader;
 pub mod password_policy;
+pub mod phones;
 pub mod policy;
 pub mod profile;
 pub mod subject;

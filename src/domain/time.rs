@@ -19,9 +19,30 @@ pub fn iso(t: OffsetDateTime) -> String {
     )
 }
 
+/// ISO-8601 UTC with milliseconds: `2020-06-01T07:03:18.000Z`. Barong renders a phone's
+/// `validated_at` so (it is not formatted, unlike every other timestamp).
+pub fn iso_millis(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    let seconds = iso(t);
+    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), t.millisecond())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::iso;
+    use super::{iso, iso_millis};
+
+    #[test]
+    fn iso_millis_keeps_milliseconds() {
+        assert_eq!(
+            iso_millis(datetime!(2020-06-01 07:03:18.0456 UTC)),
+            "2020-06-01T07:03:18.045Z"
+        );
+        assert_eq!(
+            iso_millis(datetime!(2020-06-01 10:03:18 +3)),
+            "2020-06-01T07:03:18.000Z"
+        );
+    }
+
     use ::time::macros::datetime;
 
     #[test]

@@ -70,11 +70,24 @@ impl Outbound {
         pairs: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<Answer, OutboundError> {
+        self.post_form_as(url, None, pairs, timeout).await
+    }
+
+    /// POSTs `pairs` as a form, with `Authorization: <authorization>` when given (see
+    /// [`basic_auth`]). The header is marked sensitive, so no debug output of the request
+    /// shows it.
+    pub async fn post_form_as(
+        &self,
+        url: &str,
+        authorization: Option<&str>,
+        pairs: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Answer, OutboundError> {
         let body: Vec<String> = pairs
             .iter()
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
             .collect();
-        let request = http::Request::post(url)
+        let mut request = http::Request::post(url)
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
@@ -82,6 +95,14 @@ impl Outbound {
             .header(http::header::USER_AGENT, "portcullis")
             .body(Full::new(Bytes::from(body.join("&"))))
             .map_err(|e| OutboundError(format!("bad request to {url}: {e}")))?;
+        if let Some(authorization) = authorization {
+            let mut value = http::HeaderValue::from_str(authorization)
+                .map_err(|_| OutboundError(format!("bad Authorization for {url}")))?;
+            value.set_sensitive(true);
+            request
+                .headers_mut()
+                .insert(http::header::AUTHORIZATION, value);
+        }
         self.send(request, timeout).await
     }
 
@@ -115,6 +136,15 @@ impl Default for Outbound {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// `Basic base64(user:password)`.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
 
 fn encode(value: &str) -> String {

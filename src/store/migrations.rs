@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "document_uploads",
         include_str!("../../migrations/0006_document_uploads.sql"),
     ),
+    (
+        7,
+        "phone_codes",
+        include_str!("../../migrations/0007_phone_codes.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock that serialises migration runs.

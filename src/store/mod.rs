@@ -19,6 +19,7 @@ pub mod migrations;
 pub mod notify;
 pub mod outbox;
 pub mod permissions;
+pub mod phones;
 pub mod policy;
 pub mod restrictions;
 pub mod service_accounts;

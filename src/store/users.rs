@@ -231,6 +231,7 @@ pub async fn upsert_label<C: Db>(
     Ok(())
 }
 
+/// A phone as entities show it (`store::phones` has the rows the phone endpoints work on).
 #[derive(Debug, Clone)]
 pub struct PhoneRow {
     pub country: String,

@@ -25,5 +25,6 @@ mod resource_documents;
 mod resource_journey;
 mod resource_otp;
 mod resource_service_accounts;
+mod resource_phones;
 mod sessions;
 mod store_tls;

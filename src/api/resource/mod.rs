@@ -7,6 +7,7 @@ pub mod data_storage;
 pub mod documents;
 pub mod labels;
 pub mod otp;
+pub mod phones;
 pub mod profiles;
 pub mod service_accounts;
 pub mod users;
@@ -20,6 +21,8 @@ use super::error::ApiError;
 use super::guard::Authenticated;
 use crate::authn::api_keys::ApiKeyCache;
 use crate::authn::passwords::Hasher;
+use crate::authn::phones::PhoneProvider;
+use crate::authn::rate_limit::RateLimiter;
 use crate::authn::sessions::Sessions;
 use crate::config::Settings;
 use crate::crypto::SecretBox;
@@ -50,6 +53,9 @@ pub struct Resource {
     pub api_keys: Arc<ApiKeyCache>,
     /// Where documents' files live.
     pub uploads: crate::uploads::Uploads,
+    /// Shared limits on phone codes sent and tried (`[rate_limits] phone_*`).
+    pub rate_limiter: RateLimiter,
+    pub phones: Arc<PhoneProvider>,
 }
 
 impl Resource {
@@ -136,5 +142,6 @@ where
     all.extend(api_keys::endpoints());
     all.extend(profiles::endpoints());
     all.extend(documents::endpoints());
+    all.extend(phones::endpoints());
     all
 }

@@ -9,6 +9,7 @@ pub mod multipart;
 pub mod rabbit;
 pub mod raw;
 pub mod smtp;
+pub mod twilio;
 pub mod upstream;
 
 use std::net::SocketAddr;
