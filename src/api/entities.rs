@@ -27,14 +27,8 @@ pub fn entity<T: Serialize + ToSchema>(
     response
 }
 
-/// Sealing contexts of personal data (the field name binds the ciphertext to its column).
-pub mod contexts {
-    pub const FIRST_NAME: &str = "profile.first_name";
-    pub const LAST_NAME: &str = "profile.last_name";
-    pub const DOB: &str = "profile.dob";
-    pub const ADDRESS: &str = "profile.address";
-    pub const PHONE_NUMBER: &str = "phone.number";
-}
+/// Sealing contexts of personal data (kept in `domain::profile`, which the KYC worker reads too).
+pub use crate::domain::profile::contexts;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Label {

@@ -8,4 +8,5 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod kyc;
 pub mod passwords;

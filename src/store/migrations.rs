@@ -25,7 +25,16 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "kyc_callbacks",
         include_str!("../../migrations/0004_kyc_callbacks.sql"),
     ),
-    (5, "kyc_jobs", include_str!("../../migrations/0005_kyc_jobs.sql")),
+    (
+        5,
+        "kyc_jobs",
+        include_str!("../../migrations/0005_kyc_jobs.sql"),
+    ),
+    (
+        8,
+        "kyc_worker",
+        include_str!("../../migrations/0008_kyc_worker.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock that serialises migration runs.
