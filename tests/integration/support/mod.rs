@@ -4,6 +4,7 @@
 
 pub mod fakes;
 pub mod http;
+pub mod kycaid;
 pub mod rabbit;
 pub mod raw;
 pub mod smtp;
