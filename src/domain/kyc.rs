@@ -4,6 +4,10 @@
 //! fetches the verification itself from KYCAID by its id; form tokens, the per-step
 //! decisions and their free-text comments are not kept.
 //!
+//! Also the KYC worker's pure pieces: the jobs of `kyc_jobs` ([`KycJob`]), a verification as
+//! KYCAID's API describes it and the labels its verdicts set ([`Verification`]), and Barong's
+//! document types in KYCAID's words.
+//!
 //! Every kept value is a short ASCII identifier or a boolean: a callback with anything else
 //! in those members is refused whole, so nothing odd reaches the table or its consumers.
 //! Members not kept are ignored whatever they hold (the body as a whole is capped by the
