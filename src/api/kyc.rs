@@ -48,7 +48,8 @@ where
             tag: "public",
             summary: "KYC callback (KYCAID webhook): the JSON body KYCAID signed, at most \
                       kyc.callback_max_bytes (8 KiB by default); its ids and outcome are recorded \
-                      once per request_id",
+                      once per request_id, and a completed verification of a known applicant is \
+                      fetched and applied to its labels by the KYC worker",
             params: const {
                 &[param(
                     "x-data-integrity",

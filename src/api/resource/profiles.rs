@@ -82,7 +82,10 @@ where
                 FIELDS,
                 const {
                     &[
-                        returns::<Profile>(201, "drafted, or submitted with confirm=true"),
+                        returns::<Profile>(
+                            201,
+                            "drafted, or submitted with confirm=true (sent to KYCAID when it is the KYC provider)",
+                        ),
                         reply(401, "jwt.decode_and_verify, authz.*"),
                         reply(
                             422,
