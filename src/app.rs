@@ -261,6 +261,13 @@ impl App {
             },
         };
         warn_if_kyc_callbacks_are_refused(&settings);
+        if settings.kyc.submits_to_kycaid() {
+            tracing::info!(
+                endpoint = %settings.kyc.kycaid_api_endpoint,
+                sandbox = settings.kyc.kycaid_sandbox_mode,
+                "KYC submissions go to KYCAID"
+            );
+        }
         let settings = Arc::new(settings);
         let gate = Arc::new(gate);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -369,7 +376,36 @@ impl App {
                 self.events.mailer_wake.clone(),
             ));
         }
+        if self.settings.kyc.provider == crate::config::KycProvider::Kycaid {
+            tokio::spawn(crate::services::kyc::run(
+                self.kyc_parts(),
+                // Until uploads are stored, document and address jobs wait for it.
+                crate::services::kyc::NoDocumentFiles,
+                self.events.kyc_wake.clone(),
+            ));
+        }
         Ok(())
+    }
+
+    /// What the KYC worker runs with on this node.
+    pub fn kyc_parts(&self) -> crate::services::kyc::KycParts {
+        let settings = &self.settings;
+        let callback_url = format!(
+            "https://{}{}/public/kyc",
+            settings.app.domain, settings.api.public_prefix
+        );
+        crate::services::kyc::KycParts {
+            store: self.store.clone(),
+            settings: settings.clone(),
+            secrets: self.gate.secrets.clone(),
+            events: self.events.clone(),
+            subjects: self.gate.subjects.clone(),
+            kycaid: crate::services::kyc::kycaid::Kycaid::new(
+                &settings.kyc,
+                Outbound::new(),
+                callback_url,
+            ),
+        }
     }
 
     /// Applies change notices: policy rebuilds (debounced), subject and key invalidation.
@@ -394,6 +430,7 @@ impl App {
                     Notice::Queue { table } => match table.as_str() {
                         "event_outbox" => self.events.publisher_wake.notify_one(),
                         "mail_queue" => self.events.mailer_wake.notify_one(),
+                        "kyc_jobs" => self.events.kyc_wake.notify_one(),
                         _ => {}
                     },
                     Notice::Subject { table, key } => match table.as_str() {

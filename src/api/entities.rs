@@ -27,16 +27,8 @@ pub fn entity<T: Serialize + ToSchema>(
     response
 }
 
-/// Sealing contexts of personal data (the field name binds the ciphertext to its column).
-pub mod contexts {
-    pub const FIRST_NAME: &str = "profile.first_name";
-    pub const LAST_NAME: &str = "profile.last_name";
-    pub const DOB: &str = "profile.dob";
-    pub const ADDRESS: &str = "profile.address";
-    pub const PHONE_NUMBER: &str = "phone.number";
-    pub const DOC_NUMBER: &str = "document.doc_number";
-    pub const DOC_ADDRESS: &str = "document.address";
-}
+/// Sealing contexts of personal data (kept in `domain::profile`, which the KYC worker reads too).
+pub use crate::domain::profile::contexts;
 
 /// `API_V2_Entities_Document`. `upload` is the path of our own route that serves the file to
 /// its owner (`GET <mount>/resource/documents/{id}/upload`), never the storage's address.

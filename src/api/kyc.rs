@@ -5,6 +5,9 @@
 //! never past `kyc.callback_max_bytes`), KYCAID's signature over the exact bytes received,
 //! then the few identifiers kept (see `domain::kyc`). Only a callback that passes all of them
 //! writes a row, and a redelivered one (same `request_id`) is acknowledged without a second.
+//! A new callback announcing a completed verification of one of our applicants also queues a
+//! `verification` job in the same transaction: the KYC worker (`services::kyc`) fetches the
+//! result and applies it.
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -19,7 +22,7 @@ use crate::api::identity::IdentityState;
 use crate::api::identity::common::{self, Caller};
 use crate::authn::kycaid;
 use crate::config::{Kyc, KycProvider};
-use crate::domain::kyc::KycaidCallback;
+use crate::domain::kyc::{KycJob, KycaidCallback};
 use crate::net::client_ip::network_key;
 use crate::routes::{Base, Doc, Endpoint, Guard, In, param, reply};
 use crate::store;
@@ -45,7 +48,8 @@ where
             tag: "public",
             summary: "KYC callback (KYCAID webhook): the JSON body KYCAID signed, at most \
                       kyc.callback_max_bytes (8 KiB by default); its ids and outcome are recorded \
-                      once per request_id",
+                      once per request_id, and a completed verification of a known applicant is \
+                      fetched and applied to its labels by the KYC worker",
             params: const {
                 &[param(
                     "x-data-integrity",
@@ -117,8 +121,38 @@ async fn receive(
     check_signature(settings, headers, &body)?;
     let callback =
         KycaidCallback::parse(&body).map_err(|_| ApiError::unprocessable(INVALID_PAYLOAD))?;
-    let client = app.store.client().await?;
-    Ok(store::kyc::record_kycaid_callback(&client, &callback).await?)
+    let mut client = app.store.client().await?;
+    let tx = client
+        .transaction()
+        .await
+        .map_err(store::StoreError::from)?;
+    let new = store::kyc::record_kycaid_callback(&tx, &callback).await?;
+    let queued = new && queue_verification(&tx, &callback).await?;
+    tx.commit().await.map_err(store::StoreError::from)?;
+    if queued {
+        app.events.kyc_wake.notify_one();
+    }
+    Ok(new)
+}
+
+/// A completed verification is fetched and applied by the KYC worker, not here: the callback
+/// stays one insert or two, whatever KYCAID's API does. Only the first delivery queues it, and
+/// only for an applicant one of our profiles holds (any other is recorded, nothing more).
+async fn queue_verification<C: store::Db>(
+    c: &C,
+    callback: &KycaidCallback,
+) -> Result<bool, store::StoreError> {
+    let Some(verification_id) = callback.completed_verification() else {
+        return Ok(false);
+    };
+    let Some(user_id) = store::users::user_id_by_applicant(c, &callback.applicant_id).await? else {
+        return Ok(false);
+    };
+    let job = KycJob::Verification {
+        verification_id: verification_id.to_owned(),
+    };
+    store::kyc_jobs::enqueue(c, user_id, &job).await?;
+    Ok(true)
 }
 
 /// Local KYC takes no callbacks (Barong's answer); KYCAID without its token cannot tell a

@@ -51,6 +51,9 @@ const BARONG_ENV: &[(&str, &str)] = &[
         "BARONG_KYCAID_AUTHORIZATION_TOKEN",
         "kyc.kycaid_authorization_token",
     ),
+    ("BARONG_KYCAID_API_ENDPOINT", "kyc.kycaid_api_endpoint"),
+    ("BARONG_KYCAID_FORM_ID", "kyc.kycaid_form_id"),
+    ("BARONG_KYCAID_SANDBOX_MODE", "kyc.kycaid_sandbox_mode"),
     ("BARONG_PHONE_VERIFICATION", "phones.verification"),
     (
         "BARONG_UPLOAD_EXTENSION_WHITELIST",
@@ -186,6 +189,28 @@ mod tests {
             jail.set_env("BARONG_KYCAID_AUTHORIZATION_TOKEN", "");
             let s = Settings::load(None).map_err(|e| e.0)?;
             assert!(!s.kyc.refuses_every_callback());
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn barongs_kycaid_api_variables_are_read() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.kyc.kycaid_api_endpoint, "https://api.kycaid.com/");
+            assert_eq!(s.kyc.kycaid_form_id, "");
+            assert!(s.kyc.kycaid_sandbox_mode);
+            assert!(!s.kyc.submits_to_kycaid());
+            jail.set_env("BARONG_KYCAID_API_ENDPOINT", "http://127.0.0.1:9/");
+            jail.set_env("BARONG_KYCAID_FORM_ID", "form-17");
+            jail.set_env("BARONG_KYCAID_SANDBOX_MODE", "false");
+            jail.set_env("BARONG_KYCAID_AUTHORIZATION_TOKEN", "kycaid-secret-token");
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(s.kyc.kycaid_api_endpoint, "http://127.0.0.1:9/");
+            assert_eq!(s.kyc.kycaid_form_id, "form-17");
+            assert!(!s.kyc.kycaid_sandbox_mode);
+            assert!(s.kyc.submits_to_kycaid());
             Ok(())
         });
     }

@@ -387,6 +387,28 @@ pub struct Kyc {
     /// The largest callback body read; a longer one is refused unread.
     #[serde(deserialize_with = "checks::kyc_callback_bytes")]
     pub callback_max_bytes: usize,
+    /// KYCAID's API base URL (`https://api.kycaid.com/`); tests point it at a local fake.
+    pub kycaid_api_endpoint: String,
+    /// The KYCAID form whose settings a verification inherits; empty: none sent.
+    #[serde(default)]
+    pub kycaid_form_id: String,
+    /// Barong's sandbox flag. KYCAID tells sandbox from live by the token, so it changes no
+    /// call; it is kept so Barong's environment parses, and reported at start.
+    pub kycaid_sandbox_mode: bool,
+    /// Where KYCAID posts verification results; empty: `https://<app.domain><mount>/public/kyc`.
+    #[serde(default)]
+    pub kycaid_callback_url: String,
+    /// The longest wait for one KYCAID call.
+    #[serde(rename = "request_timeout_ms", deserialize_with = "duration::millis")]
+    pub request_timeout: Duration,
+    /// The KYC worker's longest wait for the wake bell when the queue is drained.
+    #[serde(deserialize_with = "duration::positive_seconds")]
+    pub worker_idle_wait: Duration,
+    /// A failed job's first retry delay; it doubles with each attempt, up to `retry_max`.
+    #[serde(rename = "retry_first_ms", deserialize_with = "duration::millis")]
+    pub retry_first: Duration,
+    #[serde(rename = "retry_max_ms", deserialize_with = "duration::millis")]
+    pub retry_max: Duration,
 }
 
 impl Kyc {
@@ -394,6 +416,12 @@ impl Kyc {
     /// is refused (fail closed) rather than stored unverified.
     pub fn refuses_every_callback(&self) -> bool {
         self.provider == KycProvider::Kycaid && self.kycaid_authorization_token.is_none()
+    }
+
+    /// Submissions go to KYCAID: it is the provider and its token is set. With the provider
+    /// but no token, jobs stay queued until the token is configured.
+    pub fn submits_to_kycaid(&self) -> bool {
+        self.provider == KycProvider::Kycaid && self.kycaid_authorization_token.is_some()
     }
 }
 

@@ -4,6 +4,10 @@
 //! fetches the verification itself from KYCAID by its id; form tokens, the per-step
 //! decisions and their free-text comments are not kept.
 //!
+//! Also the KYC worker's pure pieces: the jobs of `kyc_jobs` ([`KycJob`]), a verification as
+//! KYCAID's API describes it and the labels its verdicts set ([`Verification`]), and Barong's
+//! document types in KYCAID's words.
+//!
 //! Every kept value is a short ASCII identifier or a boolean: a callback with anything else
 //! in those members is refused whole, so nothing odd reaches the table or its consumers.
 //! Members not kept are ignored whatever they hold (the body as a whole is capped by the
@@ -84,7 +88,7 @@ impl Verified {
 }
 
 /// 1 to [`MAX_IDENTIFIER`] ASCII letters, digits, `_` and `-`.
-fn is_identifier(text: &str) -> bool {
+pub fn is_identifier(text: &str) -> bool {
     (1..=MAX_IDENTIFIER).contains(&text.len())
         && text
             .bytes()
@@ -115,6 +119,8 @@ pub enum KycJob {
     Documents { identificator: String },
     /// Send a proof of address (the `Address` documents sharing `identificator`).
     Address { identificator: String },
+    /// Fetch a completed verification (announced by a callback) and apply its result.
+    Verification { verification_id: String },
 }
 
 impl KycJob {
@@ -124,16 +130,19 @@ impl KycJob {
             KycJob::Applicant { .. } => "applicant",
             KycJob::Documents { .. } => "documents",
             KycJob::Address { .. } => "address",
+            KycJob::Verification { .. } => "verification",
         }
     }
 
-    /// The `subject` column: the profile id, or the documents' identificator.
+    /// The `subject` column: the profile id, the documents' identificator, or KYCAID's
+    /// verification id.
     pub fn subject(&self) -> String {
         match self {
             KycJob::Applicant { profile_id } => profile_id.to_string(),
             KycJob::Documents { identificator } | KycJob::Address { identificator } => {
                 identificator.clone()
             }
+            KycJob::Verification { verification_id } => verification_id.clone(),
         }
     }
 
@@ -150,8 +159,108 @@ impl KycJob {
             "address" => Some(KycJob::Address {
                 identificator: subject.to_owned(),
             }),
+            "verification" => Some(KycJob::Verification {
+                verification_id: subject.to_owned(),
+            }),
             _ => None,
         }
+    }
+}
+
+impl KycaidCallback {
+    /// The callback announces a finished verification whose result can be fetched: Barong's
+    /// `VERIFICATION_COMPLETED`, or a status change to `completed`, naming the verification.
+    pub fn completed_verification(&self) -> Option<&str> {
+        let completed = self.kind == "VERIFICATION_COMPLETED"
+            || self.verification_status.as_deref() == Some("completed");
+        self.verification_id.as_deref().filter(|_| completed)
+    }
+}
+
+/// Label values a KYC result writes.
+pub const VERIFIED: &str = "verified";
+pub const REJECTED: &str = "rejected";
+
+/// A verification as `GET /verifications/{id}` describes it: its status, whom it is about,
+/// and each check's verdict (`document`, `facial`, `address`, `profile`, `aml`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    pub status: String,
+    pub applicant_id: Option<String>,
+    pub checks: Vec<(String, bool)>,
+}
+
+#[derive(Deserialize)]
+struct VerificationWire {
+    status: Option<String>,
+    applicant_id: Option<String>,
+    #[serde(default)]
+    verifications: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Verification {
+    /// Reads KYCAID's answer; checks without a boolean `verified` (still running) are left out.
+    pub fn parse(body: &[u8]) -> Result<Verification, InvalidPayload> {
+        let wire: VerificationWire = serde_json::from_slice(body).map_err(|_| InvalidPayload)?;
+        let checks = wire
+            .verifications
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(name, _)| is_identifier(name))
+            .filter_map(|(name, check)| {
+                let verified = check.get("verified")?.as_bool()?;
+                Some((name.to_ascii_lowercase(), verified))
+            })
+            .collect();
+        Ok(Verification {
+            status: wire.status.ok_or(InvalidPayload)?,
+            applicant_id: optional(wire.applicant_id)?,
+            checks,
+        })
+    }
+
+    /// What the verification decides for the private labels, in a fixed order (`document`,
+    /// `address`, `profile`): nothing until it is `completed`. As in Barong, the facial check
+    /// (the selfie matching the document) counts toward `document`: the document is verified
+    /// only when every one of its checks passed. Checks Portcullis has no label for (AML,
+    /// financial, ...) are ignored.
+    pub fn label_changes(&self) -> Vec<(&'static str, &'static str)> {
+        if self.status != "completed" {
+            return Vec::new();
+        }
+        let verdict = |names: &[&str]| -> Option<&'static str> {
+            let mut found = self
+                .checks
+                .iter()
+                .filter(|(name, _)| names.contains(&name.as_str()))
+                .peekable();
+            found.peek()?;
+            Some(if found.all(|(_, ok)| *ok) {
+                VERIFIED
+            } else {
+                REJECTED
+            })
+        };
+        [
+            ("document", verdict(&["document", "facial"])),
+            ("address", verdict(&["address"])),
+            ("profile", verdict(&["profile"])),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.map(|v| (key, v)))
+        .collect()
+    }
+}
+
+/// KYCAID's document type for one of Barong's (`barong.yml document_types`); `None` for a
+/// type KYCAID has no equivalent of. Every proof of address is an `ADDRESS_DOCUMENT`.
+pub fn kycaid_document_type(doc_type: &str) -> Option<&'static str> {
+    match doc_type {
+        "Passport" => Some("PASSPORT"),
+        "Identity card" => Some("GOVERNMENT_ID"),
+        "Driver license" => Some("DRIVERS_LICENSE"),
+        "Utility Bill" | "Residental" | "Institutional" | "Address" => Some("ADDRESS_DOCUMENT"),
+        _ => None,
     }
 }
 
@@ -252,5 +361,119 @@ mod tests {
         assert!(!is_identifier(""));
         assert!(!is_identifier("a.b"));
         assert!(!is_identifier(&"a".repeat(MAX_IDENTIFIER + 1)));
+    }
+
+    fn verification(status: &str, checks: serde_json::Value) -> Verification {
+        let body = json!({
+            "verification_id": "270128a807f3c24bfd1b8da4a4af7d2080c4",
+            "applicant_id": "723f46ab04feb64f442946f2952a67eaecf7",
+            "status": status,
+            "verified": true,
+            "verifications": checks,
+        });
+        Verification::parse(body.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_completed_verification_maps_to_document_address_and_profile_labels() {
+        let all_good = verification(
+            "completed",
+            json!({
+                "profile": { "verified": true, "comment": "" },
+                "document": { "verified": true, "comment": "" },
+                "facial": { "verified": true, "comment": "" },
+                "address": { "verified": true, "comment": "" },
+                "aml": { "verified": false, "comment": "ignored" }
+            }),
+        );
+        assert_eq!(
+            all_good.label_changes(),
+            [
+                ("document", VERIFIED),
+                ("address", VERIFIED),
+                ("profile", VERIFIED)
+            ]
+        );
+        // A failed selfie rejects the document; checks absent leave their label alone.
+        let selfie_failed = verification(
+            "completed",
+            json!({
+                "document": { "verified": true },
+                "facial": { "verified": false, "comment": "Face mismatch" }
+            }),
+        );
+        assert_eq!(selfie_failed.label_changes(), [("document", REJECTED)]);
+        let rejected = verification(
+            "completed",
+            json!({ "profile": { "verified": false }, "address": { "verified": false } }),
+        );
+        assert_eq!(
+            rejected.label_changes(),
+            [("address", REJECTED), ("profile", REJECTED)]
+        );
+    }
+
+    #[test]
+    fn nothing_changes_before_completion_or_without_a_verdict() {
+        let pending = verification("pending", json!({ "document": { "verified": true } }));
+        assert!(pending.label_changes().is_empty());
+        let undecided = verification(
+            "completed",
+            json!({ "document": { "verified": null }, "address": "odd" }),
+        );
+        assert!(undecided.label_changes().is_empty());
+        assert!(Verification::parse(b"{}").is_err());
+        assert!(Verification::parse(b"[1]").is_err());
+        let bad_id = json!({ "status": "completed", "applicant_id": "../x" });
+        assert!(Verification::parse(bad_id.to_string().as_bytes()).is_err());
+    }
+
+    #[test]
+    fn only_completed_callbacks_naming_a_verification_are_applied() {
+        let mut callback = parse(status_changed()).unwrap();
+        assert_eq!(callback.completed_verification(), None);
+        callback.verification_status = Some("completed".into());
+        assert_eq!(
+            callback.completed_verification(),
+            Some("270128a807f3c24bfb1b8da4a4af7d2080c4")
+        );
+        callback.verification_id = None;
+        assert_eq!(callback.completed_verification(), None);
+    }
+
+    #[test]
+    fn barongs_document_types_map_to_kycaids() {
+        assert_eq!(kycaid_document_type("Passport"), Some("PASSPORT"));
+        assert_eq!(kycaid_document_type("Identity card"), Some("GOVERNMENT_ID"));
+        assert_eq!(
+            kycaid_document_type("Driver license"),
+            Some("DRIVERS_LICENSE")
+        );
+        assert_eq!(
+            kycaid_document_type("Utility Bill"),
+            Some("ADDRESS_DOCUMENT")
+        );
+        assert_eq!(kycaid_document_type("Address"), Some("ADDRESS_DOCUMENT"));
+        assert_eq!(kycaid_document_type("Selfie"), None);
+    }
+
+    #[test]
+    fn job_kinds_round_trip_through_their_columns() {
+        for job in [
+            KycJob::Applicant { profile_id: 7 },
+            KycJob::Documents {
+                identificator: "abc".into(),
+            },
+            KycJob::Address {
+                identificator: "def".into(),
+            },
+            KycJob::Verification {
+                verification_id: "v1".into(),
+            },
+        ] {
+            assert_eq!(KycJob::from_row(job.kind(), &job.subject()), Some(job));
+        }
+        assert_eq!(KycJob::from_row("applicant", "x"), None);
+        assert_eq!(KycJob::from_row("other", "1"), None);
     }
 }

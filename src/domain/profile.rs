@@ -17,6 +17,17 @@ pub struct ProfileFields {
     pub metadata: Option<String>,
 }
 
+/// Sealing contexts of personal data (the field name binds the ciphertext to its column).
+pub mod contexts {
+    pub const FIRST_NAME: &str = "profile.first_name";
+    pub const LAST_NAME: &str = "profile.last_name";
+    pub const DOB: &str = "profile.dob";
+    pub const ADDRESS: &str = "profile.address";
+    pub const PHONE_NUMBER: &str = "phone.number";
+    pub const DOC_NUMBER: &str = "document.doc_number";
+    pub const DOC_ADDRESS: &str = "document.address";
+}
+
 /// Barong's profile states.
 pub mod states {
     pub const DRAFTED: &str = "drafted";

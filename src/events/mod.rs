@@ -28,6 +28,8 @@ pub struct Events {
     pub publisher_wake: Arc<Notify>,
     /// Rung when the mail queue has work.
     pub mailer_wake: Arc<Notify>,
+    /// Rung when `kyc_jobs` has work.
+    pub kyc_wake: Arc<Notify>,
 }
 
 impl Events {
@@ -39,6 +41,7 @@ impl Events {
             },
             publisher_wake: Arc::new(Notify::new()),
             mailer_wake: Arc::new(Notify::new()),
+            kyc_wake: Arc::new(Notify::new()),
         }
     }
 
@@ -88,7 +91,10 @@ impl Events {
     }
 
     /// `model.label.created` or `model.label.updated`, and `model.user.updated` when the label
-    /// moved the user's level or state.
+    /// moved the user's level or state. A private `document` or `profile` label that becomes
+    /// `verified` or `rejected` also emits `system.<key>.<value>` (Barong's
+    /// `system.document.*`; `system.profile.*` is Portcullis's), whoever set it (the KYC
+    /// worker, an admin): every label write comes through here.
     pub async fn label_changed<C: Db>(
         &self,
         c: &C,
@@ -103,10 +109,17 @@ impl Events {
         if let Some(description) = &change.label.description {
             record["description"] = json!(description);
         }
+        let value_changed =
+            change.created || change.previous_value.as_deref() != Some(change.label.value.as_str());
+        if let Some(name) = decision_event(change).filter(|_| value_changed) {
+            let mut record = record.clone();
+            record["description"] = json!(change.label.description);
+            self.emit(c, &name, &json!({ "record": record })).await?;
+        }
         if change.created {
             self.emit(c, "model.label.created", &json!({ "record": record }))
                 .await?;
-        } else if change.previous_value.as_deref() != Some(change.label.value.as_str()) {
+        } else if value_changed {
             let changes = json!({ "value": change.previous_value });
             self.emit(
                 c,
@@ -123,7 +136,18 @@ impl Events {
     pub fn ring(&self) {
         self.publisher_wake.notify_one();
         self.mailer_wake.notify_one();
+        self.kyc_wake.notify_one();
     }
+}
+
+/// The system event a KYC decision label emits: `system.document.verified`,
+/// `system.profile.rejected`, ...; `None` for any other label.
+fn decision_event(change: &LabelChange) -> Option<String> {
+    let label = &change.label;
+    let decided = ["verified", "rejected"].contains(&label.value.as_str());
+    let watched = ["document", "profile"].contains(&label.key.as_str());
+    (decided && watched && label.scope == "private")
+        .then(|| format!("system.{}.{}", label.key, label.value))
 }
 
 /// [`user_record`], with the referrer's uid looked up.

@@ -13,6 +13,7 @@ mod fuzz;
 pub mod geoip;
 pub mod headers;
 pub mod method;
+pub mod multipart;
 pub mod outbound;
 pub mod path;
 pub mod respond;

@@ -1,5 +1,5 @@
 //! Calls Portcullis makes to other services (captcha verification, Auth0 key sets, SMS
-//! providers): one pooled HTTP/1 client with TLS (rustls on aws-lc-rs, Mozilla's roots), every
+//! providers, KYCAID): one pooled HTTP/1 client with TLS (rustls on aws-lc-rs, Mozilla's roots), every
 //! call bounded by a timeout and every answer by a size ([`MAX_ANSWER`]): a service that answers
 //! with gigabytes (compromised, misconfigured, or an attacker's URL) cannot exhaust memory.
 //! Plain `http://` works too, so tests can point these at local fakes.
@@ -106,6 +106,34 @@ impl Outbound {
         self.send(request, timeout).await
     }
 
+    /// Sends `body` (of `content_type`, when given) with `method` and extra `headers`. A header
+    /// that carries a credential is marked sensitive by the caller, so that nothing derived
+    /// from this request prints it.
+    pub async fn request(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &[(http::header::HeaderName, http::HeaderValue)],
+        content_type: Option<&str>,
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<Answer, OutboundError> {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(http::header::USER_AGENT, "portcullis");
+        if let Some(content_type) = content_type {
+            builder = builder.header(http::header::CONTENT_TYPE, content_type);
+        }
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|e| OutboundError(format!("bad request to {}: {e}", host_of(url))))?;
+        self.send(request, timeout).await
+    }
+
     async fn send(
         &self,
         request: http::Request<Full<Bytes>>,
@@ -145,6 +173,15 @@ pub fn basic_auth(user: &str, password: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
+}
+
+/// The host part of `url`, for error messages (a URL may carry a path or query not worth
+/// repeating in logs).
+fn host_of(url: &str) -> String {
+    url.parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn encode(value: &str) -> String {

@@ -9,4 +9,5 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod documents;
+pub mod kyc;
 pub mod passwords;

@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "phone_codes",
         include_str!("../../migrations/0007_phone_codes.sql"),
     ),
+    (
+        8,
+        "kyc_worker",
+        include_str!("../../migrations/0008_kyc_worker.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock that serialises migration runs.

@@ -24,7 +24,7 @@ pub enum Notice {
     /// A user (`users:<uid>`), service account (`service_accounts:<uid>`) or API key
     /// (`api_keys:<kid>`) changed.
     Subject { table: String, key: String },
-    /// Work arrived in a queue table (`event_outbox` or `mail_queue`).
+    /// Work arrived in a queue table (`event_outbox`, `mail_queue` or `kyc_jobs`).
     Queue { table: String },
     /// The listener (re)connected; anything cached may be stale.
     Resync,

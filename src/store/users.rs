@@ -270,6 +270,8 @@ pub struct ProfileRow {
     pub metadata: Option<String>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    /// KYCAID's applicant, once the KYC worker created it.
+    pub applicant_id: Option<String>,
 }
 
 pub async fn profiles<C: Db>(c: &C, user_id: i64) -> Result<Vec<ProfileRow>, StoreError> {
@@ -412,7 +414,8 @@ pub struct ProfileWrite {
 }
 
 const PROFILE_COLUMNS: &str = "id, first_name_encrypted, last_name_encrypted, dob_encrypted, \
-     address_encrypted, postcode, city, country, state, metadata, created_at, updated_at";
+     address_encrypted, postcode, city, country, state, metadata, created_at, updated_at, \
+     applicant_id";
 
 fn profile_from(r: &Row) -> ProfileRow {
     ProfileRow {
@@ -428,7 +431,89 @@ fn profile_from(r: &Row) -> ProfileRow {
         metadata: r.get(9),
         created_at: r.get(10),
         updated_at: r.get(11),
+        applicant_id: r.get(12),
     }
+}
+
+/// The user's profile `id`.
+pub async fn profile_of<C: Db>(
+    c: &C,
+    user_id: i64,
+    id: i64,
+) -> Result<Option<ProfileRow>, StoreError> {
+    let sql = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = $1 AND user_id = $2");
+    Ok(query_opt(c, &sql, &[&id, &user_id])
+        .await?
+        .as_ref()
+        .map(profile_from))
+}
+
+/// The KYC provider's applicant for the user: the one of its latest profile that has one.
+pub async fn applicant_id<C: Db>(c: &C, user_id: i64) -> Result<Option<String>, StoreError> {
+    Ok(query_opt(
+        c,
+        "SELECT applicant_id FROM profiles WHERE user_id = $1 AND applicant_id IS NOT NULL
+         ORDER BY id DESC LIMIT 1",
+        &[&user_id],
+    )
+    .await?
+    .map(|r| r.get(0)))
+}
+
+/// Records the KYC provider's applicant for the profile `id`.
+pub async fn set_applicant_id<C: Db>(c: &C, id: i64, applicant_id: &str) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE profiles SET applicant_id = $2, updated_at = now() WHERE id = $1",
+        &[&id, &applicant_id],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Sets the state of the profile `id` (the KYC provider refused it).
+pub async fn set_profile_state<C: Db>(c: &C, id: i64, state: &str) -> Result<(), StoreError> {
+    execute(
+        c,
+        "UPDATE profiles SET state = $2, updated_at = now() WHERE id = $1",
+        &[&id, &state],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The user whose profile holds the applicant `applicant_id`.
+pub async fn user_id_by_applicant<C: Db>(
+    c: &C,
+    applicant_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(query_opt(
+        c,
+        "SELECT user_id FROM profiles WHERE applicant_id = $1 ORDER BY id DESC LIMIT 1",
+        &[&applicant_id],
+    )
+    .await?
+    .map(|r| r.get(0)))
+}
+
+/// Sets the state of the user's latest submitted-or-decided profile with the applicant
+/// `applicant_id` (a drafted one was never sent); `None` when there is none.
+pub async fn decide_profile<C: Db>(
+    c: &C,
+    user_id: i64,
+    applicant_id: &str,
+    state: &str,
+) -> Result<Option<ProfileRow>, StoreError> {
+    let sql = format!(
+        "UPDATE profiles SET state = $3, updated_at = now()
+         WHERE id = (SELECT id FROM profiles WHERE user_id = $1 AND applicant_id = $2
+                     AND state <> 'drafted' ORDER BY id DESC LIMIT 1)
+         RETURNING {PROFILE_COLUMNS}"
+    );
+    Ok(query_opt(c, &sql, &[&user_id, &applicant_id, &state])
+        .await?
+        .as_ref()
+        .map(profile_from))
 }
 
 /// Whether the user has a profile still in the works (drafted or submitted): Barong allows one.

@@ -16,6 +16,7 @@ mod grpc;
 mod hostile_input;
 mod identity;
 mod kyc;
+mod kyc_flow;
 mod mail;
 mod nginx;
 mod policy;

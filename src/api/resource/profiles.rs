@@ -1,6 +1,8 @@
 //! `/resource/profiles`: the user's KYC profile (Barong §8.3). One profile may be in the works
 //! (drafted or submitted) at a time; the personal fields are sealed at rest and shown masked;
-//! every write sets the private `profile` label to the profile's state.
+//! every write sets the private `profile` label to the profile's state; a profile submitted
+//! while KYCAID is the provider queues its applicant job (`services::kyc`) in the same
+//! transaction.
 
 use axum::extract::{FromRef, State};
 use axum::response::{IntoResponse, Response};
@@ -12,11 +14,13 @@ use super::{CurrentUser, ResourceState};
 use crate::api::entities::{Profile, contexts, entity};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
+use crate::config::KycProvider;
 use crate::crypto::SecretBox;
+use crate::domain::kyc::KycJob;
 use crate::domain::profile::{self, ProfileFields, states};
 use crate::routes::{Endpoint, Guard, In, Param, param, reply, returns, returns_list};
 use crate::store::users::{self, ProfileRow, ProfileWrite, UserRow};
-use crate::store::{Db, StoreError, labels};
+use crate::store::{Db, StoreError, kyc_jobs, labels};
 
 const FIELDS: &[Param] = &[
     param("first_name", In::Body, false, "Letters, spaces, - and '"),
@@ -78,7 +82,10 @@ where
                 FIELDS,
                 const {
                     &[
-                        returns::<Profile>(201, "drafted, or submitted with confirm=true"),
+                        returns::<Profile>(
+                            201,
+                            "drafted, or submitted with confirm=true (sent to KYCAID when it is the KYC provider)",
+                        ),
                         reply(401, "jwt.decode_and_verify, authz.*"),
                         reply(
                             422,
@@ -185,6 +192,10 @@ async fn written<C: Db>(
     )
     .await?;
     app.events.label_changed(c, &change).await?;
+    // A submitted profile goes to the KYC provider (§8.3); with local KYC an admin decides.
+    if row.state == states::SUBMITTED && app.settings.kyc.provider == KycProvider::Kycaid {
+        kyc_jobs::enqueue(c, user.id, &KycJob::Applicant { profile_id: row.id }).await?;
+    }
     let mut record =
         serde_json::to_value(Profile::from_row(row, &app.secrets, false)).unwrap_or_default();
     record["user"] = crate::events::user_record_of(c, &change.user).await?;

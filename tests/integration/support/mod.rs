@@ -6,6 +6,7 @@ pub mod fakes;
 pub mod http;
 pub mod moto;
 pub mod multipart;
+pub mod kycaid;
 pub mod rabbit;
 pub mod raw;
 pub mod smtp;
