@@ -379,8 +379,11 @@ impl App {
         if self.settings.kyc.provider == crate::config::KycProvider::Kycaid {
             tokio::spawn(crate::services::kyc::run(
                 self.kyc_parts(),
-                // Until uploads are stored, document and address jobs wait for it.
-                crate::services::kyc::NoDocumentFiles,
+                crate::services::documents::StoredDocumentFiles {
+                    store: self.store.clone(),
+                    uploads: self.resource.uploads.clone(),
+                    secrets: self.gate.secrets.clone(),
+                },
                 self.events.kyc_wake.clone(),
             ));
         }

@@ -66,3 +66,56 @@ pub async fn file(
             object,
         }))
 }
+
+/// The KYC worker's view of the uploads (`services::kyc::DocumentFiles`): a batch's rows with
+/// their numbers opened and their files read from the storage.
+pub struct StoredDocumentFiles {
+    pub store: Store,
+    pub uploads: Uploads,
+    pub secrets: std::sync::Arc<crate::crypto::SecretBox>,
+}
+
+impl crate::services::kyc::DocumentFiles for StoredDocumentFiles {
+    async fn batch(
+        &self,
+        user_id: i64,
+        identificator: &str,
+    ) -> Result<Vec<crate::services::kyc::DocumentFile>, String> {
+        let rows = {
+            let client = self.store.client().await.map_err(|e| e.to_string())?;
+            documents::batch(&client, user_id, identificator)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        let mut files = Vec::with_capacity(rows.len());
+        for row in rows {
+            let kind = extension_of(&row.upload)
+                .as_deref()
+                .and_then(FileKind::from_extension)
+                .ok_or_else(|| format!("document {} has no known file type", row.id))?;
+            // A file missing from the storage is an error, not an empty batch: the job waits
+            // (a storage being restored) rather than send KYCAID half a batch.
+            let bytes = self
+                .uploads
+                .get_bytes(&row.upload)
+                .await
+                .map_err(|e| format!("document {}: {e:?}", row.id))?
+                .ok_or_else(|| format!("document {}: file missing from storage", row.id))?;
+            let doc_number = row.doc_number_encrypted.as_deref().and_then(|sealed| {
+                self.secrets
+                    .open_string(crate::domain::profile::contexts::DOC_NUMBER, sealed)
+                    .ok()
+            });
+            files.push(crate::services::kyc::DocumentFile {
+                doc_type: row.doc_type.clone(),
+                doc_number,
+                doc_expire: row.doc_expire.map(|d| d.to_string()),
+                doc_category: row.doc_category.clone(),
+                file_name: format!("{}.{}", row.id, kind.extension()),
+                content_type: kind.content_type().to_string(),
+                bytes: bytes.to_vec(),
+            });
+        }
+        Ok(files)
+    }
+}

@@ -25,7 +25,7 @@ mod resource_api_keys;
 mod resource_documents;
 mod resource_journey;
 mod resource_otp;
-mod resource_service_accounts;
 mod resource_phones;
+mod resource_service_accounts;
 mod sessions;
 mod store_tls;

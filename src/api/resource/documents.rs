@@ -478,7 +478,9 @@ async fn create(
     let fields = document_fields(&received, app.settings.uploads.required_docs_expire)?;
     let number = fields.doc_number.as_str();
     let sealed_number = app.secrets.seal(contexts::DOC_NUMBER, number.as_bytes());
-    let number_index = app.secrets.blind_index(contexts::DOC_NUMBER, number.as_bytes());
+    let number_index = app
+        .secrets
+        .blind_index(contexts::DOC_NUMBER, number.as_bytes());
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
     let mut rows = Vec::new();

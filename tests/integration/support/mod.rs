@@ -4,9 +4,9 @@
 
 pub mod fakes;
 pub mod http;
+pub mod kycaid;
 pub mod moto;
 pub mod multipart;
-pub mod kycaid;
 pub mod rabbit;
 pub mod raw;
 pub mod smtp;
