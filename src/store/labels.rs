@@ -170,19 +170,22 @@ fn state_rules(settings: &Users) -> StateRules<'_> {
     }
 }
 
-/// Every key of the user and of its service accounts becomes inactive (Barong §3.1).
-pub async fn deactivate_api_keys<C: Db>(c: &C, user_id: i64) -> Result<(), StoreError> {
-    execute(
+/// Every key of the user and of its service accounts becomes inactive (Barong §3.1). Answers
+/// the kids it turned off, so the writing node can drop them from its key cache at commit
+/// rather than wait for the change notice.
+pub async fn deactivate_api_keys<C: Db>(c: &C, user_id: i64) -> Result<Vec<String>, StoreError> {
+    let rows = query(
         c,
         "UPDATE api_keys SET state = 'inactive', updated_at = now()
          WHERE state = 'active' AND (
                (key_holder_account_type = 'User' AND key_holder_account_id = $1)
             OR (key_holder_account_type = 'ServiceAccount' AND key_holder_account_id IN
-                   (SELECT id FROM service_accounts WHERE owner_id = $1)))",
+                   (SELECT id FROM service_accounts WHERE owner_id = $1)))
+         RETURNING kid",
         &[&user_id],
     )
     .await?;
-    Ok(())
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// The user's active service accounts become `disabled` (Barong §10.2: leaving `active`

@@ -320,11 +320,14 @@ async fn disable(
     if let Some(after) = labels::remove(&tx, settings, user.id, "otp", "private").await? {
         app.events.user_updated(&tx, &disabled, &after).await?;
     }
-    labels::deactivate_api_keys(&tx, user.id).await?;
+    let turned_off = labels::deactivate_api_keys(&tx, user.id).await?;
     let activity = caller.activity(user.id, TOPIC, ACTION, "succeed", None);
     activities::insert(&tx, &activity).await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.committed(&user.uid);
+    // This node refuses the keys at once, with the key's own code rather than the user's
+    // `disabled_2fa`; the other nodes follow with the change notice.
+    turned_off.iter().for_each(|kid| app.api_keys.invalidate(kid));
     Ok(StatusCode::OK.into_response())
 }
 
