@@ -8,6 +8,7 @@ use axum::extract::FromRef;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 
+use crate::api::admin::{Admin, AdminState};
 use crate::api::guard::{GuardState, Guarding};
 use crate::api::identity::{Identity, IdentityState};
 use crate::api::resource::{Resource, ResourceState};
@@ -72,6 +73,8 @@ pub struct AppInner {
     pub identity: IdentityState,
     /// The resource handlers' state.
     pub resource: ResourceState,
+    /// The admin handlers' state.
+    pub admin: AdminState,
 }
 
 impl AppInner {
@@ -109,6 +112,12 @@ impl FromRef<App> for GuardState {
 impl FromRef<App> for ResourceState {
     fn from_ref(app: &App) -> ResourceState {
         app.resource.clone()
+    }
+}
+
+impl FromRef<App> for AdminState {
+    fn from_ref(app: &App) -> AdminState {
+        app.admin.clone()
     }
 }
 
@@ -217,7 +226,13 @@ impl App {
         };
         let ttl = settings.cache.subject_ttl;
         let (audit, audit_rx) = AuditSink::new();
-        tokio::spawn(audit::run_writer(store.clone(), audit_rx, geoip.clone()));
+        let (admin_activities, admin_rx) = audit::ActivitySink::new();
+        tokio::spawn(audit::run_writer(
+            store.clone(),
+            audit_rx,
+            admin_rx,
+            geoip.clone(),
+        ));
         let public_prefix = settings.api.public_prefix.clone();
         let gate = Gate {
             policy: Arc::new(PolicyHandle::new()),
@@ -303,6 +318,17 @@ impl App {
                 outbound.clone(),
             )),
         });
+        let admin = AdminState::new(Admin {
+            settings: settings.clone(),
+            store: store.clone(),
+            sessions: gate.sessions.clone(),
+            events: events.clone(),
+            secrets: gate.secrets.clone(),
+            subjects: gate.subjects.clone(),
+            api_keys: gate.api_keys.clone(),
+            uploads: resource.uploads.clone(),
+            activities: admin_activities,
+        });
         let identity = IdentityState::new(Identity {
             settings: settings.clone(),
             store: store.clone(),
@@ -335,6 +361,7 @@ impl App {
             decision,
             identity,
             resource,
+            admin,
             client_ip,
             store,
             kv,

@@ -16,23 +16,67 @@ use crate::store::{Store, StoreError};
 
 const BATCH: usize = 500;
 
-/// Writes queued events in batches until every sender is gone.
+/// The admin API's own records (who changed what, before and after), queued for the same
+/// batch writer as the gate's events, so that an admin write never waits on its audit row.
+#[derive(Clone)]
+pub struct ActivitySink {
+    tx: mpsc::Sender<NewActivity>,
+}
+
+impl ActivitySink {
+    /// The sink and the receiving end (for [`run_writer`], or a test).
+    pub fn new() -> (ActivitySink, mpsc::Receiver<NewActivity>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        (ActivitySink { tx }, rx)
+    }
+
+    /// Queues a record; when the queue is full it is dropped and counted rather than making
+    /// the request wait.
+    pub fn record(&self, activity: NewActivity) {
+        if self.tx.try_send(activity).is_err() {
+            metrics::counter!("portcullis_audit_dropped_total").increment(1);
+        }
+    }
+}
+
+/// The admin sink's queue: as deep as the gate's.
+const QUEUE: usize = 10_000;
+
+/// Writes the gate's queued events and the admin API's records in batches until every sender
+/// of both is gone.
 pub async fn run_writer(
     store: Store,
-    mut rx: mpsc::Receiver<AuditEvent>,
+    mut gate: mpsc::Receiver<AuditEvent>,
+    mut admin: mpsc::Receiver<NewActivity>,
     geoip: Option<Arc<GeoIp>>,
 ) {
     let mut events = Vec::with_capacity(BATCH);
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut events, BATCH).await > 0 {
-        batch.extend(events.drain(..).map(|event| {
-            let country = geoip
-                .as_ref()
-                .and_then(|geo| geo.locate(event.ip))
-                .map(|l| l.country_display)
-                .filter(|c| !c.is_empty());
-            activity(event, country)
-        }));
+    let (mut gate_open, mut admin_open) = (true, true);
+    loop {
+        tokio::select! {
+            received = gate.recv_many(&mut events, BATCH), if gate_open => {
+                if received == 0 {
+                    gate_open = false;
+                    continue;
+                }
+                batch.extend(events.drain(..).map(|event| {
+                    let country = geoip
+                        .as_ref()
+                        .and_then(|geo| geo.locate(event.ip))
+                        .map(|l| l.country_display)
+                        .filter(|c| !c.is_empty());
+                    activity(event, country)
+                }));
+            }
+            received = admin.recv_many(&mut batch, BATCH), if admin_open => {
+                if received == 0 {
+                    admin_open = false;
+                    continue;
+                }
+            }
+            else => return,
+        }
         write_batch(&store, &batch).await;
         batch.clear();
     }

@@ -2,6 +2,7 @@
 //! errors. Each endpoint is declared once, as a `routes::Endpoint` (its documentation, guard
 //! and handler); the server builds the router and the OpenAPI document from them.
 
+pub mod admin;
 pub mod entities;
 pub mod error;
 pub mod guard;
@@ -30,6 +31,7 @@ where
     S: Clone + Send + Sync + 'static,
     IdentityState: FromRef<S>,
     resource::ResourceState: FromRef<S>,
+    admin::AdminState: FromRef<S>,
     Arc<Settings>: FromRef<S>,
 {
     let mut all = Vec::new();
@@ -37,5 +39,6 @@ where
     all.extend(public::endpoints());
     all.extend(kyc::endpoints());
     all.extend(resource::endpoints());
+    all.extend(admin::endpoints());
     all
 }

@@ -2,6 +2,7 @@
 //! timestamps are written, KYC callbacks, the rows a policy is compiled from, and the loader
 //! port the gate's caches read through. No I/O here.
 
+pub mod abilities;
 pub mod documents;
 pub mod email;
 pub mod kyc;

@@ -1,6 +1,7 @@
 //! `admin_abilities`: what each admin role may read or manage in the admin API.
 
-use super::{Db, StoreError, execute};
+use super::{Db, StoreError, execute, query};
+use crate::domain::abilities::Abilities;
 
 /// Grants `role` the `action` (`read` or `manage`) on `subject` unless it has it; true when
 /// inserted.
@@ -18,4 +19,18 @@ pub async fn insert_if_missing<C: Db>(
     )
     .await?;
     Ok(inserted > 0)
+}
+
+/// The abilities of `role` (none when the role has no row).
+pub async fn for_role<C: Db>(c: &C, role: &str) -> Result<Abilities, StoreError> {
+    let rows = query(
+        c,
+        "SELECT action, subject FROM admin_abilities WHERE role = $1 ORDER BY id",
+        &[&role],
+    )
+    .await?;
+    let pairs: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    Ok(Abilities::from_rows(
+        pairs.iter().map(|(a, m)| (a.as_str(), m.as_str())),
+    ))
 }

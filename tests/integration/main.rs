@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin;
 mod api_keys;
 mod auth0;
 mod cli;

@@ -327,7 +327,9 @@ async fn disable(
     app.committed(&user.uid);
     // This node refuses the keys at once, with the key's own code rather than the user's
     // `disabled_2fa`; the other nodes follow with the change notice.
-    turned_off.iter().for_each(|kid| app.api_keys.invalidate(kid));
+    turned_off
+        .iter()
+        .for_each(|kid| app.api_keys.invalidate(kid));
     Ok(StatusCode::OK.into_response())
 }
 

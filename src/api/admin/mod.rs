@@ -1,0 +1,177 @@
+//! `/admin`: what staff do to other accounts and to the rules (Barong §9). Each request passes
+//! two checks, as in Barong: the gate's permissions table on the path (the subject guard, as
+//! for `/resource`), then the caller role's abilities (`policies/abilities.toml`, loaded into
+//! `admin_abilities`) for the endpoint's model and action: 401 `admin.ability.not_permitted`.
+
+pub mod abilities;
+pub mod levels;
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use http::request::Parts;
+
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ApiResult};
+use super::guard::Authenticated;
+use super::identity::common::Caller;
+use crate::audit::ActivitySink;
+use crate::authn::api_keys::ApiKeyCache;
+use crate::authn::sessions::Sessions;
+use crate::config::Settings;
+use crate::crypto::SecretBox;
+use crate::domain::abilities::{Abilities, Action};
+use crate::domain::subject::SubjectKind;
+use crate::events::Events;
+use crate::gate::subjects::Subjects;
+use crate::routes::Endpoint;
+use crate::store::Store;
+use crate::store::activities::NewActivity;
+use crate::store::users::{UserRow, find_by_uid};
+
+/// What the admin handlers use. Cheap to clone.
+#[derive(Clone)]
+pub struct AdminState(Arc<Admin>);
+
+pub struct Admin {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub sessions: Sessions,
+    pub events: Arc<Events>,
+    pub secrets: Arc<SecretBox>,
+    /// This node's caches of what the gate decides on, dropped at once after a write here
+    /// (other nodes drop theirs on the change notice).
+    pub subjects: Arc<Subjects>,
+    pub api_keys: Arc<ApiKeyCache>,
+    /// Where documents' files live (admins read them back).
+    pub uploads: crate::uploads::Uploads,
+    /// The admin activity log, written in batches off the request path.
+    pub activities: ActivitySink,
+}
+
+/// A change made through the admin API, as the admin activity log keeps it.
+pub struct Change<'a> {
+    /// The model changed, Barong's topic (`users`, `permissions`, `restrictions` …).
+    pub topic: &'a str,
+    /// `create`, `update` or `delete`.
+    pub action: &'a str,
+    /// The user the change is about, when it is about one.
+    pub target_uid: Option<&'a str>,
+    /// The row as it was (`null` for a creation) and as it is (`null` for a deletion).
+    pub before: Value,
+    pub after: Value,
+}
+
+impl Admin {
+    /// After a commit that changed the user `uid`: wake this node's workers (events, mail) and
+    /// forget the cached subject, so the next decision here reads the user as committed.
+    pub fn committed(&self, uid: &str) {
+        self.events.ring();
+        self.subjects.invalidate(SubjectKind::User, uid);
+    }
+
+    /// Queues the admin activity of a committed change: who (the staff member, from where),
+    /// what, and the row before and after.
+    pub fn record(&self, staff: &Staff, caller: &Caller, change: Change<'_>) {
+        self.activities.record(NewActivity {
+            user_id: Some(staff.user.id),
+            target_uid: change.target_uid.map(str::to_string),
+            category: "admin",
+            user_ip: caller.ip.to_string(),
+            user_ip_country: caller.country.clone(),
+            user_agent: caller.user_agent.clone(),
+            topic: change.topic.to_string(),
+            action: change.action.to_string(),
+            result: "succeed",
+            data: Some(json!({ "before": change.before, "after": change.after }).to_string()),
+        });
+    }
+}
+
+impl AdminState {
+    pub fn new(admin: Admin) -> AdminState {
+        AdminState(Arc::new(admin))
+    }
+}
+
+impl std::ops::Deref for AdminState {
+    type Target = Admin;
+    fn deref(&self) -> &Admin {
+        &self.0
+    }
+}
+
+/// The staff member calling, as stored now, with their role's abilities.
+pub struct Staff {
+    pub user: UserRow,
+    pub abilities: Abilities,
+}
+
+impl Staff {
+    /// Barong's CanCan check: 401 `admin.ability.not_permitted` unless the role may.
+    pub fn may(&self, action: Action, model: &str) -> ApiResult<()> {
+        if self.abilities.can(action, model) {
+            Ok(())
+        } else {
+            Err(ApiError::unauthorized("admin.ability.not_permitted"))
+        }
+    }
+
+    pub fn is_superadmin(&self) -> bool {
+        self.user.role == "superadmin"
+    }
+}
+
+impl<S> FromRequestParts<S> for Staff
+where
+    S: Send + Sync,
+    AdminState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Staff, ApiError> {
+        let Authenticated { uid } = parts
+            .extensions
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or_else(|| ApiError::unauthorized("jwt.decode_and_verify"))?;
+        let admin = AdminState::from_ref(state);
+        let client = admin.store.client().await?;
+        let user = find_by_uid(&client, &uid)
+            .await?
+            .ok_or_else(|| ApiError::not_found("record.not_found"))?;
+        let abilities = crate::store::admin_abilities::for_role(&client, &user.role).await?;
+        Ok(Staff { user, abilities })
+    }
+}
+
+/// An admin route's documentation: under the mount, tagged `admin`.
+pub const fn doc(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    params: &'static [crate::routes::Param],
+    responses: &'static [crate::routes::Reply],
+) -> crate::routes::Doc {
+    crate::routes::Doc {
+        method,
+        base: crate::routes::Base::Mount,
+        path,
+        tag: "admin",
+        summary,
+        params,
+        responses,
+    }
+}
+
+/// Every admin route, for any router state the admin state comes from.
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+{
+    let mut all = abilities::endpoints();
+    all.extend(levels::endpoints());
+    all
+}
