@@ -4,11 +4,10 @@
 mod abilities;
 
 use crate::resource::bearer;
-use crate::support::{Client, Response, Server, TestEnv, TestUser};
+use crate::support::{Client, Response, Server, TestEnv};
 
 /// A staff member of `role`, signed in, with the Bearer token Envoy would forward.
 pub struct Staff {
-    pub user: TestUser,
     pub bearer: String,
 }
 
@@ -17,7 +16,7 @@ impl Staff {
         let user = env.user(role).await;
         let session = server.login(&user).await;
         let bearer = bearer(server, &session).await;
-        Staff { user, bearer }
+        Staff { bearer }
     }
 
     pub async fn get(&self, server: &Server, route: &str) -> Response {
