@@ -517,7 +517,16 @@ pub async fn decide_profile<C: Db>(
 }
 
 /// Whether the user has a profile still in the works (drafted or submitted): Barong allows one.
+/// Whether the user has a drafted or submitted profile. Locks the user's row for the rest of
+/// the transaction first, so that two concurrent creations cannot both see none and both
+/// insert one.
 pub async fn has_open_profile<C: Db>(c: &C, user_id: i64) -> Result<bool, StoreError> {
+    query_opt(
+        c,
+        "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+        &[&user_id],
+    )
+    .await?;
     Ok(query_opt(
         c,
         "SELECT 1 FROM profiles WHERE user_id = $1 AND state IN ('drafted', 'submitted') LIMIT 1",

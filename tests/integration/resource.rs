@@ -457,6 +457,35 @@ async fn deleting_the_account_needs_the_password_and_a_code_and_ends_every_sessi
 }
 
 #[tokio::test]
+async fn stored_data_mails_its_owner_a_notice_without_the_data() {
+    use crate::support::smtp::{self, SmtpSink, WAIT};
+    let sink = SmtpSink::start().await;
+    let env = TestEnv::new().await;
+    let server = env.start_with(&smtp::mail_config(sink.port())).await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let stored = Client::new()
+        .post(server.resource("data_storage"))
+        .session(&session)
+        .header("x-csrf-token", &session.csrf)
+        .json(&serde_json::json!({ "title": "Personal", "data": "{\"tax_id\":\"<b>1</b>\"}" }))
+        .send()
+        .await;
+    assert_eq!(stored.status, 201, "{}", stored.text());
+    let mail = sink.wait_for(&user.email, 1, WAIT).await.remove(0);
+    assert_eq!(mail.subject(), "Account Data Recorded");
+    assert!(
+        mail.text_body().contains("\"Personal\""),
+        "{}",
+        mail.text_body()
+    );
+    assert!(mail.text_body().contains(&user.email));
+    // The data itself is never mailed.
+    assert!(!mail.text_body().contains("tax_id"));
+    assert!(!mail.html_body().contains("tax_id"));
+}
+
+#[tokio::test]
 async fn data_is_stored_under_the_configured_titles_once_each() {
     let env = TestEnv::new().await;
     let server = env.start().await;
@@ -564,6 +593,41 @@ async fn a_password_change_and_a_deleted_account_are_emailed() {
     assert_eq!(deleted.status, 200, "{}", deleted.text());
     let mails = sink.wait_for(&user.email, 2, WAIT).await;
     assert_eq!(mails[1].subject(), "Account Deleted");
+}
+
+#[tokio::test]
+async fn concurrent_profile_creations_leave_exactly_one_open_profile() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let create = || {
+        Client::new()
+            .post(server.resource("profiles"))
+            .session(&session)
+            .header("x-csrf-token", &session.csrf)
+            .json(&serde_json::json!({ "first_name": "Anna", "country": "GB" }))
+            .send()
+    };
+    let answers = futures_util::future::join_all((0..6).map(|_| create())).await;
+    let created = answers.iter().filter(|a| a.status == 201).count();
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        answers.iter().map(|a| a.text()).collect::<Vec<_>>()
+    );
+    for refused in answers.iter().filter(|a| a.status != 201) {
+        refused.assert_error(422, "state.exists");
+    }
+    assert_eq!(
+        env.count(&format!(
+            "SELECT count(*) FROM profiles WHERE user_id = {}",
+            user.id
+        ))
+        .await,
+        1
+    );
 }
 
 #[tokio::test]
