@@ -244,3 +244,15 @@ pub async fn insert<C: Db>(
     let label = Label::written(&row, key, value, scope);
     Ok(LabelChange::new(label, None, user_before, user))
 }
+
+/// How many users hold the label `key: value` in `scope` (the admin metrics' pending
+/// applications).
+pub async fn holders<C: Db>(c: &C, key: &str, value: &str, scope: &str) -> Result<i64, StoreError> {
+    Ok(super::query_one(
+        c,
+        "SELECT count(*) FROM labels WHERE key = $1 AND value = $2 AND scope = $3",
+        &[&key, &value, &scope],
+    )
+    .await?
+    .get(0))
+}

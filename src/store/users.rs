@@ -123,6 +123,21 @@ pub async fn find_by_id<C: Db>(c: &C, id: i64) -> Result<Option<UserRow>, StoreE
         .map(UserRow::from_row))
 }
 
+/// The users with any of these ids or uids (at most one row each), for listings that name
+/// many users at once.
+pub async fn find_many<C: Db>(
+    c: &C,
+    ids: &[i64],
+    uids: &[String],
+) -> Result<Vec<UserRow>, StoreError> {
+    if ids.is_empty() && uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ANY($1) OR uid = ANY($2)");
+    let rows = super::query(c, &sql, &[&ids, &uids]).await?;
+    Ok(rows.iter().map(UserRow::from_row).collect())
+}
+
 /// The uid of a user by id (for `referral_uid`).
 pub async fn uid_by_id<C: Db>(c: &C, id: i64) -> Result<Option<String>, StoreError> {
     Ok(query_opt(c, "SELECT uid FROM users WHERE id = $1", &[&id])
@@ -272,6 +287,8 @@ pub struct ProfileRow {
     pub updated_at: OffsetDateTime,
     /// KYCAID's applicant, once the KYC worker created it.
     pub applicant_id: Option<String>,
+    /// Who wrote it: `user` for the user's own, else the uid of the staff member.
+    pub author: Option<String>,
 }
 
 pub async fn profiles<C: Db>(c: &C, user_id: i64) -> Result<Vec<ProfileRow>, StoreError> {
@@ -415,7 +432,7 @@ pub struct ProfileWrite {
 
 const PROFILE_COLUMNS: &str = "id, first_name_encrypted, last_name_encrypted, dob_encrypted, \
      address_encrypted, postcode, city, country, state, metadata, created_at, updated_at, \
-     applicant_id";
+     applicant_id, author";
 
 fn profile_from(r: &Row) -> ProfileRow {
     ProfileRow {
@@ -432,6 +449,7 @@ fn profile_from(r: &Row) -> ProfileRow {
         created_at: r.get(10),
         updated_at: r.get(11),
         applicant_id: r.get(12),
+        author: r.get(13),
     }
 }
 
@@ -536,16 +554,18 @@ pub async fn has_open_profile<C: Db>(c: &C, user_id: i64) -> Result<bool, StoreE
     .is_some())
 }
 
+/// A new profile of the user in `state`, written by `author` (`user`, or a staff uid).
 pub async fn insert_profile<C: Db>(
     c: &C,
     user_id: i64,
+    author: &str,
     state: &str,
     fields: &ProfileWrite,
 ) -> Result<ProfileRow, StoreError> {
     let sql = format!(
         "INSERT INTO profiles (user_id, author, first_name_encrypted, last_name_encrypted,
              dob_encrypted, address_encrypted, postcode, city, country, metadata, state)
-         VALUES ($1, 'user', $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {PROFILE_COLUMNS}"
+         VALUES ($1, $11, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {PROFILE_COLUMNS}"
     );
     let row = super::query_one(
         c,
@@ -561,17 +581,20 @@ pub async fn insert_profile<C: Db>(
             &fields.country,
             &fields.metadata,
             &state,
+            &author,
         ],
     )
     .await?;
     Ok(profile_from(&row))
 }
 
-/// Updates the user's drafted profile: the given fields replace the stored ones, others stay;
-/// `None` when the user has no drafted profile.
-pub async fn update_drafted_profile<C: Db>(
+/// Updates the user's latest profile in state `from` (`drafted` for the user's own edits,
+/// `submitted` for staff's): the given fields replace the stored ones, others stay; `None`
+/// when the user has no such profile.
+pub async fn update_open_profile<C: Db>(
     c: &C,
     user_id: i64,
+    from: &str,
     state: &str,
     fields: &ProfileWrite,
 ) -> Result<Option<ProfileRow>, StoreError> {
@@ -584,7 +607,7 @@ pub async fn update_drafted_profile<C: Db>(
              postcode = COALESCE($6, postcode), city = COALESCE($7, city),
              country = COALESCE($8, country), metadata = COALESCE($9, metadata),
              state = $10, updated_at = now()
-         WHERE id = (SELECT id FROM profiles WHERE user_id = $1 AND state = 'drafted'
+         WHERE id = (SELECT id FROM profiles WHERE user_id = $1 AND state = $11
                      ORDER BY id DESC LIMIT 1)
          RETURNING {PROFILE_COLUMNS}"
     );
@@ -602,9 +625,35 @@ pub async fn update_drafted_profile<C: Db>(
             &fields.country,
             &fields.metadata,
             &state,
+            &from,
         ],
     )
     .await?
     .as_ref()
     .map(profile_from))
+}
+
+/// One page of every profile, oldest first, each with its user's uid; and the total.
+pub async fn profiles_page<C: Db>(
+    c: &C,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<(ProfileRow, String)>, i64), StoreError> {
+    let columns = PROFILE_COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns}, u.uid FROM profiles p JOIN users u ON u.id = p.user_id
+         ORDER BY p.id LIMIT $1 OFFSET $2"
+    );
+    let rows = super::query(c, &sql, &[&limit, &offset]).await?;
+    let total: i64 = query_one(c, "SELECT count(*) FROM profiles", &[])
+        .await?
+        .get(0);
+    Ok((
+        rows.iter().map(|r| (profile_from(r), r.get(14))).collect(),
+        total,
+    ))
 }
