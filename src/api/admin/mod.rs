@@ -8,6 +8,7 @@
 pub mod abilities;
 pub mod activities;
 pub mod api_keys;
+pub mod explain;
 pub mod levels;
 pub mod metrics;
 pub mod profiles;
@@ -30,8 +31,8 @@ use crate::crypto::SecretBox;
 use crate::domain::abilities::{Abilities, Action};
 use crate::domain::subject::SubjectKind;
 use crate::events::Events;
+use crate::gate::Gate;
 use crate::gate::permissions::Verdict;
-use crate::gate::policy::PolicyHandle;
 use crate::gate::subjects::Subjects;
 use crate::net::path::public_path;
 use crate::routes::Endpoint;
@@ -57,8 +58,9 @@ pub struct Admin {
     pub uploads: crate::uploads::Uploads,
     /// The admin activity log, written in batches off the request path.
     pub activities: ActivitySink,
-    /// The gate's rules, for the permissions check of requests that carry a token.
-    pub policy: Arc<PolicyHandle>,
+    /// The gate: its rules for the permissions check of requests that carry a token, and
+    /// its steps for `explain`.
+    pub gate: Arc<Gate>,
 }
 
 /// A change made through the admin API, as the admin activity log keeps it.
@@ -162,6 +164,7 @@ where
         );
         let verdict =
             admin
+                .gate
                 .policy
                 .current()
                 .permissions
@@ -204,6 +207,7 @@ where
     let mut all = abilities::endpoints();
     all.extend(activities::endpoints());
     all.extend(api_keys::endpoints());
+    all.extend(explain::endpoints());
     all.extend(levels::endpoints());
     all.extend(metrics::endpoints());
     all.extend(profiles::endpoints());

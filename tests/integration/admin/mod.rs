@@ -4,6 +4,7 @@
 mod abilities;
 mod activities;
 mod api_keys;
+mod explain;
 mod metrics;
 mod profiles;
 
