@@ -5,6 +5,9 @@
 
 pub mod abilities;
 pub mod levels;
+pub mod permissions;
+pub mod restrictions;
+pub mod rule_params;
 
 use std::sync::Arc;
 
@@ -170,8 +173,11 @@ pub fn endpoints<S>() -> Vec<Endpoint<S>>
 where
     S: Clone + Send + Sync + 'static,
     AdminState: FromRef<S>,
+    super::identity::IdentityState: FromRef<S>,
 {
     let mut all = abilities::endpoints();
     all.extend(levels::endpoints());
+    all.extend(permissions::endpoints());
+    all.extend(restrictions::endpoints());
     all
 }
