@@ -2,6 +2,8 @@
 //! table on the path and the role's abilities on the model, as Barong makes them.
 
 mod abilities;
+mod permissions;
+mod restrictions;
 
 use crate::resource::bearer;
 use crate::support::{Client, Response, Server, TestEnv};
@@ -25,5 +27,24 @@ impl Staff {
             .header("authorization", &self.bearer)
             .send()
             .await
+    }
+
+    /// `method` on `route` (a query string included), with `body` as JSON unless it is null.
+    pub async fn send(
+        &self,
+        server: &Server,
+        method: &str,
+        route: &str,
+        body: &serde_json::Value,
+    ) -> Response {
+        let request = Client::new()
+            .request(method, server.admin(route))
+            .header("authorization", &self.bearer)
+            .header("user-agent", crate::support::UA);
+        if body.is_null() {
+            request.send().await
+        } else {
+            request.json(body).send().await
+        }
     }
 }
