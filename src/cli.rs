@@ -74,10 +74,15 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum PoliciesCommand {
-    /// Insert the rows of the policy files that the database lacks.
+    /// Insert the rows of the policy files that the database lacks, printing how the database
+    /// differs from the files: `+` rows added, `-` and `~` rows the database holds otherwise
+    /// (kept: staff may have made them through the admin API).
     Apply {
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Print the differences only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Report permission rows that can never take effect; exits 1 when there are any.
     Check,
@@ -270,15 +275,32 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 async fn policies(cmd: PoliciesCommand, settings: &Settings) -> anyhow::Result<()> {
     let store = Store::new(&settings.database)?;
     match cmd {
-        PoliciesCommand::Apply { dir } => {
+        PoliciesCommand::Apply { dir, dry_run } => {
             let dir = dir.unwrap_or_else(|| settings.policies.dir.clone());
-            let report = crate::policies::apply(&store, &dir, &settings.api.public_prefix).await?;
+            let prefix = &settings.api.public_prefix;
+            let diff = crate::policies::diff(&store, &dir, prefix).await?;
+            for line in diff.lines() {
+                println!("{line}");
+            }
+            if dry_run {
+                println!(
+                    "{}",
+                    json!({
+                        "dry_run": true, "added": diff.added.len(),
+                        "removed": diff.removed.len(), "changed": diff.changed.len(),
+                    })
+                );
+                return Ok(());
+            }
+            let report = crate::policies::apply(&store, &dir, prefix).await?;
             println!(
                 "{}",
                 json!({
                     "permissions": report.permissions, "rules": report.rules,
                     "restrictions": report.restrictions, "levels": report.levels,
                     "abilities": report.abilities,
+                    // Rows the database holds otherwise, left as they are.
+                    "kept": diff.removed.len() + diff.changed.len(),
                 })
             );
         }
