@@ -77,9 +77,14 @@ pub fn optional_text(
     non_blank(params.text(name)?, prefix, name, codes)
 }
 
+/// Blank → `empty_<name>`; a NUL character → `invalid_<name>` (Postgres refuses NUL in text,
+/// so it would otherwise surface as a database error, not the 4xx bad input deserves).
 fn non_blank(text: String, prefix: &str, name: &str, codes: &mut Vec<String>) -> Option<String> {
     if text.trim().is_empty() {
         codes.push(format!("{prefix}.empty_{name}"));
+        None
+    } else if text.contains('\0') {
+        codes.push(format!("{prefix}.invalid_{name}"));
         None
     } else {
         Some(text)
@@ -97,7 +102,7 @@ mod tests {
 
     #[test]
     fn readers_report_grapes_codes() {
-        let params = Params::from_query(Some("id=x&blank=&n=7&t=a"));
+        let params = Params::from_query(Some("id=x&blank=&n=7&t=a&nul=a%00b"));
         let mut codes = Vec::new();
         assert_eq!(required_integer(&params, "p", "id", &mut codes), None);
         assert_eq!(required_integer(&params, "p", "none", &mut codes), None);
@@ -109,6 +114,7 @@ mod tests {
             required_text(&params, "p", "t", &mut codes).as_deref(),
             Some("a")
         );
+        assert_eq!(optional_text(&params, "p", "nul", &mut codes), None);
         assert_eq!(
             codes,
             [
@@ -117,6 +123,7 @@ mod tests {
                 "p.empty_none",
                 "p.empty_blank",
                 "p.empty_blank",
+                "p.invalid_nul",
             ]
         );
     }

@@ -301,6 +301,12 @@ async fn input_is_refused_with_barongs_codes_and_nothing_is_written() {
     post(with("path", json!("a".repeat(256))))
         .await
         .assert_error(422, "path.too_long");
+    post(with("role", json!("mem\u{0}ber")))
+        .await
+        .assert_error(422, "admin.permission.invalid_role");
+    post(with("path", json!("api/v2/\u{0}")))
+        .await
+        .assert_error(422, "admin.permission.invalid_path");
     post(with("topic", json!("t".repeat(65))))
         .await
         .assert_error(422, "topic.too_long");

@@ -258,6 +258,10 @@ async fn input_is_refused_with_barongs_codes_and_nothing_is_written() {
     post(with("code", json!(99_999_999_999i64)))
         .await
         .assert_error(422, "code.invalid");
+    // A NUL would reach the database in a country's free text.
+    post(json!({ "category": "blacklist", "scope": "country", "value": "U\u{0}A" }))
+        .await
+        .assert_error(422, "admin.restriction.invalid_value");
     post(with("state", json!("")))
         .await
         .assert_error(422, "admin.restriction.empty_state");
