@@ -11,7 +11,10 @@ pub mod api_keys;
 pub mod explain;
 pub mod levels;
 pub mod metrics;
+pub mod permissions;
 pub mod profiles;
+pub mod restrictions;
+pub mod rule_params;
 
 use std::sync::Arc;
 
@@ -211,5 +214,7 @@ where
     all.extend(levels::endpoints());
     all.extend(metrics::endpoints());
     all.extend(profiles::endpoints());
+    all.extend(permissions::endpoints());
+    all.extend(restrictions::endpoints());
     all
 }
