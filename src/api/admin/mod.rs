@@ -5,6 +5,7 @@
 
 pub mod abilities;
 pub mod levels;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -170,8 +171,10 @@ pub fn endpoints<S>() -> Vec<Endpoint<S>>
 where
     S: Clone + Send + Sync + 'static,
     AdminState: FromRef<S>,
+    super::identity::IdentityState: FromRef<S>,
 {
     let mut all = abilities::endpoints();
     all.extend(levels::endpoints());
+    all.extend(users::endpoints());
     all
 }

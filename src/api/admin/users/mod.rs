@@ -1,0 +1,70 @@
+//! `/admin/users…`: staff read accounts, change their state, 2FA, email and role, review KYC
+//! through labels, keep comments and drop stored data (Barong §9.2). Each concern is a module;
+//! this one holds what they share: finding the target user, the superadmin protection, and
+//! Grape's boolean parameter.
+
+pub mod comments;
+pub mod entities;
+pub mod labels;
+pub mod list;
+pub mod storage;
+pub mod update;
+
+use axum::extract::FromRef;
+use serde_json::Value;
+
+use super::{AdminState, Staff};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::identity::IdentityState;
+use crate::api::params::Params;
+use crate::routes::Endpoint;
+use crate::store::Db;
+use crate::store::users::{UserRow, find_by_uid};
+
+/// The prefix of these endpoints' parameter codes (`admin.user.missing_uid` …).
+const PREFIX: &str = "admin.user";
+
+pub fn endpoints<S>() -> Vec<Endpoint<S>>
+where
+    S: Clone + Send + Sync + 'static,
+    AdminState: FromRef<S>,
+    IdentityState: FromRef<S>,
+{
+    let mut all = list::endpoints();
+    all.extend(update::endpoints());
+    all.extend(labels::endpoints());
+    all.extend(comments::endpoints());
+    all.extend(storage::endpoints());
+    all
+}
+
+/// The user `uid`, or Barong's 404 `admin.user.doesnt_exist`.
+async fn target<C: Db>(c: &C, uid: &str) -> ApiResult<UserRow> {
+    find_by_uid(c, uid)
+        .await?
+        .ok_or_else(|| ApiError::not_found("admin.user.doesnt_exist"))
+}
+
+/// Only a superadmin changes a superadmin: 422 `<code>` for anyone else.
+fn protect_superadmin(staff: &Staff, target: &UserRow, code: &str) -> ApiResult<()> {
+    if target.role == "superadmin" && !staff.is_superadmin() {
+        return Err(ApiError::unprocessable(code));
+    }
+    Ok(())
+}
+
+/// A Grape `Boolean` parameter: absent → `None`; `true`/`false` (or `1`/`0`); anything else is
+/// `code`.
+fn boolean(params: &Params, name: &str, code: &str) -> ApiResult<Option<bool>> {
+    match params.text(name).as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("true" | "1") => Ok(Some(true)),
+        Some("false" | "0") => Ok(Some(false)),
+        Some(_) => Err(ApiError::unprocessable(code)),
+    }
+}
+
+/// The user as the admin activity log keeps it, before or after a change.
+fn user_record(user: &UserRow) -> Value {
+    crate::events::user_record(user, None)
+}
