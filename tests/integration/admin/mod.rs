@@ -2,6 +2,8 @@
 //! table on the path and the role's abilities on the model, as Barong makes them.
 
 mod abilities;
+mod users;
+mod users_labels;
 
 use crate::resource::bearer;
 use crate::support::{Client, Response, Server, TestEnv};
@@ -23,6 +25,22 @@ impl Staff {
         Client::new()
             .get(server.admin(route))
             .header("authorization", &self.bearer)
+            .send()
+            .await
+    }
+
+    /// A request of any method with a JSON body (`{}` for none).
+    pub async fn send(
+        &self,
+        server: &Server,
+        method: &str,
+        route: &str,
+        body: &serde_json::Value,
+    ) -> Response {
+        Client::new()
+            .request(method, server.admin(route))
+            .header("authorization", &self.bearer)
+            .json(body)
             .send()
             .await
     }
