@@ -225,6 +225,8 @@ async fn the_list_filters_orders_and_pages_users() {
         ("page=x", "non_integer_page"),
         ("limit=101", "invalid_limit"),
         ("limit=x", "non_integer_limit"),
+        // Postgres refuses NUL in text: a 4xx, never a server error.
+        ("uid=a%00b", "admin.user.invalid_uid"),
     ] {
         staff
             .get(&server, &format!("users?{query}"))
@@ -298,6 +300,10 @@ async fn one_user_reads_unmasked_with_everything_a_reviewer_needs() {
 
     staff
         .get(&server, "users/UNKNOWN000")
+        .await
+        .assert_error(404, "admin.user.doesnt_exist");
+    staff
+        .get(&server, "users/ID%00")
         .await
         .assert_error(404, "admin.user.doesnt_exist");
 }
@@ -546,7 +552,7 @@ async fn roles_change_only_to_roles_the_permissions_know_and_only_through_a_supe
     let env = TestEnv::new().await;
     let server = env.start().await;
     let (superadmin, me) = staff_of(&env, &server, "superadmin").await;
-    let (_, admin) = staff_of(&env, &server, "admin").await;
+    let (admin_staff, admin) = staff_of(&env, &server, "admin").await;
     let admin_session = server.login(&admin).await;
     let member = env.user("member").await;
     let session = server.login(&member).await;
@@ -556,6 +562,13 @@ async fn roles_change_only_to_roles_the_permissions_know_and_only_through_a_supe
     through_gate(&server, &admin_session, "POST", "users/role", &body)
         .await
         .assert_error(401, "authz.invalid_permission");
+    // Where a table lets an admin through, the abilities would: only a superadmin makes a
+    // superadmin (not in Barong).
+    let promote = json!({ "uid": member.uid, "role": "superadmin" });
+    admin_staff
+        .send(&server, "POST", "users/role", &promote)
+        .await
+        .assert_error(422, "admin.user.superadmin_change");
 
     superadmin
         .send(&server, "POST", "users/role", &json!({ "uid": member.uid }))

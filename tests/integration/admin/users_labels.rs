@@ -245,6 +245,16 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
         .await
         .assert_error(404, "admin.user.doesnt_exist");
 
+    admin
+        .send(
+            &server,
+            "POST",
+            "users/labels",
+            &json!({ "uid": user.uid, "key": "tier", "value": "gold", "description": "a\u{0}b" }),
+        )
+        .await
+        .assert_error(422, "admin.user.invalid_description");
+
     // Updates need the label unless the legacy write may create it.
     admin
         .send(

@@ -9,7 +9,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::entities::UserWithKYC;
-use super::{AdminState, PREFIX, Staff, target};
+use super::{AdminState, PREFIX, Staff, refuse_nul, target};
 use crate::api::admin::{Change, doc};
 use crate::api::entities::entity;
 use crate::api::error::{ApiError, ApiResult};
@@ -153,6 +153,7 @@ async fn create(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let values = common::require(&params, PREFIX, &["uid", "title", "data"], false)?;
     check_lengths(Some(&values[1]), Some(&values[2]))?;
     staff.may(Action::Create, models::USER)?;
@@ -181,6 +182,7 @@ async fn update(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let id = read_id(&params)?;
     let title = optional(&params, "title")?;
     let data = optional(&params, "data")?;
@@ -216,6 +218,7 @@ async fn remove(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let id = read_id(&params)?;
     staff.may(Action::Destroy, models::USER)?;
     let mut client = app.store.client().await?;

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::entities::{AdminLabelView, User};
-use super::{AdminState, PREFIX, Staff, boolean, protect_superadmin, target};
+use super::{AdminState, PREFIX, Staff, boolean, protect_superadmin, refuse_nul, target};
 use crate::api::admin::{Change, doc};
 use crate::api::entities::entity;
 use crate::api::error::{ApiError, ApiResult};
@@ -247,6 +247,7 @@ async fn holders(
     OriginalUri(uri): OriginalUri,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let values = common::require(&params, PREFIX, &["key", "value"], false)?;
     let page = Page::from_params(&params)?;
     staff.may(Action::Read, models::USER)?;
@@ -334,6 +335,7 @@ async fn create(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let write = read_write(&params, false)?;
     staff.may(Action::Create, models::LABEL)?;
     let label = apply(&app, &staff, &caller, &write, Mode::Create).await?;
@@ -346,6 +348,7 @@ async fn update(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let write = read_write(&params, true)?;
     staff.may(Action::Update, models::LABEL)?;
     let label = apply(&app, &staff, &caller, &write, Mode::Update).await?;
@@ -358,6 +361,7 @@ async fn update_legacy(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let write = read_write(&params, true)?;
     let replace = boolean(&params, "replace", "admin.user.non_boolean_replace")?.unwrap_or(true);
     staff.may(Action::Update, models::LABEL)?;
@@ -445,6 +449,7 @@ async fn remove(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let values = common::require(&params, PREFIX, &["uid", "key", "scope"], false)?;
     let (uid, key, scope) = (&values[0], normalise(&values[1]), values[2].trim());
     staff.may(Action::Destroy, models::LABEL)?;

@@ -9,7 +9,7 @@ use http::StatusCode;
 use time::OffsetDateTime;
 
 use super::entities::{User, UserWithKYC, UserWithProfile};
-use super::{AdminState, Staff, boolean, target};
+use super::{AdminState, Staff, boolean, refuse_nul, target};
 use crate::api::admin::doc;
 use crate::api::entities::entity;
 use crate::api::error::{ApiError, ApiResult};
@@ -105,11 +105,12 @@ where
                 &LIST_PARAMS,
                 const {
                     &[
+                        // One entity per status in the document: the extended shape is named
+                        // in the description.
                         returns_list::<User>(
                             200,
-                            "Users (UserWithProfile when extended); Total, Page, Per-Page and Link headers",
+                            "Users; with extended=true each is a UserWithProfile (User, profiles, created_at, updated_at). Total, Page, Per-Page and Link headers",
                         ),
-                        returns_list::<UserWithProfile>(200, "extended=true"),
                         reply(
                             401,
                             "jwt.decode_and_verify, authz.*, admin.ability.not_permitted",
@@ -132,8 +133,10 @@ where
                 &PENDING_PARAMS,
                 const {
                     &[
-                        returns_list::<User>(200, "Users, the longest waiting first"),
-                        returns_list::<UserWithKYC>(200, "extended=true"),
+                        returns_list::<User>(
+                            200,
+                            "Users, the longest waiting first; with extended=true each is a UserWithKYC. Total, Page, Per-Page and Link headers",
+                        ),
                         reply(
                             401,
                             "jwt.decode_and_verify, authz.*, admin.ability.not_permitted",
@@ -226,6 +229,7 @@ async fn list(
     OriginalUri(uri): OriginalUri,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let mut codes = Vec::new();
     let (filter, extended, page) = read_filters(&params, &mut codes);
     let descending = match params.text("ordering").as_deref() {
@@ -274,6 +278,7 @@ async fn pending(
     OriginalUri(uri): OriginalUri,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let mut codes = Vec::new();
     let (filter, extended, page) = read_filters(&params, &mut codes);
     ApiError::unprocessable_all(codes)?;

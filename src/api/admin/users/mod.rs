@@ -40,6 +40,10 @@ where
 
 /// The user `uid`, or Barong's 404 `admin.user.doesnt_exist`.
 async fn target<C: Db>(c: &C, uid: &str) -> ApiResult<UserRow> {
+    // Postgres refuses a NUL in text outright; no uid holds one.
+    if uid.contains('\0') {
+        return Err(ApiError::not_found("admin.user.doesnt_exist"));
+    }
     find_by_uid(c, uid)
         .await?
         .ok_or_else(|| ApiError::not_found("admin.user.doesnt_exist"))
@@ -51,6 +55,31 @@ fn protect_superadmin(staff: &Staff, target: &UserRow, code: &str) -> ApiResult<
         return Err(ApiError::unprocessable(code));
     }
     Ok(())
+}
+
+/// Refuses a parameter holding a NUL character (422 `admin.user.invalid_<name>`): Postgres
+/// refuses NUL in text, so it would otherwise surface as a server error. Nested values are
+/// checked too.
+fn refuse_nul(params: &Params) -> ApiResult<()> {
+    fn holds_nul(value: &Value) -> bool {
+        match value {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(items) => items.iter().any(holds_nul),
+            Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+            _ => false,
+        }
+    }
+    match params
+        .0
+        .iter()
+        .find(|(k, v)| k.contains('\0') || holds_nul(v))
+    {
+        Some((name, _)) => Err(ApiError::unprocessable(format!(
+            "{PREFIX}.invalid_{}",
+            name.replace('\0', "")
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A Grape `Boolean` parameter: absent → `None`; `true`/`false` (or `1`/`0`); anything else is

@@ -8,7 +8,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::entities::UserWithKYC;
-use super::{AdminState, PREFIX, Staff, target};
+use super::{AdminState, PREFIX, Staff, refuse_nul, target};
 use crate::api::admin::{Change, doc};
 use crate::api::entities::entity;
 use crate::api::error::{ApiError, ApiResult};
@@ -62,6 +62,7 @@ async fn remove(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let values = common::require(&params, PREFIX, &["uid", "title"], false)?;
     staff.may(Action::Destroy, models::USER)?;
     let mut client = app.store.client().await?;

@@ -12,7 +12,9 @@ use axum::routing::{post, put};
 use http::StatusCode;
 
 use super::entities::User;
-use super::{AdminState, PREFIX, Staff, boolean, protect_superadmin, target, user_record};
+use super::{
+    AdminState, PREFIX, Staff, boolean, protect_superadmin, refuse_nul, target, user_record,
+};
 use crate::api::admin::{Change, doc};
 use crate::api::entities::entity;
 use crate::api::error::{ApiError, ApiResult};
@@ -149,6 +151,7 @@ async fn update(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let (uid, field) = read(
         &params,
         &["state", "otp", "email"],
@@ -163,6 +166,7 @@ async fn update_legacy(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let (uid, field) = read(&params, &["state", "otp"], "admin.user.one_of_state_otp")?;
     change(&app, &staff, &caller, &uid, field, StatusCode::CREATED).await
 }
@@ -248,6 +252,7 @@ async fn role(
     caller: Caller,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_nul(&params)?;
     let values = common::require(&params, PREFIX, &["uid", "role"], false)?;
     let (uid, role) = (&values[0], values[1].trim());
     staff.may(Action::Update, models::USER)?;
