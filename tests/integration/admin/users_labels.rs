@@ -168,6 +168,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
         1
     );
     assert_eq!(outbox(&env, "system.profile.rejected", &user.uid).await, 1);
+    assert_eq!(outbox(&env, "model.profile.updated", &user.uid).await, 1);
 
     // A public label, created once.
     let created = admin

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use super::entities::{AdminLabelView, User};
 use super::{AdminState, PREFIX, Staff, boolean, protect_superadmin, refuse_nul, target};
 use crate::api::admin::{Change, doc};
-use crate::api::entities::entity;
+use crate::api::entities::{Profile, entity};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::IdentityState;
 use crate::api::identity::common::{self, Caller};
@@ -417,7 +417,15 @@ async fn apply(
         && write.scope == "private"
         && PROFILE_DECISIONS.contains(&write.value.as_str())
     {
-        users::decide_latest_profile(&tx, user.id, &write.value).await?;
+        // The profile follows its label, with the model event the owner's edits emit.
+        if let Some(profile) = users::decide_latest_profile(&tx, user.id, &write.value).await? {
+            let mut record = serde_json::to_value(Profile::from_row(&profile, &app.secrets, false))
+                .unwrap_or_default();
+            record["user"] = crate::events::user_record_of(&tx, &change.user).await?;
+            app.events
+                .emit(&tx, "model.profile.updated", &json!({ "record": record }))
+                .await?;
+        }
     }
     app.events.label_changed(&tx, &change).await?;
     let label = labels::find(&tx, user.id, &write.key, &write.scope)
