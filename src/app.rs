@@ -328,6 +328,7 @@ impl App {
             api_keys: gate.api_keys.clone(),
             uploads: resource.uploads.clone(),
             activities: admin_activities,
+            gate: gate.clone(),
         });
         let identity = IdentityState::new(Identity {
             settings: settings.clone(),

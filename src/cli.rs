@@ -70,6 +70,30 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print the OpenAPI document.
     Openapi,
+    /// Explain the gate's decision on a request of a user or API key, with the rows that
+    /// decided (as `POST /admin/explain`).
+    Explain(ExplainArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExplainArgs {
+    /// The request's method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// The request's path as clients send it, e.g. /api/v2/peatio/account/balances.
+    #[arg(long)]
+    pub path: String,
+    /// The user or service account asking.
+    #[arg(long, conflicts_with = "kid", required_unless_present = "kid")]
+    pub uid: Option<String>,
+    /// The API key signing the request.
+    #[arg(long)]
+    pub kid: Option<String>,
+    /// The client's address; without it, restrictions are not evaluated.
+    #[arg(long)]
+    pub ip: Option<std::net::IpAddr>,
+    #[arg(long, default_value = "")]
+    pub user_agent: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -257,6 +281,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 KeysCommand::Jwks => println!("{}", serde_json::to_string_pretty(&issuer.jwks())?),
             }
         }
+        Command::Explain(args) => explain(args, settings).await?,
         Command::Openapi => {
             println!(
                 "{}",
@@ -294,6 +319,30 @@ async fn policies(cmd: PoliciesCommand, settings: &Settings) -> anyhow::Result<(
             println!("no findings");
         }
     }
+    Ok(())
+}
+
+/// `portcullis explain`: the node's gate, with the policy as stored now, answers.
+async fn explain(args: ExplainArgs, settings: Settings) -> anyhow::Result<()> {
+    use crate::gate::explain::{Question, Who};
+    let app = app::App::build(settings, None).await?;
+    app::reload_policy(&app.store, &app.gate.policy).await?;
+    let who = match (args.uid, args.kid) {
+        (Some(uid), _) => Who::Uid(uid),
+        (None, Some(kid)) => Who::Kid(kid),
+        (None, None) => anyhow::bail!("one of --uid and --kid is needed"),
+    };
+    let question = Question {
+        method: args.method.to_ascii_uppercase(),
+        path: args.path,
+        who,
+        ip: args.ip,
+        user_agent: args.user_agent,
+    };
+    let answer = crate::api::admin::explain::explained(&app.gate, &app.store, &question)
+        .await
+        .map_err(|err| anyhow::anyhow!("{:?}", err.codes))?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
 }
 

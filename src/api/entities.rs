@@ -196,6 +196,50 @@ impl From<&DataStorageRow> for DataStorage {
     }
 }
 
+/// `API_V2_Admin_Entities_User`: an account as staff lists see it, without its KYC data.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct User {
+    pub email: String,
+    pub uid: String,
+    pub role: String,
+    pub level: i32,
+    pub otp: bool,
+    pub state: String,
+    pub referral_uid: Option<String>,
+    pub data: Option<String>,
+}
+
+impl User {
+    pub fn new(row: &UserRow, referral_uid: Option<String>) -> User {
+        User {
+            email: row.email.clone(),
+            uid: row.uid.clone(),
+            role: row.role.clone(),
+            level: row.level,
+            otp: row.otp,
+            state: row.state.clone(),
+            referral_uid,
+            data: row.data.clone(),
+        }
+    }
+
+    /// The entities of `rows`, each with its referrer's uid, in two queries whatever the
+    /// count.
+    pub async fn many<C: Db>(c: &C, rows: &[UserRow]) -> Result<Vec<User>, StoreError> {
+        let referral_ids: Vec<i64> = rows.iter().filter_map(|r| r.referral_id).collect();
+        let referrers = users::find_many(c, &referral_ids, &[]).await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let referral_uid = row
+                    .referral_id
+                    .and_then(|id| referrers.iter().find(|r| r.id == id).map(|r| r.uid.clone()));
+                User::new(row, referral_uid)
+            })
+            .collect())
+    }
+}
+
 /// `API_V2_Entities_UserWithFullInfo`; `csrf_token` only right after a session opens.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserWithFullInfo {

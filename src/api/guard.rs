@@ -18,7 +18,7 @@ use crate::authn::api_keys::ApiKeyHeaders;
 use crate::gate::clock::Now;
 use crate::gate::{Access, Denial, Facts, Gate};
 use crate::net::client_ip::ClientIpResolver;
-use crate::net::path::rule_path;
+use crate::net::path::public_path;
 use crate::net::respond::error_response;
 
 /// The client's address as the guard resolved it (see `net::client_ip`).
@@ -56,10 +56,7 @@ impl Guarding {
 
     /// The public path (as rules see it) of a request to our own API at `request_path`.
     pub fn public_path_of(&self, request_path: &str) -> String {
-        let rest = request_path
-            .strip_prefix(self.mount.as_str())
-            .unwrap_or(request_path);
-        rule_path(&format!("{}{}", self.public_prefix, rest))
+        public_path(&self.mount, &self.public_prefix, request_path)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod multipart;
 pub mod openapi;
 pub mod pagination;
 pub mod params;
+pub mod profiles;
 pub mod public;
 pub mod resource;
 

@@ -60,15 +60,36 @@ impl Page {
     }
 
     /// `Total`, `Page`, `Per-Page` and `Link` (first, prev, next, last) for `total` rows of
-    /// the list at `path` (the request's path, its query rebuilt from `page` and `limit`).
-    pub fn headers(&self, total: i64, path: &str) -> HeaderMap {
+    /// the list the request `uri` asked for: each link keeps the request's other parameters
+    /// (its filters), with `page` and `limit` set.
+    pub fn headers(&self, total: i64, uri: &http::Uri) -> HeaderMap {
+        let kept: Vec<&str> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|pair| {
+                let name = pair.split('=').next().unwrap_or("");
+                !pair.is_empty() && name != "page" && name != "limit"
+            })
+            .collect();
+        let mut path = uri.path().to_string();
+        path.push('?');
+        for pair in kept {
+            path.push_str(pair);
+            path.push('&');
+        }
+        self.headers_at(total, &path)
+    }
+
+    /// The headers, with links to `base` followed by `page=…&limit=…`.
+    fn headers_at(&self, total: i64, base: &str) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert("total", HeaderValue::from(total));
         headers.insert("page", HeaderValue::from(self.page));
         headers.insert("per-page", HeaderValue::from(self.limit));
         let last = ((total + self.limit - 1) / self.limit).max(1);
         let link = |page: i64, rel: &str| {
-            format!("<{path}?page={page}&limit={}>; rel=\"{rel}\"", self.limit)
+            format!("<{base}page={page}&limit={}>; rel=\"{rel}\"", self.limit)
         };
         let mut links = Vec::new();
         if self.page > 1 {
@@ -137,26 +158,27 @@ mod tests {
 
     #[test]
     fn headers_count_and_link_the_pages() {
-        let headers = Page { page: 2, limit: 10 }.headers(25, "/x");
+        let uri: http::Uri = "/x?uid=ID1&page=2&limit=10".parse().unwrap();
+        let headers = Page { page: 2, limit: 10 }.headers(25, &uri);
         assert_eq!(headers["total"], "25");
         assert_eq!(headers["page"], "2");
         assert_eq!(headers["per-page"], "10");
         let link = headers[http::header::LINK].to_str().unwrap();
         assert!(
-            link.contains("</x?page=1&limit=10>; rel=\"first\""),
+            link.contains("</x?uid=ID1&page=1&limit=10>; rel=\"first\""),
             "{link}"
         );
         assert!(
-            link.contains("</x?page=3&limit=10>; rel=\"next\""),
+            link.contains("</x?uid=ID1&page=3&limit=10>; rel=\"next\""),
             "{link}"
         );
         assert!(
-            link.contains("</x?page=3&limit=10>; rel=\"last\""),
+            link.contains("</x?uid=ID1&page=3&limit=10>; rel=\"last\""),
             "{link}"
         );
         assert!(
             Page { page: 1, limit: 10 }
-                .headers(5, "/x")
+                .headers(5, &"/x".parse().unwrap())
                 .get(http::header::LINK)
                 .is_none()
         );

@@ -58,6 +58,23 @@ impl Params {
         self.text(name).filter(|s| !s.trim().is_empty())
     }
 
+    /// An optional integer, as Grape coerces one: absent is `None`, blank is 422
+    /// `{prefix}.empty_{name}`, anything else that is not an integer 422
+    /// `{prefix}.non_integer_{name}`.
+    pub fn integer(&self, prefix: &str, name: &str) -> Result<Option<i64>, ApiError> {
+        match self.text(name) {
+            None => Ok(None),
+            Some(text) if text.trim().is_empty() => {
+                Err(ApiError::unprocessable(format!("{prefix}.empty_{name}")))
+            }
+            Some(text) => text
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::unprocessable(format!("{prefix}.non_integer_{name}"))),
+        }
+    }
+
     pub fn from_query(query: Option<&str>) -> Params {
         let mut params = Params::default();
         if let Some(q) = query {

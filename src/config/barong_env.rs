@@ -48,6 +48,10 @@ const BARONG_ENV: &[(&str, &str)] = &[
     ("BARONG_DEFAULT_LANGUAGE", "mail.default_language"),
     ("BARONG_KYC_PROVIDER", "kyc.provider"),
     (
+        "BARONG_PROFILE_DOUBLE_VERIFICATION",
+        "kyc.profile_double_verification",
+    ),
+    (
         "BARONG_KYCAID_AUTHORIZATION_TOKEN",
         "kyc.kycaid_authorization_token",
     ),

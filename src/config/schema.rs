@@ -409,6 +409,10 @@ pub struct Kyc {
     pub retry_first: Duration,
     #[serde(rename = "retry_max_ms", deserialize_with = "duration::millis")]
     pub retry_max: Duration,
+    /// A profile that a staff member created needs another staff member to verify it, unless
+    /// the creator's role is one of `profile_verification_roles`.
+    pub profile_double_verification: bool,
+    pub profile_verification_roles: Vec<String>,
 }
 
 impl Kyc {

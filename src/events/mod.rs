@@ -70,6 +70,28 @@ impl Events {
         before: &UserRow,
         after: &UserRow,
     ) -> Result<(), StoreError> {
+        self.user_changed(c, before, after, false).await
+    }
+
+    /// `model.user.updated` after a change to the user's `data`, which the event's record does
+    /// not show: Barong publishes it all the same, with empty `changes`, and consumers that
+    /// re-read the user on it expect it.
+    pub async fn user_data_updated<C: Db>(
+        &self,
+        c: &C,
+        before: &UserRow,
+        after: &UserRow,
+    ) -> Result<(), StoreError> {
+        self.user_changed(c, before, after, true).await
+    }
+
+    async fn user_changed<C: Db>(
+        &self,
+        c: &C,
+        before: &UserRow,
+        after: &UserRow,
+        even_unchanged: bool,
+    ) -> Result<(), StoreError> {
         let old = user_record_of(c, before).await?;
         let new = user_record_of(c, after).await?;
         // Changes list previous values, nil included; the record itself leaves nils out.
@@ -79,7 +101,7 @@ impl Events {
                 changes.insert(key.clone(), value.clone());
             }
         }
-        if changes.is_empty() {
+        if changes.is_empty() && !even_unchanged {
             return Ok(());
         }
         self.emit(

@@ -20,6 +20,7 @@ pub mod api_key;
 pub mod audit_event;
 pub mod clock;
 pub mod denial;
+pub mod explain;
 pub mod permissions;
 pub mod policy;
 pub mod restrictions;

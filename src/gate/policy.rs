@@ -20,16 +20,29 @@ pub struct Rules {
 
 impl Rules {
     pub fn blocks(&self, path: &str) -> bool {
-        self.block
-            .iter()
-            .any(|prefix| path.starts_with(prefix.as_str()))
+        self.block_of(path).is_some()
     }
 
     pub fn passes(&self, path: &str) -> bool {
-        self.pass
-            .iter()
-            .any(|prefix| path.starts_with(prefix.as_str()))
+        self.pass_of(path).is_some()
     }
+
+    /// The first block rule over `path`.
+    pub fn block_of(&self, path: &str) -> Option<&str> {
+        first_prefix(&self.block, path)
+    }
+
+    /// The first pass rule over `path`.
+    pub fn pass_of(&self, path: &str) -> Option<&str> {
+        first_prefix(&self.pass, path)
+    }
+}
+
+fn first_prefix<'r>(prefixes: &'r [String], path: &str) -> Option<&'r str> {
+    prefixes
+        .iter()
+        .map(String::as_str)
+        .find(|prefix| path.starts_with(prefix))
 }
 
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use super::audit_event::{AuditEvent, AuditResult};
 use super::permissions::{Permissions, Verdict as PermissionVerdict};
 use super::policy::{Policy, Rules};
-use super::restrictions::Verdict as RestrictionVerdict;
+use super::restrictions::{Hit, Verdict as RestrictionVerdict};
 use super::{Denial, Facts, GateSettings};
 use crate::domain::state;
 use crate::domain::subject::{SubjectKind, SubjectRecord};
@@ -48,20 +48,34 @@ pub fn restrictions(
     settings: &GateSettings,
     locate: &mut dyn FnMut(IpAddr) -> Option<Location>,
 ) -> Result<(), Denial> {
+    match restriction_hit(policy, facts, settings, locate) {
+        None => Ok(()),
+        Some(hit) => {
+            let code = hit.category.error_code();
+            metrics::counter!("portcullis_restricted_total", "category" => code).increment(1);
+            Err(Denial::restricted(hit.status, code))
+        }
+    }
+}
+
+/// The restriction that denies the request, if one does (step 1 without its counter, for
+/// `explain`).
+pub fn restriction_hit(
+    policy: &Policy,
+    facts: &Facts<'_>,
+    settings: &GateSettings,
+    locate: &mut dyn FnMut(IpAddr) -> Option<Location>,
+) -> Option<Hit> {
     if policy.restrictions.is_empty() || facts.path == settings.whitelink_path {
-        return Ok(());
+        return None;
     }
     let is_login = settings.session_paths.iter().any(|p| p == facts.path);
     match policy
         .restrictions
         .check(facts.ip, is_login, &mut || locate(facts.ip))
     {
-        RestrictionVerdict::Clear => Ok(()),
-        RestrictionVerdict::Deny(hit) => {
-            let code = hit.category.error_code();
-            metrics::counter!("portcullis_restricted_total", "category" => code).increment(1);
-            Err(Denial::restricted(hit.status, code))
-        }
+        RestrictionVerdict::Clear => None,
+        RestrictionVerdict::Deny(hit) => Some(hit),
     }
 }
 

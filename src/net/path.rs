@@ -135,6 +135,14 @@ pub fn judge(raw_path: &str, forwarding: Forwarding) -> Result<String, InvalidPa
     Ok(segments.join("/"))
 }
 
+/// The public path (as rules name it) of a request to our own API: `request_path` under
+/// `mount` (where this service serves the API) moved under `public_prefix` (where clients
+/// see it).
+pub fn public_path(mount: &str, public_prefix: &str, request_path: &str) -> String {
+    let rest = request_path.strip_prefix(mount).unwrap_or(request_path);
+    rule_path(&format!("{public_prefix}{rest}"))
+}
+
 /// The public path rules match, for a path Portcullis itself wrote (configuration, its own
 /// routes): decoded, normalised, no leading or trailing slash. Request paths go through
 /// [`judge`] instead, which refuses what this would silently rewrite.

@@ -106,6 +106,14 @@ impl crate::services::kyc::DocumentFiles for StoredDocumentFiles {
                     .open_string(crate::domain::profile::contexts::DOC_NUMBER, sealed)
                     .ok()
             });
+            // Sealed by `POST /addresses` as `{country, address, city, postcode}`.
+            let address = row.address_encrypted.as_deref().and_then(|sealed| {
+                let opened = self
+                    .secrets
+                    .open(crate::domain::profile::contexts::DOC_ADDRESS, sealed)
+                    .ok()?;
+                serde_json::from_slice(&opened).ok()
+            });
             files.push(crate::services::kyc::DocumentFile {
                 doc_type: row.doc_type.clone(),
                 doc_number,
@@ -114,6 +122,7 @@ impl crate::services::kyc::DocumentFiles for StoredDocumentFiles {
                 file_name: format!("{}.{}", row.id, kind.extension()),
                 content_type: kind.content_type().to_string(),
                 bytes: bytes.to_vec(),
+                address,
             });
         }
         Ok(files)

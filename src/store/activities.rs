@@ -174,6 +174,21 @@ pub struct ActivityRow {
     pub created_at: time::OffsetDateTime,
 }
 
+/// The activity in the first nine columns of `r` (id, user_ip, user_ip_country, user_agent, topic, action, result, data, created_at).
+fn activity_from(r: &tokio_postgres::Row) -> ActivityRow {
+    ActivityRow {
+        id: r.get(0),
+        user_ip: r.get(1),
+        user_ip_country: r.get(2),
+        user_agent: r.get(3),
+        topic: r.get(4),
+        action: r.get(5),
+        result: r.get(6),
+        data: r.get(7),
+        created_at: r.get(8),
+    }
+}
+
 /// Which of a user's activities to list.
 #[derive(Debug, Clone, Default)]
 pub struct Filter<'a> {
@@ -224,19 +239,110 @@ pub async fn of_user<C: Db>(
         ],
     )
     .await?;
+    let rows = rows.iter().map(activity_from).collect();
+    Ok((rows, total))
+}
+
+/// Which activities staff list (`GET /admin/activities` and `/admin/activities/admin`).
+#[derive(Debug, Clone, Default)]
+pub struct StaffFilter<'a> {
+    /// `user` (what users did) or `admin` (what staff did, and AUDIT matches).
+    pub category: &'a str,
+    pub topic: Option<&'a str>,
+    pub action: Option<&'a str>,
+    /// The actor's uid and email.
+    pub uid: Option<&'a str>,
+    pub email: Option<&'a str>,
+    /// Unix seconds, inclusive.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub target_uid: Option<&'a str>,
+}
+
+/// An activity with who did it and whom it was about.
+#[derive(Debug, Clone)]
+pub struct StaffActivityRow {
+    pub activity: ActivityRow,
+    pub user_id: Option<i64>,
+    pub target_uid: Option<String>,
+}
+
+/// One page of activities for staff, newest first, with the total that match.
+pub async fn for_staff<C: Db>(
+    c: &C,
+    filter: &StaffFilter<'_>,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<StaffActivityRow>, i64), StoreError> {
+    const MATCH: &str = "a.category = $1
+         AND ($2::text IS NULL OR a.topic = $2)
+         AND ($3::text IS NULL OR a.action = $3)
+         AND ($4::text IS NULL OR u.uid = $4)
+         AND ($5::text IS NULL OR u.email = $5)
+         AND ($6::bigint IS NULL OR a.created_at >= to_timestamp($6))
+         AND ($7::bigint IS NULL OR a.created_at <= to_timestamp($7))
+         AND ($8::text IS NULL OR a.target_uid = $8)";
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 8] = [
+        &filter.category,
+        &filter.topic,
+        &filter.action,
+        &filter.uid,
+        &filter.email,
+        &filter.from,
+        &filter.to,
+        &filter.target_uid,
+    ];
+    let total: i64 = super::query_one(
+        c,
+        &format!(
+            "SELECT count(*) FROM activities a LEFT JOIN users u ON u.id = a.user_id WHERE {MATCH}"
+        ),
+        &params,
+    )
+    .await?
+    .get(0);
+    let mut all = params.to_vec();
+    all.push(&limit);
+    all.push(&offset);
+    let rows = super::query(
+        c,
+        &format!(
+            "SELECT a.id, a.user_ip, a.user_ip_country, a.user_agent, a.topic, a.action, a.result,
+                    a.data, a.created_at, a.user_id, a.target_uid
+             FROM activities a LEFT JOIN users u ON u.id = a.user_id
+             WHERE {MATCH} ORDER BY a.id DESC LIMIT $9 OFFSET $10"
+        ),
+        &all,
+    )
+    .await?;
     let rows = rows
         .iter()
-        .map(|r| ActivityRow {
-            id: r.get(0),
-            user_ip: r.get(1),
-            user_ip_country: r.get(2),
-            user_agent: r.get(3),
-            topic: r.get(4),
-            action: r.get(5),
-            result: r.get(6),
-            data: r.get(7),
-            created_at: r.get(8),
+        .map(|r| StaffActivityRow {
+            activity: activity_from(r),
+            user_id: r.get(9),
+            target_uid: r.get(10),
         })
         .collect();
     Ok((rows, total))
+}
+
+/// Per day (UTC, `YYYY-MM-DD`), how many activities of `topic`/`action`/`result` happened in
+/// `[from, to]` (unix seconds).
+pub async fn daily_counts<C: Db>(
+    c: &C,
+    (topic, action, result): (&str, &str, &str),
+    from: i64,
+    to: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let rows = super::query(
+        c,
+        "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*)
+         FROM activities
+         WHERE topic = $1 AND action = $2 AND result = $3
+           AND created_at >= to_timestamp($4::bigint) AND created_at <= to_timestamp($5::bigint)
+         GROUP BY day ORDER BY day",
+        &[&topic, &action, &result, &from, &to],
+    )
+    .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }

@@ -340,3 +340,15 @@ pub async fn set_state<C: Db>(
     }
     Ok((user, turned_off))
 }
+
+/// How many users hold the label `key: value` in `scope` (the admin metrics' pending
+/// applications).
+pub async fn holders<C: Db>(c: &C, key: &str, value: &str, scope: &str) -> Result<i64, StoreError> {
+    Ok(super::query_one(
+        c,
+        "SELECT count(*) FROM labels WHERE key = $1 AND value = $2 AND scope = $3",
+        &[&key, &value, &scope],
+    )
+    .await?
+    .get(0))
+}

@@ -25,6 +25,16 @@ pub async fn all<C: Db>(c: &C) -> Result<Vec<PermissionRow>, StoreError> {
     Ok(query(c, &sql, &[]).await?.iter().map(from_row).collect())
 }
 
+/// The rows with these ids, by id.
+pub async fn find_many<C: Db>(c: &C, ids: &[i64]) -> Result<Vec<PermissionRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM permissions WHERE id = ANY($1) ORDER BY id");
+    Ok(query(c, &sql, &[&ids])
+        .await?
+        .iter()
+        .map(from_row)
+        .collect())
+}
+
 pub async fn count<C: Db>(c: &C) -> Result<i64, StoreError> {
     Ok(query_one(c, "SELECT count(*) FROM permissions", &[])
         .await?

@@ -29,26 +29,21 @@ pub(super) const COLUMNS: &str = "id, uid, username, email, password_digest, rol
 
 impl UserRow {
     pub(super) fn from_row(row: &Row) -> UserRow {
-        UserRow::from_row_at(row, 0)
-    }
-
-    /// The user whose [`COLUMNS`] start at column `at` of the row.
-    pub(super) fn from_row_at(row: &Row, at: usize) -> UserRow {
         UserRow {
-            id: row.get(at),
-            uid: row.get(at + 1),
-            username: row.get(at + 2),
-            email: row.get(at + 3),
-            password_digest: row.get(at + 4),
-            role: row.get(at + 5),
-            data: row.get(at + 6),
-            level: row.get(at + 7),
-            otp: row.get(at + 8),
-            otp_secret_encrypted: row.get(at + 9),
-            state: row.get(at + 10),
-            referral_id: row.get(at + 11),
-            created_at: row.get(at + 12),
-            updated_at: row.get(at + 13),
+            id: row.get(0),
+            uid: row.get(1),
+            username: row.get(2),
+            email: row.get(3),
+            password_digest: row.get(4),
+            role: row.get(5),
+            data: row.get(6),
+            level: row.get(7),
+            otp: row.get(8),
+            otp_secret_encrypted: row.get(9),
+            state: row.get(10),
+            referral_id: row.get(11),
+            created_at: row.get(12),
+            updated_at: row.get(13),
         }
     }
 
@@ -126,6 +121,21 @@ pub async fn find_by_id<C: Db>(c: &C, id: i64) -> Result<Option<UserRow>, StoreE
         .await?
         .as_ref()
         .map(UserRow::from_row))
+}
+
+/// The users with any of these ids or uids (at most one row each), for listings that name
+/// many users at once.
+pub async fn find_many<C: Db>(
+    c: &C,
+    ids: &[i64],
+    uids: &[String],
+) -> Result<Vec<UserRow>, StoreError> {
+    if ids.is_empty() && uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!("SELECT {COLUMNS} FROM users WHERE id = ANY($1) OR uid = ANY($2)");
+    let rows = super::query(c, &sql, &[&ids, &uids]).await?;
+    Ok(rows.iter().map(UserRow::from_row).collect())
 }
 
 /// The uid of a user by id (for `referral_uid`).
@@ -277,6 +287,8 @@ pub struct ProfileRow {
     pub updated_at: OffsetDateTime,
     /// KYCAID's applicant, once the KYC worker created it.
     pub applicant_id: Option<String>,
+    /// Who wrote it: `user` for the user's own, else the uid of the staff member.
+    pub author: Option<String>,
 }
 
 pub async fn profiles<C: Db>(c: &C, user_id: i64) -> Result<Vec<ProfileRow>, StoreError> {
@@ -420,7 +432,7 @@ pub struct ProfileWrite {
 
 const PROFILE_COLUMNS: &str = "id, first_name_encrypted, last_name_encrypted, dob_encrypted, \
      address_encrypted, postcode, city, country, state, metadata, created_at, updated_at, \
-     applicant_id";
+     applicant_id, author";
 
 fn profile_from(r: &Row) -> ProfileRow {
     ProfileRow {
@@ -437,6 +449,7 @@ fn profile_from(r: &Row) -> ProfileRow {
         created_at: r.get(10),
         updated_at: r.get(11),
         applicant_id: r.get(12),
+        author: r.get(13),
     }
 }
 
@@ -541,16 +554,18 @@ pub async fn has_open_profile<C: Db>(c: &C, user_id: i64) -> Result<bool, StoreE
     .is_some())
 }
 
+/// A new profile of the user in `state`, written by `author` (`user`, or a staff uid).
 pub async fn insert_profile<C: Db>(
     c: &C,
     user_id: i64,
+    author: &str,
     state: &str,
     fields: &ProfileWrite,
 ) -> Result<ProfileRow, StoreError> {
     let sql = format!(
         "INSERT INTO profiles (user_id, author, first_name_encrypted, last_name_encrypted,
              dob_encrypted, address_encrypted, postcode, city, country, metadata, state)
-         VALUES ($1, 'user', $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {PROFILE_COLUMNS}"
+         VALUES ($1, $11, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {PROFILE_COLUMNS}"
     );
     let row = super::query_one(
         c,
@@ -566,17 +581,20 @@ pub async fn insert_profile<C: Db>(
             &fields.country,
             &fields.metadata,
             &state,
+            &author,
         ],
     )
     .await?;
     Ok(profile_from(&row))
 }
 
-/// Updates the user's drafted profile: the given fields replace the stored ones, others stay;
-/// `None` when the user has no drafted profile.
-pub async fn update_drafted_profile<C: Db>(
+/// Updates the user's latest profile in state `from` (`drafted` for the user's own edits,
+/// `submitted` for staff's): the given fields replace the stored ones, others stay; `None`
+/// when the user has no such profile.
+pub async fn update_open_profile<C: Db>(
     c: &C,
     user_id: i64,
+    from: &str,
     state: &str,
     fields: &ProfileWrite,
 ) -> Result<Option<ProfileRow>, StoreError> {
@@ -589,7 +607,7 @@ pub async fn update_drafted_profile<C: Db>(
              postcode = COALESCE($6, postcode), city = COALESCE($7, city),
              country = COALESCE($8, country), metadata = COALESCE($9, metadata),
              state = $10, updated_at = now()
-         WHERE id = (SELECT id FROM profiles WHERE user_id = $1 AND state = 'drafted'
+         WHERE id = (SELECT id FROM profiles WHERE user_id = $1 AND state = $11
                      ORDER BY id DESC LIMIT 1)
          RETURNING {PROFILE_COLUMNS}"
     );
@@ -607,6 +625,7 @@ pub async fn update_drafted_profile<C: Db>(
             &fields.country,
             &fields.metadata,
             &state,
+            &from,
         ],
     )
     .await?
@@ -676,4 +695,29 @@ pub async fn decide_latest_profile<C: Db>(
         .await?
         .as_ref()
         .map(profile_from))
+}
+
+/// One page of every profile, oldest first, each with its user's uid; and the total.
+pub async fn profiles_page<C: Db>(
+    c: &C,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<(ProfileRow, String)>, i64), StoreError> {
+    let columns = PROFILE_COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns}, u.uid FROM profiles p JOIN users u ON u.id = p.user_id
+         ORDER BY p.id LIMIT $1 OFFSET $2"
+    );
+    let rows = super::query(c, &sql, &[&limit, &offset]).await?;
+    let total: i64 = query_one(c, "SELECT count(*) FROM profiles", &[])
+        .await?
+        .get(0);
+    Ok((
+        rows.iter().map(|r| (profile_from(r), r.get(14))).collect(),
+        total,
+    ))
 }

@@ -363,3 +363,39 @@ async fn kubernetes_service_variables_do_not_stop_the_start() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn explain_on_the_command_line_names_the_deciding_rows() {
+    let env = TestEnv::new().await;
+    let member = env.user("member").await;
+    let out = portcullis(&env)
+        .args([
+            "--dev",
+            "explain",
+            "--method",
+            "delete",
+            "--path",
+            "/api/v2/auth/admin/users",
+            "--uid",
+            &member.uid,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["decision"], "deny");
+    assert_eq!(answer["error"], "authz.invalid_permission");
+    assert_eq!(answer["steps"][3]["role"], "member");
+    assert_eq!(answer["steps"][4]["accept"], serde_json::json!([]));
+
+    let missing = portcullis(&env)
+        .args(["--dev", "explain", "--path", "/api/v2/x"])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--uid"));
+}

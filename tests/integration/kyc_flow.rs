@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use portcullis::domain::kyc::KycJob;
-use portcullis::services::kyc::{DocumentFile, DocumentFiles, KycWorker};
+use portcullis::services::kyc::{DocumentFile, DocumentFiles, KycWorker, PostalAddress};
 use portcullis::store;
 use serde_json::{Value, json};
 
@@ -523,6 +523,7 @@ fn passport(category: &str, bytes: &[u8]) -> DocumentFile {
         file_name: format!("{category}.png"),
         content_type: "image/png".into(),
         bytes: bytes.to_vec(),
+        address: None,
     }
 }
 
@@ -640,6 +641,12 @@ async fn a_batch_resent_after_a_failure_does_not_create_its_documents_twice() {
         file_name: "bill.pdf".into(),
         content_type: "application/pdf".into(),
         bytes: b"%PDF-1.4".to_vec(),
+        address: Some(PostalAddress {
+            country: "DE".into(),
+            address: "Unter den Linden 1".into(),
+            city: "Berlin".into(),
+            postcode: "10117".into(),
+        }),
     }]);
     let mut worker = KycWorker::new(app.kyc_parts(), files);
     let user = env.user("member").await;
@@ -673,6 +680,16 @@ async fn a_batch_resent_after_a_failure_does_not_create_its_documents_twice() {
         "made already"
     );
     assert!(kycaid.requests_to("POST", "/files").is_empty());
+    // The address the proof is checked against goes first, once.
+    let addresses = kycaid.requests_to("POST", "/addresses");
+    assert_eq!(addresses.len(), 1);
+    assert_eq!(
+        addresses[0].json(),
+        json!({
+            "applicant_id": "applicant-5", "type": "REGISTERED", "country": "DE",
+            "city": "Berlin", "postal_code": "10117", "full_address": "Unter den Linden 1",
+        })
+    );
     let verification = kycaid.requests_to("POST", "/verifications");
     assert_eq!(verification.len(), 1);
     assert_eq!(verification[0].json()["types"], json!(["ADDRESS"]));

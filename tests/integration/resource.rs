@@ -119,6 +119,8 @@ async fn data_is_set_as_json_text_and_a_session_needs_its_csrf_token() {
     .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
     assert_eq!(updated.json()["data"], "{\"language\":\"ru\"}");
+    // Barong publishes the update though its record does not show `data`.
+    assert_eq!(outbox(&env, "model.user.updated").await, 1);
     assert_eq!(
         env.count(&format!(
             "SELECT count(*) FROM users WHERE uid = '{}' AND data = '{{\"language\":\"ru\"}}'",

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use portcullis::config::{KycProvider, Settings, StorageKind};
 
 use crate::resource::bearer;
+use crate::support::kycaid::FakeKycaid;
 use crate::support::moto::Moto;
 use crate::support::multipart::{Form, jpeg, pdf, png};
 use crate::support::{Client, Response, Server, Session, TestEnv, TestUser, random_suffix};
@@ -737,4 +738,79 @@ async fn two_nodes_share_files_on_s3_and_a_storage_outage_is_a_503() {
         .get_path(&node_b, &upload)
         .await
         .assert_error(503, "server.unavailable");
+}
+
+/// A proof of address all the way to KYCAID: a real multipart upload stored on the
+/// S3-compatible server, read back from the bucket by the node's KYC worker, and sent to (a
+/// fake of) KYCAID with its address, the file's own bytes and a verification.
+#[tokio::test]
+async fn an_address_on_s3_reaches_kycaid_with_its_address_and_its_file() {
+    let mut moto = Moto::start().await;
+    let bucket = format!("pc-test-{}", random_suffix().to_lowercase());
+    moto.create_bucket(&bucket).await;
+    let kycaid = FakeKycaid::start().await;
+    let env = TestEnv::with_config(&kycaid.config()).await;
+    let on_s3 = s3(&moto, &bucket);
+    let server = env
+        .start_adjusted(move |s| {
+            on_s3(s);
+            s.kyc.provider = KycProvider::Kycaid;
+        })
+        .await;
+    let user = env.user("member").await;
+    env.sql(&format!(
+        "INSERT INTO profiles (user_id, state, applicant_id) VALUES ({}, 'submitted', 'applicant-9')",
+        user.id
+    ))
+    .await;
+    let auth = Auth::Session(server.login(&user).await);
+    let bill = pdf(4000);
+    let form = Form::new()
+        .text("country", "UA")
+        .text("address", "Khreshchatyk 1")
+        .text("city", "Kyiv")
+        .text("postcode", "01001")
+        .file("upload", "bill.pdf", "application/pdf", &bill);
+    let created = auth.upload(&server, "addresses", &form).await;
+    assert_eq!(created.status, 201, "{}", created.text());
+
+    let fake = &kycaid;
+    TestEnv::eventually(10_000, || async move {
+        !fake.requests_to("POST", "/verifications").is_empty()
+    })
+    .await;
+    let addresses = kycaid.requests_to("POST", "/addresses");
+    assert_eq!(addresses.len(), 1);
+    assert_eq!(
+        addresses[0].json(),
+        serde_json::json!({
+            "applicant_id": "applicant-9", "type": "REGISTERED", "country": "UA",
+            "city": "Kyiv", "postal_code": "01001", "full_address": "Khreshchatyk 1",
+        })
+    );
+    let files = kycaid.requests_to("POST", "/files");
+    assert_eq!(files.len(), 1);
+    assert!(
+        files[0]
+            .body
+            .windows(bill.len())
+            .any(|w| w == bill.as_slice()),
+        "the stored file's bytes are sent"
+    );
+    let documents = kycaid.requests_to("POST", "/documents");
+    assert_eq!(documents.len(), 1);
+    assert_eq!(documents[0].json()["type"], "ADDRESS_DOCUMENT");
+    assert_eq!(documents[0].json()["applicant_id"], "applicant-9");
+    let verification = kycaid.requests_to("POST", "/verifications");
+    assert_eq!(
+        verification[0].json()["types"],
+        serde_json::json!(["ADDRESS"])
+    );
+    TestEnv::eventually(5_000, || async {
+        env.count("SELECT count(*) FROM kyc_jobs WHERE kind = 'address' AND done_at IS NOT NULL")
+            .await
+            == 1
+    })
+    .await;
+    moto.stop();
 }

@@ -2,9 +2,16 @@
 //! two checks, as in Barong: the gate's permissions table on the path (the subject guard, as
 //! for `/resource`), then the caller role's abilities (`policies/abilities.toml`, loaded into
 //! `admin_abilities`) for the endpoint's model and action: 401 `admin.ability.not_permitted`.
+//! The [`Staff`] extractor makes the first check too, for requests with a Bearer token, which
+//! the subject guard takes as proof of identity only.
 
 pub mod abilities;
+pub mod activities;
+pub mod api_keys;
+pub mod explain;
 pub mod levels;
+pub mod metrics;
+pub mod profiles;
 pub mod users;
 
 use std::sync::Arc;
@@ -25,7 +32,10 @@ use crate::crypto::SecretBox;
 use crate::domain::abilities::{Abilities, Action};
 use crate::domain::subject::SubjectKind;
 use crate::events::Events;
+use crate::gate::Gate;
+use crate::gate::permissions::Verdict;
 use crate::gate::subjects::Subjects;
+use crate::net::path::public_path;
 use crate::routes::Endpoint;
 use crate::store::Store;
 use crate::store::activities::NewActivity;
@@ -49,6 +59,9 @@ pub struct Admin {
     pub uploads: crate::uploads::Uploads,
     /// The admin activity log, written in batches off the request path.
     pub activities: ActivitySink,
+    /// The gate: its rules for the permissions check of requests that carry a token, and
+    /// its steps for `explain`.
+    pub gate: Arc<Gate>,
 }
 
 /// A change made through the admin API, as the admin activity log keeps it.
@@ -142,6 +155,24 @@ where
         let user = find_by_uid(&client, &uid)
             .await?
             .ok_or_else(|| ApiError::not_found("record.not_found"))?;
+        // The first check, again here: a Bearer token proves who the caller is, but it may
+        // have been minted for another path (Envoy decides per request), so the role's rows
+        // for this path decide as they would at the gate. Same rows, same snapshot, no I/O.
+        let path = public_path(
+            &admin.settings.api.mount,
+            &admin.settings.api.public_prefix,
+            parts.uri.path(),
+        );
+        let verdict =
+            admin
+                .gate
+                .policy
+                .current()
+                .permissions
+                .check(&user.role, parts.method.as_str(), &path);
+        if verdict == Verdict::Deny {
+            return Err(ApiError::unauthorized("authz.invalid_permission"));
+        }
         let abilities = crate::store::admin_abilities::for_role(&client, &user.role).await?;
         Ok(Staff { user, abilities })
     }
@@ -166,7 +197,8 @@ pub const fn doc(
     }
 }
 
-/// Every admin route, for any router state the admin state comes from.
+/// Every admin route, for any router state the admin and identity states come from (the
+/// latter for [`Caller`], who made a change).
 pub fn endpoints<S>() -> Vec<Endpoint<S>>
 where
     S: Clone + Send + Sync + 'static,
@@ -174,7 +206,12 @@ where
     super::identity::IdentityState: FromRef<S>,
 {
     let mut all = abilities::endpoints();
+    all.extend(activities::endpoints());
+    all.extend(api_keys::endpoints());
+    all.extend(explain::endpoints());
     all.extend(levels::endpoints());
+    all.extend(metrics::endpoints());
+    all.extend(profiles::endpoints());
     all.extend(users::endpoints());
     all
 }

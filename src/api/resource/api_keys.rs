@@ -32,7 +32,7 @@ const TOTP: Param = param(
 );
 const KID: Param = param("kid", In::Path, true, "API key kid");
 /// The parameters of a key listing: order and page.
-pub(super) const LISTING: [Param; 4] = [
+pub(crate) const LISTING: [Param; 4] = [
     param("ordering", In::Query, false, "Sort order, defaults to asc").one_of(&["asc", "desc"]),
     param(
         "order_by",
@@ -176,7 +176,7 @@ where
 }
 
 /// Whose keys a request manages: the user's own, or those of a service account the user owns.
-pub(super) struct Holder {
+pub(crate) struct Holder {
     pub kind: SubjectKind,
     pub id: i64,
     pub uid: String,
@@ -184,7 +184,7 @@ pub(super) struct Holder {
 }
 
 impl Holder {
-    pub(super) fn user(user: &UserRow) -> Holder {
+    pub(crate) fn user(user: &UserRow) -> Holder {
         Holder {
             kind: SubjectKind::User,
             id: user.id,
@@ -198,7 +198,7 @@ impl Holder {
 /// API class (`resource.api_key.missing_algorithm`, `resource.serviceaccount.…`) and writes
 /// the guard's and the listing's by hand (`resource.service_accounts.2fa_disabled`).
 #[derive(Clone, Copy)]
-pub(super) struct Codes {
+pub(crate) struct Codes {
     /// Missing and empty parameters.
     pub params: &'static str,
     /// 2FA, TOTP and ordering refusals.
@@ -262,7 +262,7 @@ async fn list(
 ) -> ApiResult<Response> {
     let holder = Holder::user(&user);
     list_keys(
-        &app,
+        &app.store,
         async { Ok(holder) },
         USER_CODES,
         Vec::new(),
@@ -274,8 +274,8 @@ async fn list(
 
 /// One page of the keys of the holder `find` resolves once the parameters passed; `codes`
 /// holds refusals of the caller's own parameters, answered with the listing's.
-pub(super) async fn list_keys(
-    app: &ResourceState,
+pub(crate) async fn list_keys(
+    store: &crate::store::Store,
     find: impl Future<Output = ApiResult<Holder>>,
     prefix: Codes,
     mut codes: Vec<String>,
@@ -298,7 +298,7 @@ pub(super) async fn list_keys(
     ApiError::unprocessable_all(codes)?;
     let page = page.ok_or_else(ApiError::internal)?;
     let holder = find.await?;
-    let client = app.store.client().await?;
+    let client = store.client().await?;
     let (rows, total) = api_keys::page_for_holder(
         &client,
         holder.kind,
@@ -310,12 +310,7 @@ pub(super) async fn list_keys(
     )
     .await?;
     let body: Vec<ApiKey> = rows.iter().map(ApiKey::from).collect();
-    Ok((
-        StatusCode::OK,
-        page.headers(total, uri.path()),
-        axum::Json(body),
-    )
-        .into_response())
+    Ok((StatusCode::OK, page.headers(total, uri), axum::Json(body)).into_response())
 }
 
 /// A refusal of the key service as an API answer: its model codes are 422s.

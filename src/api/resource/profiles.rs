@@ -8,39 +8,26 @@ use axum::extract::{FromRef, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use http::StatusCode;
-use serde_json::json;
 
 use super::{CurrentUser, ResourceState};
-use crate::api::entities::{Profile, contexts, entity};
+use crate::api::entities::{Profile, entity};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
-use crate::config::KycProvider;
-use crate::crypto::SecretBox;
-use crate::domain::kyc::KycJob;
-use crate::domain::profile::{self, ProfileFields, states};
+use crate::api::profiles::{self, ProfileWriter};
+use crate::domain::profile::{ProfileFields, states};
 use crate::routes::{Endpoint, Guard, In, Param, param, reply, returns, returns_list};
-use crate::store::users::{self, ProfileRow, ProfileWrite, UserRow};
-use crate::store::{Db, StoreError, kyc_jobs, labels};
+use crate::store::StoreError;
+use crate::store::users;
 
 const FIELDS: &[Param] = &[
-    param("first_name", In::Body, false, "Letters, spaces, - and '"),
-    param("last_name", In::Body, false, "Letters, spaces, - and '"),
-    param(
-        "dob",
-        In::Body,
-        false,
-        "Date of birth, YYYY-MM-DD, not in the future",
-    ),
-    param("address", In::Body, false, "Street address"),
-    param("postcode", In::Body, false, "Postcode"),
-    param("city", In::Body, false, "City"),
-    param("country", In::Body, false, "ISO 3166 alpha-2 or alpha-3"),
-    param(
-        "metadata",
-        In::Body,
-        false,
-        "Any additional key: value pairs in json string format",
-    ),
+    profiles::FIELDS[0],
+    profiles::FIELDS[1],
+    profiles::FIELDS[2],
+    profiles::FIELDS[3],
+    profiles::FIELDS[4],
+    profiles::FIELDS[5],
+    profiles::FIELDS[6],
+    profiles::FIELDS[7],
     param(
         "confirm",
         In::Body,
@@ -120,19 +107,7 @@ where
 
 /// The submitted fields, checked; and the state `confirm` asks for.
 fn read(params: &Params) -> ApiResult<(ProfileFields, &'static str)> {
-    let text = |name: &str| params.text(name);
-    let fields = ProfileFields {
-        first_name: text("first_name"),
-        last_name: text("last_name"),
-        dob: text("dob"),
-        address: text("address"),
-        postcode: text("postcode"),
-        city: text("city"),
-        country: text("country"),
-        metadata: text("metadata"),
-    };
-    let codes = profile::errors(&fields, time::OffsetDateTime::now_utc().date());
-    ApiError::unprocessable_all(codes)?;
+    let fields = profiles::fields(params)?;
     let confirm = params.text("confirm").is_some_and(|c| c == "true");
     Ok((
         fields,
@@ -144,20 +119,11 @@ fn read(params: &Params) -> ApiResult<(ProfileFields, &'static str)> {
     ))
 }
 
-/// The fields as stored: the personal ones sealed, each under its column's context.
-fn sealed(fields: &ProfileFields, secrets: &SecretBox) -> ProfileWrite {
-    let seal = |context: &str, value: &Option<String>| {
-        value.as_ref().map(|v| secrets.seal(context, v.as_bytes()))
-    };
-    ProfileWrite {
-        first_name_encrypted: seal(contexts::FIRST_NAME, &fields.first_name),
-        last_name_encrypted: seal(contexts::LAST_NAME, &fields.last_name),
-        dob_encrypted: seal(contexts::DOB, &fields.dob),
-        address_encrypted: seal(contexts::ADDRESS, &fields.address),
-        postcode: fields.postcode.clone(),
-        city: fields.city.clone(),
-        country: fields.country.clone(),
-        metadata: fields.metadata.clone(),
+fn writer(app: &ResourceState) -> ProfileWriter<'_> {
+    ProfileWriter {
+        settings: &app.settings,
+        secrets: &app.secrets,
+        events: &app.events,
     }
 }
 
@@ -174,36 +140,6 @@ async fn mine(
     Ok((StatusCode::OK, axum::Json(body)).into_response())
 }
 
-/// The `profile` label follows the state; the model event carries the fields in clear.
-async fn written<C: Db>(
-    app: &ResourceState,
-    c: &C,
-    user: &UserRow,
-    row: &ProfileRow,
-    event: &str,
-) -> Result<(), StoreError> {
-    let change = labels::set(
-        c,
-        &app.settings.users,
-        user.id,
-        "profile",
-        &row.state,
-        "private",
-    )
-    .await?;
-    app.events.label_changed(c, &change).await?;
-    // A submitted profile goes to the KYC provider (§8.3); with local KYC an admin decides.
-    if row.state == states::SUBMITTED && app.settings.kyc.provider == KycProvider::Kycaid {
-        kyc_jobs::enqueue(c, user.id, &KycJob::Applicant { profile_id: row.id }).await?;
-    }
-    let mut record =
-        serde_json::to_value(Profile::from_row(row, &app.secrets, false)).unwrap_or_default();
-    record["user"] = crate::events::user_record_of(c, &change.user).await?;
-    app.events
-        .emit(c, event, &json!({ "record": record }))
-        .await
-}
-
 async fn create(
     State(app): State<ResourceState>,
     CurrentUser(user): CurrentUser,
@@ -215,8 +151,11 @@ async fn create(
     if users::has_open_profile(&tx, user.id).await? {
         return Err(ApiError::unprocessable("state.exists"));
     }
-    let row = users::insert_profile(&tx, user.id, state, &sealed(&fields, &app.secrets)).await?;
-    written(&app, &tx, &user, &row, "model.profile.created").await?;
+    let writer = writer(&app);
+    let row = users::insert_profile(&tx, user.id, "user", state, &writer.sealed(&fields)).await?;
+    writer
+        .written(&tx, &user, &row, "model.profile.created")
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.committed(&user.uid);
     Ok(entity(
@@ -233,10 +172,19 @@ async fn update(
     let (fields, state) = read(&params)?;
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
-    let row = users::update_drafted_profile(&tx, user.id, state, &sealed(&fields, &app.secrets))
-        .await?
-        .ok_or_else(|| ApiError::not_found("resource.profile.doesnt_exist_or_not_editable"))?;
-    written(&app, &tx, &user, &row, "model.profile.updated").await?;
+    let writer = writer(&app);
+    let row = users::update_open_profile(
+        &tx,
+        user.id,
+        states::DRAFTED,
+        state,
+        &writer.sealed(&fields),
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found("resource.profile.doesnt_exist_or_not_editable"))?;
+    writer
+        .written(&tx, &user, &row, "model.profile.updated")
+        .await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.committed(&user.uid);
     Ok(entity(

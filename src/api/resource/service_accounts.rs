@@ -239,7 +239,7 @@ async fn list_keys_of(
     let mut codes = Vec::new();
     let uid = account_uid(&params, &mut codes);
     let holder = owned(&app, &user, &uid);
-    list_keys(&app, holder, CODES, codes, &uri, &params).await
+    list_keys(&app.store, holder, CODES, codes, &uri, &params).await
 }
 
 async fn create(

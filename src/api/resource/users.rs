@@ -205,6 +205,7 @@ async fn set_data(
     let mut client = app.store.client().await?;
     let tx = client.transaction().await.map_err(StoreError::from)?;
     let updated = users::set_data(&tx, user.id, &data).await?;
+    app.events.user_data_updated(&tx, &user, &updated).await?;
     let body = UserWithFullInfo::load(&tx, &app.secrets, &updated, None).await?;
     tx.commit().await.map_err(StoreError::from)?;
     app.committed(&user.uid);
@@ -346,19 +347,8 @@ async fn activity(
     if !TOPICS.contains(&topic.as_str()) {
         return Err(ApiError::unprocessable("resource.user.wrong_topic"));
     }
-    let time =
-        |name: &str| -> ApiResult<Option<i64>> {
-            match params.text(name) {
-                None => Ok(None),
-                Some(text) if text.trim().is_empty() => Err(ApiError::unprocessable(format!(
-                    "resource.user.empty_{name}"
-                ))),
-                Some(text) => text.trim().parse().map(Some).map_err(|_| {
-                    ApiError::unprocessable(format!("resource.user.non_integer_{name}"))
-                }),
-            }
-        };
-    let (time_from, time_to) = (time("time_from")?, time("time_to")?);
+    let time_from = params.integer("resource.user", "time_from")?;
+    let time_to = params.integer("resource.user", "time_to")?;
     let result = params.text("result");
     if result.as_deref().is_some_and(|r| r.trim().is_empty()) {
         return Err(ApiError::unprocessable("resource.user.empty_result"));
@@ -377,10 +367,5 @@ async fn activity(
         return Err(ApiError::unprocessable("resource.user.no_activity"));
     }
     let body: Vec<Activity> = rows.iter().map(Activity::from).collect();
-    Ok((
-        StatusCode::OK,
-        page.headers(total, uri.path()),
-        axum::Json(body),
-    )
-        .into_response())
+    Ok((StatusCode::OK, page.headers(total, &uri), axum::Json(body)).into_response())
 }

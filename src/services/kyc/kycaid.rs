@@ -156,6 +156,25 @@ impl Kycaid {
         id_in(&answer, "document_id")
     }
 
+    /// `POST /addresses`: the applicant's registered address, which a proof of address is
+    /// checked against; returns its `address_id`.
+    pub async fn create_address(
+        &self,
+        applicant_id: &str,
+        address: &super::PostalAddress,
+    ) -> Result<String, KycaidError> {
+        let body = json!({
+            "applicant_id": applicant_id,
+            "type": "REGISTERED",
+            "country": address.country,
+            "city": address.city,
+            "postal_code": address.postcode,
+            "full_address": address.address,
+        });
+        let answer = self.json(Method::POST, "addresses", &body).await?;
+        id_in(&answer, "address_id")
+    }
+
     /// `POST /verifications`: asks KYCAID to check `types` (`DOCUMENT`, `FACIAL`, `ADDRESS`)
     /// of the applicant; the result comes to our callback. Returns the `verification_id`.
     pub async fn create_verification(

@@ -54,6 +54,17 @@ pub struct DocumentFile {
     pub file_name: String,
     pub content_type: String,
     pub bytes: Vec<u8>,
+    /// The address a proof of address proves (none for identity documents).
+    pub address: Option<PostalAddress>,
+}
+
+/// The address sent with a proof of address, as the user gave it to `POST /addresses`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct PostalAddress {
+    pub country: String,
+    pub address: String,
+    pub city: String,
+    pub postcode: String,
 }
 
 /// Where the worker reads a batch of uploaded documents: implemented by the uploads' storage.
@@ -364,6 +375,13 @@ impl<F: DocumentFiles> KycWorker<F> {
                 return Ok(Outcome::Refused(why));
             }
         };
+        if address {
+            // KYCAID checks a proof of address against an address of the applicant, so the
+            // address goes first (Barong's address worker does the same).
+            if let Err(outcome) = ensure_address(kycaid, &applicant_id, &files, progress).await {
+                return Ok(outcome);
+            }
+        }
         let outcome = send_documents(kycaid, &applicant_id, &plan, progress).await;
         if matches!(outcome, Outcome::Refused(_)) {
             // Barong's answer: what KYCAID will not take is rejected, and the user may send
@@ -496,6 +514,33 @@ fn plan_documents(
     Ok((plan, checks))
 }
 
+/// Creates the applicant's registered address from the batch, once: `progress` keeps its id
+/// so a retry does not create it twice. A batch without an address (none was sealed with
+/// it) is sent without one, and KYCAID decides.
+async fn ensure_address(
+    kycaid: &Kycaid,
+    applicant_id: &str,
+    files: &[DocumentFile],
+    progress: &mut Value,
+) -> Result<(), Outcome> {
+    if !progress.is_object() {
+        *progress = json!({});
+    }
+    if progress["address_id"].is_string() {
+        return Ok(());
+    }
+    let Some(address) = files.iter().find_map(|f| f.address.as_ref()) else {
+        return Ok(());
+    };
+    match kycaid.create_address(applicant_id, address).await {
+        Ok(id) => {
+            progress["address_id"] = json!(id);
+            Ok(())
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Uploads the files, creates the documents and the verification, skipping what `progress`
 /// says KYCAID holds already and recording what it now holds.
 async fn send_documents(
@@ -556,6 +601,7 @@ mod tests {
             file_name: name.into(),
             content_type: "image/png".into(),
             bytes: vec![1, 2, 3],
+            address: None,
         }
     }
 

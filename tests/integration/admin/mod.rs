@@ -2,11 +2,16 @@
 //! table on the path and the role's abilities on the model, as Barong makes them.
 
 mod abilities;
+mod activities;
+mod api_keys;
+mod explain;
+mod metrics;
+mod profiles;
 mod users;
 mod users_labels;
 
 use crate::resource::bearer;
-use crate::support::{Client, Response, Server, TestEnv};
+use crate::support::{Client, Response, Server, TestEnv, TestUser};
 
 /// A staff member of `role`, signed in, with the Bearer token Envoy would forward.
 pub struct Staff {
@@ -15,8 +20,12 @@ pub struct Staff {
 
 impl Staff {
     pub async fn new(env: &TestEnv, server: &Server, role: &str) -> Staff {
-        let user = env.user(role).await;
-        let session = server.login(&user).await;
+        Staff::new_as(server, &env.user(role).await).await
+    }
+
+    /// `user`, signed in as staff.
+    pub async fn new_as(server: &Server, user: &TestUser) -> Staff {
+        let session = server.login(user).await;
         let bearer = bearer(server, &session).await;
         Staff { bearer }
     }
@@ -29,18 +38,18 @@ impl Staff {
             .await
     }
 
-    /// A request of any method with a JSON body (`{}` for none).
+    /// `method` on the admin `route` with a JSON body.
     pub async fn send(
         &self,
         server: &Server,
         method: &str,
         route: &str,
-        body: &serde_json::Value,
+        body: serde_json::Value,
     ) -> Response {
         Client::new()
             .request(method, server.admin(route))
             .header("authorization", &self.bearer)
-            .json(body)
+            .json(&body)
             .send()
             .await
     }

@@ -128,6 +128,7 @@ async fn answer(
         ("PATCH", ["applicants", applicant]) => json!({ "applicant_id": applicant }),
         ("POST", ["files"]) => json!({ "file_id": format!("file-{id}") }),
         ("POST", ["documents"]) => json!({ "document_id": format!("document-{id}") }),
+        ("POST", ["addresses"]) => json!({ "address_id": format!("address-{id}") }),
         ("POST", ["verifications"]) => json!({ "verification_id": format!("verification-{id}") }),
         ("GET", ["verifications", verification]) => match state.verifications.get(*verification) {
             Some(found) => found.clone(),

@@ -256,12 +256,7 @@ async fn holders(
     let (total, rows) =
         user_search::with_label(&client, &key, &value, page.limit, page.offset()).await?;
     let body = User::page(&client, &rows).await?;
-    Ok((
-        StatusCode::OK,
-        page.headers(total, uri.path()),
-        axum::Json(body),
-    )
-        .into_response())
+    Ok((StatusCode::OK, page.headers(total, &uri), axum::Json(body)).into_response())
 }
 
 /// How a write treats the label (user, key, scope).

@@ -261,7 +261,7 @@ async fn list(
     )
     .await?;
     let users = User::page(&client, &rows).await?;
-    let headers = page.headers(total, uri.path());
+    let headers = page.headers(total, &uri);
     if extended == Some(true) {
         let mut body = Vec::with_capacity(rows.len());
         for (row, user) in rows.iter().zip(users) {
@@ -296,7 +296,7 @@ async fn pending(
         page.offset(),
     )
     .await?;
-    let headers = page.headers(total, uri.path());
+    let headers = page.headers(total, &uri);
     if extended == Some(true) {
         let mut body = Vec::with_capacity(rows.len());
         for row in &rows {
