@@ -650,12 +650,6 @@ pub async fn update_role<C: Db>(c: &C, id: i64, role: &str) -> Result<UserRow, S
     Ok(UserRow::from_row(&query_one(c, &sql, &[&id, &role]).await?))
 }
 
-/// The uid of each of `ids` that exists (the referrers of a page of users, in one query).
-pub async fn uids_by_ids<C: Db>(c: &C, ids: &[i64]) -> Result<Vec<(i64, String)>, StoreError> {
-    let rows = super::query(c, "SELECT id, uid FROM users WHERE id = ANY($1)", &[&ids]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
 /// Deletes the user's data storage `title` (compared without regard to case, as titles are
 /// unique); the row deleted, `None` when there was none.
 pub async fn delete_data_storage<C: Db>(

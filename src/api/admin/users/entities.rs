@@ -1,75 +1,21 @@
-//! The shapes `/admin/users` answers with (Barong's admin entities): the user alone, the user
-//! with its profiles, and the user with everything KYC review needs (`UserWithKYC`). Staff see
-//! personal data unmasked; the resource API's entities are reused where the shape is the same.
+//! The shapes `/admin/users` answers with (Barong's admin entities) beyond the plain
+//! `api::entities::User`: the user with its profiles, and the user with everything KYC review
+//! needs (`UserWithKYC`). Staff see personal data unmasked; the resource API's entities are
+//! reused where the shape is the same.
 
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::api::entities::{DataStorage, Document, Phone, Profile, contexts};
+use crate::api::entities::{DataStorage, Document, Phone, Profile, User, contexts};
 use crate::crypto::SecretBox;
 use crate::domain::time::iso;
 use crate::store::users::{self, LabelRow, UserRow};
 use crate::store::{Db, StoreError, comments, documents};
 
-/// `API_V2_Entities_User`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct User {
-    pub email: String,
-    pub uid: String,
-    pub role: String,
-    pub level: i32,
-    pub otp: bool,
-    pub state: String,
-    pub referral_uid: Option<String>,
-    pub data: Option<String>,
-    pub username: Option<String>,
-}
-
-impl User {
-    pub fn new(user: &UserRow, referral_uid: Option<String>) -> User {
-        User {
-            email: user.email.clone(),
-            uid: user.uid.clone(),
-            role: user.role.clone(),
-            level: user.level,
-            otp: user.otp,
-            state: user.state.clone(),
-            referral_uid,
-            data: user.data.clone(),
-            username: user.username.clone(),
-        }
-    }
-
-    /// The user, its referrer's uid looked up.
-    pub async fn load<C: Db>(c: &C, user: &UserRow) -> Result<User, StoreError> {
-        let referral_uid = match user.referral_id {
-            Some(id) => users::uid_by_id(c, id).await?,
-            None => None,
-        };
-        Ok(User::new(user, referral_uid))
-    }
-
-    /// A page of users, their referrers' uids looked up in one query.
-    pub async fn page<C: Db>(c: &C, rows: &[UserRow]) -> Result<Vec<User>, StoreError> {
-        let ids: Vec<i64> = rows.iter().filter_map(|u| u.referral_id).collect();
-        let referrers = if ids.is_empty() {
-            Vec::new()
-        } else {
-            users::uids_by_ids(c, &ids).await?
-        };
-        Ok(rows
-            .iter()
-            .map(|user| {
-                let referral_uid = user.referral_id.and_then(|id| {
-                    referrers
-                        .iter()
-                        .find(|(rid, _)| *rid == id)
-                        .map(|(_, uid)| uid.clone())
-                });
-                User::new(user, referral_uid)
-            })
-            .collect())
-    }
+/// The user entity of one row, its referrer's uid looked up.
+pub async fn user<C: Db>(c: &C, row: &UserRow) -> Result<User, StoreError> {
+    let mut one = User::many(c, std::slice::from_ref(row)).await?;
+    Ok(one.remove(0))
 }
 
 /// `API_V2_Admin_Entities_UserWithProfile`: the `extended` list entry.
@@ -172,7 +118,7 @@ impl UserWithKYC {
         mount: &str,
         row: &UserRow,
     ) -> Result<UserWithKYC, StoreError> {
-        let user = User::load(c, row).await?;
+        let user = user(c, row).await?;
         let profiles = users::profiles(c, row.id).await?;
         let labels = users::labels(c, row.id).await?;
         let phones = users::phones(c, row.id).await?;

@@ -16,10 +16,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::entities::{AdminLabelView, User};
+use super::entities::AdminLabelView;
 use super::{AdminState, PREFIX, Staff, boolean, protect_superadmin, refuse_nul, target};
 use crate::api::admin::{Change, doc};
-use crate::api::entities::{Profile, entity};
+use crate::api::entities::{Profile, User, entity};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::IdentityState;
 use crate::api::identity::common::{self, Caller};
@@ -255,7 +255,7 @@ async fn holders(
     let (key, value) = (normalise(&values[0]), normalise(&values[1]));
     let (total, rows) =
         user_search::with_label(&client, &key, &value, page.limit, page.offset()).await?;
-    let body = User::page(&client, &rows).await?;
+    let body = User::many(&client, &rows).await?;
     Ok((StatusCode::OK, page.headers(total, &uri), axum::Json(body)).into_response())
 }
 

@@ -8,10 +8,10 @@ use axum::routing::get;
 use http::StatusCode;
 use time::OffsetDateTime;
 
-use super::entities::{User, UserWithKYC, UserWithProfile};
+use super::entities::{UserWithKYC, UserWithProfile};
 use super::{AdminState, Staff, boolean, refuse_nul, target};
 use crate::api::admin::doc;
-use crate::api::entities::entity;
+use crate::api::entities::{User, entity};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::IdentityState;
 use crate::api::pagination::{self, Page};
@@ -260,7 +260,7 @@ async fn list(
         page.offset(),
     )
     .await?;
-    let users = User::page(&client, &rows).await?;
+    let users = User::many(&client, &rows).await?;
     let headers = page.headers(total, &uri);
     if extended == Some(true) {
         let mut body = Vec::with_capacity(rows.len());
@@ -306,7 +306,7 @@ async fn pending(
         }
         return Ok((StatusCode::OK, headers, axum::Json(body)).into_response());
     }
-    let users = User::page(&client, &rows).await?;
+    let users = User::many(&client, &rows).await?;
     Ok((StatusCode::OK, headers, axum::Json(users)).into_response())
 }
 

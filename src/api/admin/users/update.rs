@@ -11,12 +11,12 @@ use axum::response::Response;
 use axum::routing::{post, put};
 use http::StatusCode;
 
-use super::entities::User;
+use super::entities::user;
 use super::{
     AdminState, PREFIX, Staff, boolean, protect_superadmin, refuse_nul, target, user_record,
 };
 use crate::api::admin::{Change, doc};
-use crate::api::entities::entity;
+use crate::api::entities::{User, entity};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::IdentityState;
 use crate::api::identity::common::{self, Caller};
@@ -240,7 +240,7 @@ async fn change(
         }
     };
     app.events.user_updated(&tx, &before, &after).await?;
-    let body = User::load(&tx, &after).await?;
+    let body = user(&tx, &after).await?;
     tx.commit().await.map_err(StoreError::from)?;
     committed(app, staff, caller, &before, &after, &turned_off);
     Ok(entity(status, body))
@@ -277,7 +277,7 @@ async fn role(
     }
     let after = users::update_role(&tx, before.id, role).await?;
     app.events.user_updated(&tx, &before, &after).await?;
-    let body = User::load(&tx, &after).await?;
+    let body = user(&tx, &after).await?;
     tx.commit().await.map_err(StoreError::from)?;
     committed(&app, &staff, &caller, &before, &after, &[]);
     Ok(entity(StatusCode::OK, body))
