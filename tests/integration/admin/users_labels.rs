@@ -49,6 +49,18 @@ async fn a_review_verifies_documents_raises_the_level_and_mails_the_user() {
     );
     assert_eq!(queue.json()[0]["uid"], user.uid.as_str());
     assert_eq!(queue.header("total"), Some("1"));
+    // The list's filters apply to the queue.
+    let filtered = compliance
+        .get(
+            &server,
+            &format!("users/documents/pending?uid={}", bystander.uid),
+        )
+        .await;
+    assert_eq!(filtered.json(), json!([]), "{}", filtered.text());
+    compliance
+        .get(&server, "users/documents/pending?range=deleted")
+        .await
+        .assert_error(422, "admin.user.invalid_range");
     let extended = compliance
         .get(&server, "users/documents/pending?extended=true")
         .await;

@@ -97,3 +97,26 @@ fn boolean(params: &Params, name: &str, code: &str) -> ApiResult<Option<bool>> {
 fn user_record(user: &UserRow) -> Value {
     crate::events::user_record(user, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_read_as_grape_coerces_them() {
+        let params = Params::from_query(Some("a=true&b=0&c=yes"));
+        assert_eq!(boolean(&params, "a", "x").unwrap(), Some(true));
+        assert_eq!(boolean(&params, "b", "x").unwrap(), Some(false));
+        assert_eq!(boolean(&params, "z", "x").unwrap(), None);
+        assert_eq!(boolean(&params, "c", "bad").unwrap_err().codes, ["bad"]);
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_refused_by_name() {
+        assert!(refuse_nul(&Params::from_query(Some("uid=ID1&key=a%20b"))).is_ok());
+        let refused = refuse_nul(&Params::from_query(Some("uid=ID1&title=a%00b"))).unwrap_err();
+        assert_eq!(refused.codes, ["admin.user.invalid_title"]);
+        let nested = refuse_nul(&Params::from_query(Some("data[x]=%00"))).unwrap_err();
+        assert_eq!(nested.codes, ["admin.user.invalid_data"]);
+    }
+}
