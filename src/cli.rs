@@ -12,8 +12,8 @@ use serde_json::json;
 use crate::app::{self, App};
 use crate::config::Settings;
 use crate::domain::user_state::UserState;
-use crate::gate::permissions::{ACTIONS, VERBS};
-use crate::gate::restrictions::{self, CATEGORIES, SCOPES};
+use crate::gate::permissions::{self as rules_of_permissions, ACTIONS, VERBS};
+use crate::gate::restrictions::{CATEGORIES, Draft, SCOPES, STATES};
 use crate::services::accounts::{self, Application, OperatorAccount};
 use crate::services::api_keys;
 use crate::store::permissions::NewPermission;
@@ -98,10 +98,15 @@ pub struct ExplainArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum PoliciesCommand {
-    /// Insert the rows of the policy files that the database lacks.
+    /// Insert the rows of the policy files that the database lacks, printing how the database
+    /// differs from the files: `+` rows added, `-` and `~` rows the database holds otherwise
+    /// (kept: staff may have made them through the admin API).
     Apply {
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Print the differences only; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Report permission rows that can never take effect; exits 1 when there are any.
     Check,
@@ -295,15 +300,32 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 async fn policies(cmd: PoliciesCommand, settings: &Settings) -> anyhow::Result<()> {
     let store = Store::new(&settings.database)?;
     match cmd {
-        PoliciesCommand::Apply { dir } => {
+        PoliciesCommand::Apply { dir, dry_run } => {
             let dir = dir.unwrap_or_else(|| settings.policies.dir.clone());
-            let report = crate::policies::apply(&store, &dir, &settings.api.public_prefix).await?;
+            let prefix = &settings.api.public_prefix;
+            let diff = crate::policies::diff(&store, &dir, prefix).await?;
+            for line in diff.lines() {
+                println!("{line}");
+            }
+            if dry_run {
+                println!(
+                    "{}",
+                    json!({
+                        "dry_run": true, "added": diff.added.len(),
+                        "removed": diff.removed.len(), "changed": diff.changed.len(),
+                    })
+                );
+                return Ok(());
+            }
+            let report = crate::policies::apply(&store, &dir, prefix).await?;
             println!(
                 "{}",
                 json!({
                     "permissions": report.permissions, "rules": report.rules,
                     "restrictions": report.restrictions, "levels": report.levels,
                     "abilities": report.abilities,
+                    // Rows the database holds otherwise, left as they are.
+                    "kept": diff.removed.len() + diff.changed.len(),
                 })
             );
         }
@@ -386,12 +408,13 @@ async fn permissions(cmd: PermissionsCommand, settings: &Settings) -> anyhow::Re
             action,
             topic,
         } => {
-            let (verb, action) = (verb.to_ascii_uppercase(), action.to_ascii_uppercase());
-            if !VERBS.contains(&verb.as_str()) {
-                anyhow::bail!("admin.permissions.invalid_verb: one of {VERBS:?}");
-            }
-            if !ACTIONS.contains(&action.as_str()) {
-                anyhow::bail!("admin.permissions.invalid_action: one of {ACTIONS:?}");
+            let verb = rules_of_permissions::stored_verb(&verb)
+                .map_err(|code| anyhow::anyhow!("{code}: one of {VERBS:?}"))?;
+            let action = rules_of_permissions::stored_action(&action)
+                .map_err(|code| anyhow::anyhow!("{code}: one of {ACTIONS:?}"))?;
+            let oversized = rules_of_permissions::oversized(&role, &path, topic.as_deref());
+            if !oversized.is_empty() {
+                anyhow::bail!("{}", oversized.join(", "));
             }
             let row = store::permissions::insert(
                 &client,
@@ -407,7 +430,7 @@ async fn permissions(cmd: PermissionsCommand, settings: &Settings) -> anyhow::Re
             println!("{}", json!({ "id": row.id }));
         }
         PermissionsCommand::Delete { id } => {
-            if !store::permissions::delete(&client, id).await? {
+            if store::permissions::delete(&client, id).await?.is_none() {
                 anyhow::bail!("admin.permission.doesnt_exist");
             }
         }
@@ -435,57 +458,37 @@ async fn restrictions_cmd(cmd: RestrictionsCommand, settings: &Settings) -> anyh
             code,
             state,
         } => {
-            validate_restriction(&category, &scope, &value, code, &state)?;
-            let row = store::restrictions::insert(
-                &client,
-                &NewRestriction {
-                    category: &category,
-                    scope: &scope,
-                    value: value.trim(),
-                    code: restrictions::effective_code(&category, &scope, code) as i32,
-                    state: &state,
-                },
-            )
-            .await
-            .map_err(|e| match e {
-                StoreError::Conflict(_) => anyhow::anyhow!("value.taken"),
-                other => other.into(),
-            })?;
+            let draft = Draft {
+                category: &category,
+                scope: &scope,
+                value: value.trim(),
+                code,
+                state: &state,
+            };
+            check_restriction(&draft)?;
+            let row = store::restrictions::insert(&client, &NewRestriction::from(&draft))
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => anyhow::anyhow!("value.taken"),
+                    other => other.into(),
+                })?;
             println!("{}", json!({ "id": row.id }));
-            category == "blocklogin" && state == "enabled"
+            draft.enables_blocklogin(None)
         }
         RestrictionsCommand::Update { id, state } => {
             let current = store::restrictions::find(&client, id)
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("admin.restriction.doesnt_exist"))?;
-            validate_restriction(
-                &current.category,
-                &current.scope,
-                &current.value,
-                current.code,
-                &state,
-            )?;
-            let changed = current.state != state;
-            store::restrictions::update(
-                &client,
-                id,
-                &NewRestriction {
-                    category: &current.category,
-                    scope: &current.scope,
-                    value: &current.value,
-                    code: restrictions::effective_code(
-                        &current.category,
-                        &current.scope,
-                        current.code,
-                    ) as i32,
-                    state: &state,
-                },
-            )
-            .await?;
-            changed && current.category == "blocklogin" && state == "enabled"
+            let draft = Draft {
+                state: &state,
+                ..Draft::of(&current)
+            };
+            check_restriction(&draft)?;
+            store::restrictions::update(&client, id, &NewRestriction::from(&draft)).await?;
+            draft.enables_blocklogin(Some(&current))
         }
         RestrictionsCommand::Delete { id } => {
-            if !store::restrictions::delete(&client, id).await? {
+            if store::restrictions::delete(&client, id).await?.is_none() {
                 anyhow::bail!("admin.restriction.doesnt_exist");
             }
             false
@@ -500,28 +503,17 @@ async fn restrictions_cmd(cmd: RestrictionsCommand, settings: &Settings) -> anyh
     Ok(())
 }
 
-fn validate_restriction(
-    category: &str,
-    scope: &str,
-    value: &str,
-    code: Option<i32>,
-    state: &str,
-) -> anyhow::Result<()> {
-    if !CATEGORIES.contains(&category) {
-        anyhow::bail!("admin.restriction.invalid_category: one of {CATEGORIES:?}");
+/// The shared checks of a restriction (`gate::restrictions::Draft`), every refusal at once.
+fn check_restriction(draft: &Draft<'_>) -> anyhow::Result<()> {
+    let problems = draft.problems();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} (categories {CATEGORIES:?}, scopes {SCOPES:?}, states {STATES:?}, codes 400-599)",
+            problems.join(", ")
+        )
     }
-    if !SCOPES.contains(&scope) {
-        anyhow::bail!("admin.restriction.invalid_scope: one of {SCOPES:?}");
-    }
-    if !["enabled", "disabled"].contains(&state) {
-        anyhow::bail!("admin.restriction.invalid_state: enabled or disabled");
-    }
-    if let Some(code) = code
-        && !(400..=599).contains(&code)
-    {
-        anyhow::bail!("code.invalid: 400-599");
-    }
-    restrictions::validate_value(scope, value).map_err(|code| anyhow::anyhow!("{code}"))
 }
 
 async fn rules(cmd: RulesCommand, settings: &Settings) -> anyhow::Result<()> {

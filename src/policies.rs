@@ -1,11 +1,17 @@
 //! The default rule set as files (`policies/*.toml`): reading, validating, applying to the
-//! database (rows that already exist are left alone, as Barong's seeding does), and the
+//! database (rows that already exist are left alone, as Barong's seeding does), the diff of
+//! the files against the database that `portcullis policies apply [--dry-run]` prints, and the
 //! linter behind `portcullis policies check` (decisions.md #2).
+//!
+//! Applying only ever adds: the database is what the gate runs on, and staff edit it through
+//! the admin API, so a row the files lack (or hold differently) is reported, never undone.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::domain::policy::{PolicyRows, RuleKind};
 use crate::gate::permissions::{ACTIONS, VERBS};
 use crate::gate::restrictions::{self, CATEGORIES, SCOPES};
 use crate::store::permissions::{NewPermission, PermissionRow};
@@ -259,6 +265,224 @@ impl PolicySet {
     }
 }
 
+/// What the database holds of what the files describe.
+#[derive(Debug, Default)]
+pub struct Current {
+    pub rows: PolicyRows,
+    /// (id, key, value).
+    pub levels: Vec<(i32, String, String)>,
+    /// (role, action, subject).
+    pub abilities: Vec<(String, String, String)>,
+}
+
+impl Current {
+    pub async fn read(store: &Store) -> anyhow::Result<Current> {
+        let rows = store::policy::rows(store).await?;
+        let client = store.client().await?;
+        Ok(Current {
+            rows,
+            levels: store::levels::all(&client).await?,
+            abilities: store::admin_abilities::all(&client).await?,
+        })
+    }
+}
+
+/// The files against the database, row by row, each row described in one line
+/// (`permission member GET api/v2/x ACCEPT`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// In the files, not in the database: what applying inserts.
+    pub added: Vec<String>,
+    /// In the database, not in the files.
+    pub removed: Vec<String>,
+    /// In both under the same key, with other values: `<row>: <field> <database> (files:
+    /// <files>)`.
+    pub changed: Vec<String>,
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    /// `+ row`, `- row` and `~ row: …` lines, in that order.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        lines.extend(self.added.iter().map(|row| format!("+ {row}")));
+        lines.extend(self.removed.iter().map(|row| format!("- {row}")));
+        lines.extend(self.changed.iter().map(|row| format!("~ {row}")));
+        lines
+    }
+
+    /// Compares two keyed tables: keys only in `files` are added, only in `database` removed,
+    /// and a value that differs is described by `describe(database, files)`.
+    fn table<K: Ord, V: PartialEq>(
+        &mut self,
+        files: BTreeMap<K, V>,
+        mut database: BTreeMap<K, V>,
+        name: impl Fn(&K) -> String,
+        describe: impl Fn(&V, &V) -> String,
+    ) {
+        for (key, wanted) in files {
+            match database.remove(&key) {
+                None => self.added.push(name(&key)),
+                Some(held) if held != wanted => {
+                    self.changed
+                        .push(format!("{}: {}", name(&key), describe(&held, &wanted)))
+                }
+                Some(_) => {}
+            }
+        }
+        self.removed.extend(database.keys().map(name));
+    }
+}
+
+/// `field database (files: files)` for each field that differs.
+fn differences(fields: &[(&str, String, String)]) -> String {
+    fields
+        .iter()
+        .filter(|(_, held, wanted)| held != wanted)
+        .map(|(field, held, wanted)| format!("{field} {held} (files: {wanted})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn or_none(value: Option<&str>) -> String {
+    value.map_or_else(|| "none".to_string(), str::to_string)
+}
+
+impl PolicySet {
+    /// How the database differs from these files. Rows are keyed as applying matches them:
+    /// permissions by (role, verb, path, action), restrictions by (category, scope, value),
+    /// rules by (kind, path), levels by id, abilities by (role, action, subject).
+    pub fn diff(&self, current: &Current) -> Diff {
+        let mut diff = Diff::default();
+        type PermissionKey = (String, String, String, String);
+        let key = |role: &str, verb: &str, path: &str, action: &str| -> PermissionKey {
+            (role.into(), verb.into(), path.into(), action.into())
+        };
+        diff.table(
+            self.permissions
+                .iter()
+                .map(|p| (key(&p.role, &p.verb, &p.path, &p.action), p.topic.clone()))
+                .collect(),
+            current
+                .rows
+                .permissions
+                .iter()
+                .map(|p| (key(&p.role, &p.verb, &p.path, &p.action), p.topic.clone()))
+                .collect(),
+            |(role, verb, path, action)| format!("permission {role} {verb} {path} {action}"),
+            |held, wanted| {
+                differences(&[(
+                    "topic",
+                    or_none(held.as_deref()),
+                    or_none(wanted.as_deref()),
+                )])
+            },
+        );
+        diff.table(
+            self.restrictions
+                .iter()
+                .map(|r| {
+                    let code = restrictions::effective_code(&r.category, &r.scope, r.code);
+                    (
+                        (
+                            r.category.clone(),
+                            r.scope.clone(),
+                            r.value.trim().to_string(),
+                        ),
+                        (i32::from(code), r.state.clone()),
+                    )
+                })
+                .collect(),
+            current
+                .rows
+                .restrictions
+                .iter()
+                .map(|r| {
+                    let code = restrictions::effective_code(&r.category, &r.scope, r.code);
+                    (
+                        (r.category.clone(), r.scope.clone(), r.value.clone()),
+                        (i32::from(code), r.state.clone()),
+                    )
+                })
+                .collect(),
+            |(category, scope, value)| format!("restriction {category} {scope} {value}"),
+            |(held_code, held_state), (code, state)| {
+                differences(&[
+                    ("code", held_code.to_string(), code.to_string()),
+                    ("state", held_state.clone(), state.clone()),
+                ])
+            },
+        );
+        let kind = |kind: RuleKind| match kind {
+            RuleKind::Pass => "pass",
+            RuleKind::Block => "block",
+        };
+        diff.table(
+            [("pass", &self.rules.pass), ("block", &self.rules.block)]
+                .into_iter()
+                .flat_map(|(kind, paths)| paths.iter().map(move |p| ((kind, p.clone()), ())))
+                .collect(),
+            current
+                .rows
+                .rules
+                .iter()
+                .map(|r| ((kind(r.kind), r.path.clone()), ()))
+                .collect(),
+            |(kind, path)| format!("rule {kind} {path}"),
+            |_, _| String::new(),
+        );
+        diff.table(
+            self.levels
+                .iter()
+                .map(|l| (l.id, (l.key.clone(), l.value.clone())))
+                .collect(),
+            current
+                .levels
+                .iter()
+                .map(|(id, key, value)| (*id, (key.clone(), value.clone())))
+                .collect(),
+            |id| format!("level {id}"),
+            |(held_key, held_value), (key, value)| {
+                differences(&[
+                    ("key", held_key.clone(), key.clone()),
+                    ("value", held_value.clone(), value.clone()),
+                ])
+            },
+        );
+        diff.table(
+            self.abilities
+                .iter()
+                .flat_map(|a| {
+                    let read = a.read.iter().map(|m| (a.role.clone(), "read", m.clone()));
+                    let manage = a
+                        .manage
+                        .iter()
+                        .map(|m| (a.role.clone(), "manage", m.clone()));
+                    read.chain(manage)
+                        .map(|(role, action, model)| ((role, action.to_string(), model), ()))
+                })
+                .collect(),
+            current
+                .abilities
+                .iter()
+                .map(|ability| (ability.clone(), ()))
+                .collect(),
+            |(role, action, model)| format!("ability {role} {action} {model}"),
+            |_, _| String::new(),
+        );
+        diff
+    }
+}
+
+/// Reads `dir` and how the database differs from it, without writing.
+pub async fn diff(store: &Store, dir: &Path, public_prefix: &str) -> anyhow::Result<Diff> {
+    let set = PolicySet::read(dir, public_prefix)?;
+    Ok(set.diff(&Current::read(store).await?))
+}
+
 /// Reads `dir` and applies it.
 pub async fn apply(store: &Store, dir: &Path, public_prefix: &str) -> anyhow::Result<ApplyReport> {
     PolicySet::read(dir, public_prefix)?.apply(store).await
@@ -370,6 +594,129 @@ mod tests {
                 .iter()
                 .all(|f| !f.message.contains("can never match"))
         );
+    }
+
+    #[test]
+    fn the_diff_names_added_removed_and_changed_rows() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+        let set = PolicySet::read(&dir, "/api/v2/auth").unwrap();
+        let restriction = |id, category: &str, scope: &str, value: &str, code, state: &str| {
+            crate::domain::policy::RestrictionRow {
+                id,
+                category: category.into(),
+                scope: scope.into(),
+                value: value.into(),
+                code: Some(code),
+                state: state.into(),
+                created_at: OffsetDateTime::UNIX_EPOCH,
+                updated_at: OffsetDateTime::UNIX_EPOCH,
+            }
+        };
+        // The files' rows as the database would hold them after applying, but one permission
+        // missing, one extra, one restriction switched on and one level renamed.
+        let mut current = Current::default();
+        current.rows.permissions = set
+            .permissions
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(i, p)| PermissionRow {
+                topic: p.topic.clone(),
+                ..row(i as i64, &p.role, &p.verb, &p.path, &p.action)
+            })
+            .collect();
+        current
+            .rows
+            .permissions
+            .push(row(999, "member", "GET", "api/v2/extra", "ACCEPT"));
+        current.rows.restrictions = set
+            .restrictions
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let code = restrictions::effective_code(&r.category, &r.scope, r.code);
+                let state = if r.value == "UA" { "enabled" } else { &r.state };
+                restriction(
+                    i as i64,
+                    &r.category,
+                    &r.scope,
+                    &r.value,
+                    code.into(),
+                    state,
+                )
+            })
+            .collect();
+        current.rows.rules = [
+            (RuleKind::Pass, &set.rules.pass),
+            (RuleKind::Block, &set.rules.block),
+        ]
+        .into_iter()
+        .flat_map(|(kind, paths)| {
+            paths
+                .iter()
+                .map(move |path| crate::domain::policy::AuthzRuleRow {
+                    id: 0,
+                    kind,
+                    path: path.clone(),
+                })
+        })
+        .collect();
+        current.levels = set
+            .levels
+            .iter()
+            .map(|l| {
+                (
+                    l.id,
+                    l.key.clone(),
+                    if l.id == 2 {
+                        "confirmed".into()
+                    } else {
+                        l.value.clone()
+                    },
+                )
+            })
+            .collect();
+        current.abilities = set
+            .abilities
+            .iter()
+            .flat_map(|a| {
+                let read = a
+                    .read
+                    .iter()
+                    .map(|m| (a.role.clone(), "read".to_string(), m.clone()));
+                read.chain(
+                    a.manage
+                        .iter()
+                        .map(|m| (a.role.clone(), "manage".to_string(), m.clone())),
+                )
+            })
+            .collect();
+        let first = &set.permissions[0];
+        let diff = set.diff(&current);
+        assert_eq!(
+            diff.added,
+            [format!(
+                "permission {} {} {} {}",
+                first.role, first.verb, first.path, first.action
+            )]
+        );
+        assert_eq!(diff.removed, ["permission member GET api/v2/extra ACCEPT"]);
+        assert_eq!(
+            diff.changed,
+            [
+                "restriction whitelist country UA: state enabled (files: disabled)",
+                "level 2: value confirmed (files: verified)",
+            ]
+        );
+        assert_eq!(diff.lines()[0].chars().next(), Some('+'));
+
+        // What applying leaves: nothing to add.
+        let mut applied = current;
+        applied.rows.permissions.push(PermissionRow {
+            topic: first.topic.clone(),
+            ..row(0, &first.role, &first.verb, &first.path, &first.action)
+        });
+        assert!(set.diff(&applied).added.is_empty());
     }
 
     #[test]

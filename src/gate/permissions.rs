@@ -123,6 +123,52 @@ impl Permissions {
     }
 }
 
+/// The admin API's codes for a refused verb and action (Barong's, with its plural prefix).
+pub const INVALID_VERB: &str = "admin.permissions.invalid_verb";
+pub const INVALID_ACTION: &str = "admin.permissions.invalid_action";
+
+/// A verb as stored (upper-cased, as Barong saves it), or [`INVALID_VERB`] for one the gate
+/// would never match. The admin API and the command line both write through this.
+pub fn stored_verb(input: &str) -> Result<String, &'static str> {
+    let verb = input.trim().to_ascii_uppercase();
+    if VERBS.contains(&verb.as_str()) {
+        Ok(verb)
+    } else {
+        Err(INVALID_VERB)
+    }
+}
+
+/// An action as stored (upper-cased), or [`INVALID_ACTION`] for one the gate would ignore.
+pub fn stored_action(input: &str) -> Result<String, &'static str> {
+    let action = input.trim().to_ascii_uppercase();
+    if ACTIONS.contains(&action.as_str()) {
+        Ok(action)
+    } else {
+        Err(INVALID_ACTION)
+    }
+}
+
+/// Longest role, path and topic the table holds: longer input is refused with
+/// `<field>.too_long` rather than failing in the database.
+pub const MAX_ROLE: usize = 64;
+pub const MAX_PATH: usize = 255;
+pub const MAX_TOPIC: usize = 64;
+
+/// `<field>.too_long` for each of role, path and topic that does not fit its column.
+pub fn oversized(role: &str, path: &str, topic: Option<&str>) -> Vec<&'static str> {
+    let mut codes = Vec::new();
+    if role.chars().count() > MAX_ROLE {
+        codes.push("role.too_long");
+    }
+    if path.chars().count() > MAX_PATH {
+        codes.push("path.too_long");
+    }
+    if topic.is_some_and(|t| t.chars().count() > MAX_TOPIC) {
+        codes.push("topic.too_long");
+    }
+    codes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +285,19 @@ mod tests {
         );
         assert_eq!(p.check("member", "GET", "api/v2/x"), Verdict::Deny);
         assert!(p.role_exists("member"));
+    }
+
+    #[test]
+    fn written_verbs_and_actions_are_upper_cased_or_refused() {
+        assert_eq!(stored_verb("get").as_deref(), Ok("GET"));
+        assert_eq!(stored_verb(" All ").as_deref(), Ok("ALL"));
+        assert_eq!(stored_verb("options"), Err(INVALID_VERB));
+        assert_eq!(stored_action("drop").as_deref(), Ok("DROP"));
+        assert_eq!(stored_action("all"), Err(INVALID_ACTION));
+        assert!(oversized("member", "api/v2", Some("x")).is_empty());
+        assert_eq!(
+            oversized(&"r".repeat(65), &"p".repeat(256), Some(&"t".repeat(65))),
+            ["role.too_long", "path.too_long", "topic.too_long"]
+        );
     }
 }

@@ -12,10 +12,12 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use crate::domain::policy::RestrictionRow;
+/// What makes a restriction row valid lives below the gate, with the rows (the store writes
+/// drafts too); re-exported here where the gate's readers look for it.
+pub use crate::domain::policy::{
+    CATEGORIES, Draft, SCOPES, STATES, effective_code, validate_value,
+};
 use crate::net::geoip::Location;
-
-pub const CATEGORIES: [&str; 4] = ["whitelist", "maintenance", "blacklist", "blocklogin"];
-pub const SCOPES: [&str; 5] = ["all", "ip", "ip_subnet", "continent", "country"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Category {
@@ -43,38 +45,6 @@ impl Category {
             Category::Blacklist => "authz.restrict.blacklist",
             Category::Blocklogin => "authz.restrict.blocklogin",
         }
-    }
-}
-
-/// The status a restriction answers with when none (or an unusable one) is stored.
-/// Barong: whitelist rows and blank codes take the default; maintenance 471, else by scope.
-pub fn effective_code(category: &str, scope: &str, code: Option<i32>) -> u16 {
-    let default = || match (category, scope) {
-        ("maintenance", _) => 471,
-        (_, "continent" | "country") => 423,
-        (_, "ip_subnet") => 403,
-        _ => 401,
-    };
-    match code {
-        // decisions.md #9: the code becomes the status, but only 400–599 is accepted.
-        Some(c) if category != "whitelist" && (400..=599).contains(&c) => c as u16,
-        _ => default(),
-    }
-}
-
-/// Why a restriction value is unusable for its scope, if it is.
-pub fn validate_value(scope: &str, value: &str) -> Result<(), &'static str> {
-    let value = value.trim();
-    if value.is_empty() {
-        return Err("value.blank");
-    }
-    if value.len() > 64 {
-        return Err("value.too_long");
-    }
-    match scope {
-        "ip" if value.parse::<IpAddr>().is_err() => Err("value.invalid"),
-        "ip_subnet" if value.parse::<IpNet>().is_err() => Err("value.invalid"),
-        _ => Ok(()),
     }
 }
 

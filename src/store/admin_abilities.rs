@@ -21,6 +21,20 @@ pub async fn insert_if_missing<C: Db>(
     Ok(inserted > 0)
 }
 
+/// Every grant as (role, action, subject), in insertion order.
+pub async fn all<C: Db>(c: &C) -> Result<Vec<(String, String, String)>, StoreError> {
+    let rows = query(
+        c,
+        "SELECT role, action, subject FROM admin_abilities ORDER BY id",
+        &[],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
 /// The abilities of `role` (none when the role has no row).
 pub async fn for_role<C: Db>(c: &C, role: &str) -> Result<Abilities, StoreError> {
     let rows = query(

@@ -2,7 +2,7 @@
 
 use tokio_postgres::Row;
 
-use super::{Db, StoreError, execute, query, query_one};
+use super::{Db, StoreError, execute, query, query_one, query_opt};
 pub use crate::domain::policy::PermissionRow;
 
 const COLUMNS: &str = "id, action, role, verb, path, topic, created_at, updated_at";
@@ -33,6 +33,22 @@ pub async fn find_many<C: Db>(c: &C, ids: &[i64]) -> Result<Vec<PermissionRow>, 
         .iter()
         .map(from_row)
         .collect())
+}
+
+pub async fn find<C: Db>(c: &C, id: i64) -> Result<Option<PermissionRow>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM permissions WHERE id = $1");
+    Ok(query_opt(c, &sql, &[&id]).await?.as_ref().map(from_row))
+}
+
+/// One page of the table, by id, and the number of rows in all.
+pub async fn page<C: Db>(
+    c: &C,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<PermissionRow>, i64), StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM permissions ORDER BY id LIMIT $1 OFFSET $2");
+    let rows = query(c, &sql, &[&limit, &offset]).await?;
+    Ok((rows.iter().map(from_row).collect(), count(c).await?))
 }
 
 pub async fn count<C: Db>(c: &C) -> Result<i64, StoreError> {
@@ -89,6 +105,37 @@ pub async fn insert_if_missing<C: Db>(c: &C, new: &NewPermission<'_>) -> Result<
     Ok(n == 1)
 }
 
-pub async fn delete<C: Db>(c: &C, id: i64) -> Result<bool, StoreError> {
-    Ok(execute(c, "DELETE FROM permissions WHERE id = $1", &[&id]).await? == 1)
+/// Replaces every column but the id (`action` and `verb` upper-cased); returns the row as
+/// stored, or `None` when there is no such row.
+pub async fn update<C: Db>(
+    c: &C,
+    id: i64,
+    new: &NewPermission<'_>,
+) -> Result<Option<PermissionRow>, StoreError> {
+    let sql = format!(
+        "UPDATE permissions SET action = upper($2), role = $3, verb = upper($4), path = $5,
+                                topic = $6, updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    Ok(query_opt(
+        c,
+        &sql,
+        &[
+            &id,
+            &new.action,
+            &new.role,
+            &new.verb,
+            &new.path,
+            &new.topic,
+        ],
+    )
+    .await?
+    .as_ref()
+    .map(from_row))
+}
+
+/// Deletes the row; returns it as it was, or `None` when there was none.
+pub async fn delete<C: Db>(c: &C, id: i64) -> Result<Option<PermissionRow>, StoreError> {
+    let sql = format!("DELETE FROM permissions WHERE id = $1 RETURNING {COLUMNS}");
+    Ok(query_opt(c, &sql, &[&id]).await?.as_ref().map(from_row))
 }

@@ -399,3 +399,77 @@ async fn explain_on_the_command_line_names_the_deciding_rows() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--uid"));
 }
+
+/// `policies apply --dry-run` prints how the database differs from the files and writes
+/// nothing; `policies apply` adds what is missing and keeps what the database holds otherwise.
+#[tokio::test]
+async fn policies_apply_prints_the_diff_and_dry_run_writes_nothing() {
+    let env = TestEnv::new().await;
+    let apply = |dry_run: bool| {
+        let mut args = vec!["policies", "apply"];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let out = portcullis(&env).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let mut lines: Vec<String> = stdout.lines().map(str::to_string).collect();
+        let summary: serde_json::Value = serde_json::from_str(&lines.pop().unwrap()).unwrap();
+        (lines, summary)
+    };
+    let (lines, summary) = apply(true);
+    assert!(lines.is_empty(), "{lines:?}");
+    assert_eq!(
+        summary,
+        serde_json::json!({ "dry_run": true, "added": 0, "removed": 0, "changed": 0 })
+    );
+
+    env.sql(
+        "DELETE FROM permissions WHERE role = 'member' AND path = 'api/v2/peatio/account';
+         INSERT INTO permissions (role, verb, path, action) VALUES ('member', 'GET', 'api/v2/extra', 'ACCEPT');
+         UPDATE restrictions SET state = 'enabled' WHERE category = 'whitelist' AND value = 'UA';",
+    )
+    .await;
+    let permissions = env.count("SELECT count(*) FROM permissions").await;
+    let expected = [
+        "+ permission member ALL api/v2/peatio/account ACCEPT",
+        "- permission member GET api/v2/extra ACCEPT",
+        "~ restriction whitelist country UA: state enabled (files: disabled)",
+    ];
+    let (lines, summary) = apply(true);
+    assert_eq!(lines, expected);
+    assert_eq!(
+        summary,
+        serde_json::json!({ "dry_run": true, "added": 1, "removed": 1, "changed": 1 })
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM permissions").await,
+        permissions
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM permissions WHERE role = 'member' AND path = 'api/v2/peatio/account'").await,
+        0
+    );
+
+    // Applying adds the missing row and keeps what staff may have changed.
+    let (lines, summary) = apply(false);
+    assert_eq!(lines, expected);
+    assert_eq!(summary["permissions"], 1);
+    assert_eq!(summary["kept"], 2);
+    assert_eq!(
+        env.count("SELECT count(*) FROM permissions").await,
+        permissions + 1
+    );
+    assert_eq!(
+        env.count("SELECT count(*) FROM restrictions WHERE value = 'UA' AND state = 'enabled'")
+            .await,
+        1
+    );
+    let (lines, summary) = apply(true);
+    assert_eq!(lines, &expected[1..]);
+    assert_eq!(summary["added"], 0);
+}

@@ -11,7 +11,10 @@ pub mod api_keys;
 pub mod explain;
 pub mod levels;
 pub mod metrics;
+pub mod permissions;
 pub mod profiles;
+pub mod restrictions;
+pub mod rule_params;
 pub mod users;
 
 use std::sync::Arc;
@@ -212,6 +215,8 @@ where
     all.extend(levels::endpoints());
     all.extend(metrics::endpoints());
     all.extend(profiles::endpoints());
+    all.extend(permissions::endpoints());
+    all.extend(restrictions::endpoints());
     all.extend(users::endpoints());
     all
 }

@@ -274,6 +274,12 @@ pub async fn create_verified(
     Ok(Some(user))
 }
 
+/// Where a whitelink token lives in Redis (under the node's prefix) while it is valid: written
+/// by `POST /admin/restrictions/whitelink`, read here.
+pub fn whitelink_key(token: &str) -> String {
+    format!("whitelink:{token}")
+}
+
 async fn access(
     State(app): State<IdentityState>,
     caller: Caller,
@@ -289,7 +295,7 @@ async fn access(
         "identity.user.too_many_attempts",
     )
     .await?;
-    let key = app.kv.key(&format!("whitelink:{token}"));
+    let key = app.kv.key(&whitelink_key(&token));
     if app.kv.get(&key).await?.as_deref() != Some("active") {
         return Err(ApiError::unprocessable(
             "identity.user.access.invalid_token",

@@ -113,7 +113,7 @@ async fn the_staff_log_names_actor_and_target_and_keeps_before_and_after() {
             &server,
             "PUT",
             "profiles",
-            json!({ "uid": member.uid, "state": "verified" }),
+            &json!({ "uid": member.uid, "state": "verified" }),
         )
         .await;
     assert_eq!(reviewed.status, 200, "{}", reviewed.text());

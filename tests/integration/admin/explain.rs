@@ -9,7 +9,7 @@ use crate::support::{Client, Server, Session, TestEnv};
 const BALANCES: &str = "/api/v2/peatio/account/balances";
 
 async fn explain(staff: &Staff, server: &Server, body: Value) -> Value {
-    let answer = staff.send(server, "POST", "explain", body).await;
+    let answer = staff.send(server, "POST", "explain", &body).await;
     assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()
 }
@@ -199,7 +199,7 @@ async fn a_key_is_explained_with_its_holder_and_bad_questions_are_refused() {
     assert_eq!(unknown["error"], "authz.unexistent_apikey");
 
     let neither = superadmin
-        .send(&server, "POST", "explain", json!({ "path": BALANCES }))
+        .send(&server, "POST", "explain", &json!({ "path": BALANCES }))
         .await;
     assert_eq!(neither.status, 422);
     assert_eq!(
@@ -214,7 +214,7 @@ async fn a_key_is_explained_with_its_holder_and_bad_questions_are_refused() {
             &server,
             "POST",
             "explain",
-            json!({ "method": "GET", "path": BALANCES, "uid": no_2fa.uid, "kid": key.kid, "ip": "999.1.1.1" }),
+            &json!({ "method": "GET", "path": BALANCES, "uid": no_2fa.uid, "kid": key.kid, "ip": "999.1.1.1" }),
         )
         .await;
     assert_eq!(
@@ -237,7 +237,7 @@ async fn a_key_is_explained_with_its_holder_and_bad_questions_are_refused() {
             &server,
             "POST",
             "explain",
-            json!({ "method": "GET", "path": BALANCES, "uid": no_2fa.uid }),
+            &json!({ "method": "GET", "path": BALANCES, "uid": no_2fa.uid }),
         )
         .await
         .assert_error(401, "authz.invalid_permission");

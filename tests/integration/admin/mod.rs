@@ -6,7 +6,9 @@ mod activities;
 mod api_keys;
 mod explain;
 mod metrics;
+mod permissions;
 mod profiles;
+mod restrictions;
 mod users;
 mod users_labels;
 
@@ -38,19 +40,22 @@ impl Staff {
             .await
     }
 
-    /// `method` on the admin `route` with a JSON body.
+    /// `method` on `route` (a query string included), with `body` as JSON unless it is null.
     pub async fn send(
         &self,
         server: &Server,
         method: &str,
         route: &str,
-        body: serde_json::Value,
+        body: &serde_json::Value,
     ) -> Response {
-        Client::new()
+        let request = Client::new()
             .request(method, server.admin(route))
             .header("authorization", &self.bearer)
-            .json(&body)
-            .send()
-            .await
+            .header("user-agent", crate::support::UA);
+        if body.is_null() {
+            request.send().await
+        } else {
+            request.json(body).send().await
+        }
     }
 }

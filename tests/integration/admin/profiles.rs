@@ -58,7 +58,7 @@ async fn staff_list_profiles_unmasked_and_a_review_sets_the_label_and_emits_even
             &server,
             "PUT",
             "profiles",
-            json!({ "uid": member.uid, "state": "verified" }),
+            &json!({ "uid": member.uid, "state": "verified" }),
         )
         .await;
     assert_eq!(verified.status, 200, "{}", verified.text());
@@ -81,13 +81,13 @@ async fn staff_list_profiles_unmasked_and_a_review_sets_the_label_and_emits_even
             &server,
             "PUT",
             "profiles",
-            json!({ "uid": member.uid, "state": "rejected" }),
+            &json!({ "uid": member.uid, "state": "rejected" }),
         )
         .await
         .assert_error(404, "admin.profiles.doesnt_exist_or_not_editable");
 
     let missing = compliance
-        .send(&server, "PUT", "profiles", json!({ "state": "verified" }))
+        .send(&server, "PUT", "profiles", &json!({ "state": "verified" }))
         .await;
     assert_eq!(missing.status, 422);
     assert_eq!(
@@ -95,7 +95,12 @@ async fn staff_list_profiles_unmasked_and_a_review_sets_the_label_and_emits_even
         ["admin.profile.missing_uid", "admin.profile.empty_uid"]
     );
     compliance
-        .send(&server, "PUT", "profiles", json!({ "uid": "ID0000000000" }))
+        .send(
+            &server,
+            "PUT",
+            "profiles",
+            &json!({ "uid": "ID0000000000" }),
+        )
         .await
         .assert_error(404, "admin.user.doesnt_exist");
     let other = env.user("member").await;
@@ -105,7 +110,7 @@ async fn staff_list_profiles_unmasked_and_a_review_sets_the_label_and_emits_even
             &server,
             "PUT",
             "profiles",
-            json!({ "uid": other.uid, "state": "approved" }),
+            &json!({ "uid": other.uid, "state": "approved" }),
         )
         .await
         .assert_error(422, "state.inclusion");
@@ -114,7 +119,7 @@ async fn staff_list_profiles_unmasked_and_a_review_sets_the_label_and_emits_even
             &server,
             "PUT",
             "profiles",
-            json!({ "uid": other.uid, "dob": "3000-01-01" }),
+            &json!({ "uid": other.uid, "dob": "3000-01-01" }),
         )
         .await
         .assert_error(422, "dob.in_future");
@@ -124,7 +129,7 @@ async fn staff_list_profiles_unmasked_and_a_review_sets_the_label_and_emits_even
             &server,
             "PUT",
             "profiles",
-            json!({ "uid": boss.uid, "state": "verified" }),
+            &json!({ "uid": boss.uid, "state": "verified" }),
         )
         .await
         .assert_error(422, "admin.profiles.superadmin_change");
@@ -135,14 +140,14 @@ async fn staff_list_profiles_unmasked_and_a_review_sets_the_label_and_emits_even
     assert_eq!(support.get(&server, "profiles").await.status, 200);
     let verdict = json!({ "uid": other.uid, "state": "verified" });
     support
-        .send(&server, "PUT", "profiles", verdict.clone())
+        .send(&server, "PUT", "profiles", &verdict)
         .await
         .assert_error(401, "authz.invalid_permission");
     env.sql("INSERT INTO permissions (role, verb, path, action) VALUES ('support', 'put', 'api/v2/auth/admin/profiles', 'accept')")
         .await;
     TestEnv::eventually(2_000, || async {
         support
-            .send(&server, "PUT", "profiles", verdict.clone())
+            .send(&server, "PUT", "profiles", &verdict)
             .await
             .errors()
             == ["admin.ability.not_permitted"]
@@ -164,7 +169,7 @@ async fn a_profile_staff_created_is_verified_by_someone_else_when_four_eyes_are_
             &server,
             "POST",
             "profiles",
-            json!({ "uid": member.uid, "first_name": "Olga", "last_name": "Ivanova", "country": "UA" }),
+            &json!({ "uid": member.uid, "first_name": "Olga", "last_name": "Ivanova", "country": "UA" }),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
@@ -179,7 +184,7 @@ async fn a_profile_staff_created_is_verified_by_someone_else_when_four_eyes_are_
         1
     );
     admin
-        .send(&server, "POST", "profiles", json!({ "uid": member.uid }))
+        .send(&server, "POST", "profiles", &json!({ "uid": member.uid }))
         .await
         .assert_error(422, "state.exists");
 
@@ -188,7 +193,7 @@ async fn a_profile_staff_created_is_verified_by_someone_else_when_four_eyes_are_
             &server,
             "PUT",
             "profiles",
-            json!({ "uid": member.uid, "state": "verified" }),
+            &json!({ "uid": member.uid, "state": "verified" }),
         )
         .await
         .assert_error(422, "admin.profiles.second_admin_approval");
@@ -199,7 +204,7 @@ async fn a_profile_staff_created_is_verified_by_someone_else_when_four_eyes_are_
             &server,
             "PUT",
             "profiles",
-            json!({ "uid": member.uid, "state": "verified" }),
+            &json!({ "uid": member.uid, "state": "verified" }),
         )
         .await;
     assert_eq!(verified.status, 200, "{}", verified.text());
@@ -213,7 +218,7 @@ async fn a_profile_staff_created_is_verified_by_someone_else_when_four_eyes_are_
     let technical = Staff::new(&env, &server, "technical").await;
     TestEnv::eventually(2_000, || async {
         technical
-            .send(&server, "POST", "profiles", json!({ "uid": another.uid }))
+            .send(&server, "POST", "profiles", &json!({ "uid": another.uid }))
             .await
             .errors()
             == ["admin.ability.not_permitted"]

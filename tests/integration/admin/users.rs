@@ -328,12 +328,12 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
         json!({ "uid": member.uid, "state": "banned", "otp": false }),
     ] {
         admin
-            .send(&server, "PUT", "users", body)
+            .send(&server, "PUT", "users", &body)
             .await
             .assert_error(422, "admin.user.one_of_state_otp_email");
     }
     admin
-        .send(&server, "PUT", "users", json!({ "state": "banned" }))
+        .send(&server, "PUT", "users", &json!({ "state": "banned" }))
         .await
         .assert_errors(422, &["admin.user.missing_uid", "admin.user.empty_uid"]);
     admin
@@ -341,7 +341,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "state": " " }),
+            &json!({ "uid": member.uid, "state": " " }),
         )
         .await
         .assert_error(422, "admin.user.empty_state");
@@ -350,7 +350,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "otp": "perhaps" }),
+            &json!({ "uid": member.uid, "otp": "perhaps" }),
         )
         .await
         .assert_error(422, "admin.user.non_boolean_otp");
@@ -359,7 +359,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": "UNKNOWN000", "state": "banned" }),
+            &json!({ "uid": "UNKNOWN000", "state": "banned" }),
         )
         .await
         .assert_error(404, "admin.user.doesnt_exist");
@@ -368,7 +368,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": boss.uid, "state": "banned" }),
+            &json!({ "uid": boss.uid, "state": "banned" }),
         )
         .await
         .assert_error(422, "admin.user.superadmin_change");
@@ -377,7 +377,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": me.uid, "state": "banned" }),
+            &json!({ "uid": me.uid, "state": "banned" }),
         )
         .await
         .assert_error(422, "admin.user.update_himself");
@@ -386,7 +386,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "state": "active" }),
+            &json!({ "uid": member.uid, "state": "active" }),
         )
         .await
         .assert_error(422, "admin.user.state_no_change");
@@ -395,7 +395,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "state": "x".repeat(17) }),
+            &json!({ "uid": member.uid, "state": "x".repeat(17) }),
         )
         .await
         .assert_error(422, "state.too_long");
@@ -404,7 +404,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "otp": true }),
+            &json!({ "uid": member.uid, "otp": true }),
         )
         .await
         .assert_error(422, "admin.user.enable_2fa");
@@ -415,7 +415,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "otp": false }),
+            &json!({ "uid": member.uid, "otp": false }),
         )
         .await;
     assert_eq!(otp_off.status, 200, "{}", otp_off.text());
@@ -434,7 +434,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "otp": "false" }),
+            &json!({ "uid": member.uid, "otp": "false" }),
         )
         .await
         .assert_error(422, "admin.user.otp_no_change");
@@ -451,7 +451,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "state": "banned" }),
+            &json!({ "uid": member.uid, "state": "banned" }),
         )
         .await;
     assert_eq!(banned.status, 200, "{}", banned.text());
@@ -474,7 +474,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "POST",
             "users/update",
-            json!({ "uid": member.uid, "email": "x@example.com" }),
+            &json!({ "uid": member.uid, "email": "x@example.com" }),
         )
         .await
         .assert_error(422, "admin.user.one_of_state_otp");
@@ -483,7 +483,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "POST",
             "users/update",
-            json!({ "uid": member.uid, "state": "active" }),
+            &json!({ "uid": member.uid, "state": "active" }),
         )
         .await;
     assert_eq!(back.status, 201, "{}", back.text());
@@ -502,7 +502,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "email": "new@example.com" }),
+            &json!({ "uid": member.uid, "email": "new@example.com" }),
         )
         .await
         .assert_error(422, "superadmin.user.update_email");
@@ -511,7 +511,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "email": "not an email" }),
+            &json!({ "uid": member.uid, "email": "not an email" }),
         )
         .await
         .assert_error(422, "email.invalid");
@@ -520,7 +520,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "email": other.email }),
+            &json!({ "uid": member.uid, "email": other.email }),
         )
         .await
         .assert_error(422, "email.taken");
@@ -529,7 +529,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "email": member.email.to_uppercase() }),
+            &json!({ "uid": member.uid, "email": member.email.to_uppercase() }),
         )
         .await
         .assert_error(422, "admin.user.email_no_change");
@@ -538,7 +538,7 @@ async fn state_otp_and_email_changes_keep_barongs_protections_and_reach_the_gate
             &server,
             "PUT",
             "users",
-            json!({ "uid": member.uid, "email": "moved@example.com" }),
+            &json!({ "uid": member.uid, "email": "moved@example.com" }),
         )
         .await;
     assert_eq!(moved.status, 200, "{}", moved.text());
@@ -567,7 +567,7 @@ async fn roles_change_only_to_roles_the_permissions_know_and_only_through_a_supe
     let promote = json!({ "uid": member.uid, "role": "superadmin" });
     TestEnv::eventually(5_000, || async {
         admin_staff
-            .send(&server, "POST", "users/role", promote.clone())
+            .send(&server, "POST", "users/role", &promote)
             .await
             .errors()
             == ["admin.user.superadmin_change"]
@@ -575,7 +575,7 @@ async fn roles_change_only_to_roles_the_permissions_know_and_only_through_a_supe
     .await;
 
     superadmin
-        .send(&server, "POST", "users/role", json!({ "uid": member.uid }))
+        .send(&server, "POST", "users/role", &json!({ "uid": member.uid }))
         .await
         .assert_errors(422, &["admin.user.missing_role", "admin.user.empty_role"]);
     superadmin
@@ -583,7 +583,7 @@ async fn roles_change_only_to_roles_the_permissions_know_and_only_through_a_supe
             &server,
             "POST",
             "users/role",
-            json!({ "uid": member.uid, "role": "member" }),
+            &json!({ "uid": member.uid, "role": "member" }),
         )
         .await
         .assert_error(422, "admin.user.role_no_change");
@@ -592,7 +592,7 @@ async fn roles_change_only_to_roles_the_permissions_know_and_only_through_a_supe
             &server,
             "POST",
             "users/role",
-            json!({ "uid": member.uid, "role": "pirate" }),
+            &json!({ "uid": member.uid, "role": "pirate" }),
         )
         .await
         .assert_error(422, "role.doesnt_exist");
@@ -601,7 +601,7 @@ async fn roles_change_only_to_roles_the_permissions_know_and_only_through_a_supe
             &server,
             "POST",
             "users/role",
-            json!({ "uid": me.uid, "role": "member" }),
+            &json!({ "uid": me.uid, "role": "member" }),
         )
         .await
         .assert_error(422, "admin.user.update_himself");
@@ -610,7 +610,7 @@ async fn roles_change_only_to_roles_the_permissions_know_and_only_through_a_supe
             &server,
             "POST",
             "users/role",
-            json!({ "uid": member.uid, "role": "accountant" }),
+            &json!({ "uid": member.uid, "role": "accountant" }),
         )
         .await;
     assert_eq!(changed.status, 200, "{}", changed.text());
@@ -637,7 +637,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "POST",
             "users/comments",
-            json!({ "uid": user.uid, "title": long_title, "data": "d" }),
+            &json!({ "uid": user.uid, "title": long_title, "data": "d" }),
         )
         .await
         .assert_error(422, "admin.comments.title_too_long");
@@ -646,7 +646,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "POST",
             "users/comments",
-            json!({ "uid": user.uid, "title": "t", "data": "d".repeat(65_536) }),
+            &json!({ "uid": user.uid, "title": "t", "data": "d".repeat(65_536) }),
         )
         .await
         .assert_error(422, "admin.comments.data_too_long");
@@ -655,7 +655,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "POST",
             "users/comments",
-            json!({ "uid": user.uid, "title": "t" }),
+            &json!({ "uid": user.uid, "title": "t" }),
         )
         .await
         .assert_errors(422, &["admin.user.missing_data", "admin.user.empty_data"]);
@@ -664,7 +664,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "POST",
             "users/comments",
-            json!({ "uid": "UNKNOWN000", "title": "t", "data": "d" }),
+            &json!({ "uid": "UNKNOWN000", "title": "t", "data": "d" }),
         )
         .await
         .assert_error(404, "admin.user.doesnt_exist");
@@ -673,7 +673,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "POST",
             "users/comments",
-            json!({ "uid": user.uid, "title": "Called", "data": "Asked for a new ID scan" }),
+            &json!({ "uid": user.uid, "title": "Called", "data": "Asked for a new ID scan" }),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text());
@@ -687,7 +687,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "PUT",
             "users/comments",
-            json!({ "id": id, "title": "Called twice" }),
+            &json!({ "id": id, "title": "Called twice" }),
         )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
@@ -701,12 +701,12 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "PUT",
             "users/comments",
-            json!({ "id": 999_999, "title": "x" }),
+            &json!({ "id": 999_999, "title": "x" }),
         )
         .await
         .assert_error(404, "record.not_found");
     admin
-        .send(&server, "PUT", "users/comments", json!({ "id": "abc" }))
+        .send(&server, "PUT", "users/comments", &json!({ "id": "abc" }))
         .await
         .assert_error(422, "admin.user.non_integer_id");
     let change = admin_change(&env, "comments", &user.uid).await;
@@ -717,7 +717,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "DELETE",
             &format!("users/comments?id={id}"),
-            json!({}),
+            &json!({}),
         )
         .await;
     assert_eq!(deleted.status, 200, "{}", deleted.text());
@@ -727,7 +727,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "DELETE",
             &format!("users/comments?id={id}"),
-            json!({}),
+            &json!({}),
         )
         .await
         .assert_error(404, "record.not_found");
@@ -743,7 +743,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "DELETE",
             &format!("users/data_storage?uid={}&title=notes", user.uid),
-            json!({}),
+            &json!({}),
         )
         .await;
     assert_eq!(dropped.status, 200, "{}", dropped.text());
@@ -753,7 +753,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "DELETE",
             &format!("users/data_storage?uid={}&title=notes", user.uid),
-            json!({}),
+            &json!({}),
         )
         .await
         .assert_error(404, "admin.storage.doesnt_exist");
@@ -762,7 +762,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "DELETE",
             "users/data_storage?uid=UNKNOWN000&title=notes",
-            json!({}),
+            &json!({}),
         )
         .await
         .assert_error(404, "admin.user.doesnt_exist");
@@ -771,7 +771,7 @@ async fn comments_and_stored_data_are_kept_by_staff_who_manage_users() {
             &server,
             "DELETE",
             &format!("users/data_storage?uid={}", user.uid),
-            json!({}),
+            &json!({}),
         )
         .await
         .assert_errors(422, &["admin.user.missing_title", "admin.user.empty_title"]);

@@ -33,7 +33,7 @@ async fn a_review_verifies_documents_raises_the_level_and_mails_the_user() {
                 &server,
                 "POST",
                 "users/labels/update",
-                json!({ "uid": user.uid, "key": key, "value": value, "scope": "private" }),
+                &json!({ "uid": user.uid, "key": key, "value": value, "scope": "private" }),
             )
             .await;
         assert_eq!(set.status, 201, "{}", set.text());
@@ -77,7 +77,7 @@ async fn a_review_verifies_documents_raises_the_level_and_mails_the_user() {
             &server,
             "PUT",
             "users/labels",
-            json!({ "uid": user.uid, "key": "document", "value": "verified", "scope": "private", "description": "Passport checked" }),
+            &json!({ "uid": user.uid, "key": "document", "value": "verified", "scope": "private", "description": "Passport checked" }),
         )
         .await;
     assert_eq!(verified.status, 200, "{}", verified.text());
@@ -130,7 +130,7 @@ async fn a_review_verifies_documents_raises_the_level_and_mails_the_user() {
             &server,
             "DELETE",
             &format!("users/labels?uid={}&key=document&scope=private", user.uid),
-            json!({}),
+            &json!({}),
         )
         .await;
     assert_eq!(deleted.status, 200, "{}", deleted.text());
@@ -140,7 +140,7 @@ async fn a_review_verifies_documents_raises_the_level_and_mails_the_user() {
             &server,
             "DELETE",
             &format!("users/labels?uid={}&key=document&scope=private", user.uid),
-            json!({}),
+            &json!({}),
         )
         .await
         .assert_error(404, "admin.label.doesnt_exist");
@@ -167,7 +167,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels/update",
-            json!({ "uid": user.uid, "key": "profile", "value": "rejected", "scope": "private" }),
+            &json!({ "uid": user.uid, "key": "profile", "value": "rejected", "scope": "private" }),
         )
         .await;
     assert_eq!(decided.status, 201, "{}", decided.text());
@@ -188,7 +188,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels",
-            json!({ "uid": user.uid, "key": " VIP ", "value": "Gold", "description": "Big spender" }),
+            &json!({ "uid": user.uid, "key": " VIP ", "value": "Gold", "description": "Big spender" }),
         )
         .await;
     assert_eq!(created.status, 200, "{}", created.text());
@@ -202,7 +202,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels",
-            json!({ "uid": user.uid, "key": "vip", "value": "silver" }),
+            &json!({ "uid": user.uid, "key": "vip", "value": "silver" }),
         )
         .await
         .assert_error(422, "key.taken");
@@ -213,7 +213,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels",
-            json!({ "uid": user.uid, "key": "a!", "value": "ok-value", "scope": "secret" }),
+            &json!({ "uid": user.uid, "key": "a!", "value": "ok-value", "scope": "secret" }),
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.text());
@@ -226,7 +226,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels",
-            json!({ "uid": user.uid, "key": "vip" }),
+            &json!({ "uid": user.uid, "key": "vip" }),
         )
         .await
         .assert_errors(422, &["admin.user.missing_value", "admin.user.empty_value"]);
@@ -235,7 +235,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels",
-            json!({ "uid": user.uid, "key": "tier", "value": "gold", "description": " " }),
+            &json!({ "uid": user.uid, "key": "tier", "value": "gold", "description": " " }),
         )
         .await
         .assert_error(422, "admin.user.empty_description");
@@ -244,7 +244,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "PUT",
             "users/labels",
-            json!({ "uid": user.uid, "key": "vip", "value": "gold" }),
+            &json!({ "uid": user.uid, "key": "vip", "value": "gold" }),
         )
         .await
         .assert_errors(422, &["admin.user.missing_scope", "admin.user.empty_scope"]);
@@ -253,7 +253,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels",
-            json!({ "uid": "UNKNOWN000", "key": "vip", "value": "gold" }),
+            &json!({ "uid": "UNKNOWN000", "key": "vip", "value": "gold" }),
         )
         .await
         .assert_error(404, "admin.user.doesnt_exist");
@@ -263,7 +263,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels",
-            json!({ "uid": user.uid, "key": "tier", "value": "gold", "description": "a\u{0}b" }),
+            &json!({ "uid": user.uid, "key": "tier", "value": "gold", "description": "a\u{0}b" }),
         )
         .await
         .assert_error(422, "admin.user.invalid_description");
@@ -274,16 +274,16 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "PUT",
             "users/labels",
-            json!({ "uid": user.uid, "key": "tier", "value": "gold", "scope": "public" }),
+            &json!({ "uid": user.uid, "key": "tier", "value": "gold", "scope": "public" }),
         )
         .await
         .assert_error(404, "admin.label.doesnt_exist");
     admin
-        .send(&server, "POST", "users/labels/update", json!({ "uid": user.uid, "key": "tier", "value": "gold", "scope": "public", "replace": false }))
+        .send(&server, "POST", "users/labels/update", &json!({ "uid": user.uid, "key": "tier", "value": "gold", "scope": "public", "replace": false }))
         .await
         .assert_error(404, "admin.label.doesnt_exist");
     admin
-        .send(&server, "POST", "users/labels/update", json!({ "uid": user.uid, "key": "tier", "value": "gold", "scope": "public", "replace": "maybe" }))
+        .send(&server, "POST", "users/labels/update", &json!({ "uid": user.uid, "key": "tier", "value": "gold", "scope": "public", "replace": "maybe" }))
         .await
         .assert_error(422, "admin.user.non_boolean_replace");
     let updated = admin
@@ -291,7 +291,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "PUT",
             "users/labels",
-            json!({ "uid": user.uid, "key": "vip", "value": "platinum", "scope": "public" }),
+            &json!({ "uid": user.uid, "key": "vip", "value": "platinum", "scope": "public" }),
         )
         .await;
     assert_eq!(updated.status, 200, "{}", updated.text());
@@ -305,7 +305,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels",
-            json!({ "uid": user.uid, "key": "ban", "value": "fraud", "scope": "private" }),
+            &json!({ "uid": user.uid, "key": "ban", "value": "fraud", "scope": "private" }),
         )
         .await;
     assert_eq!(ban.status, 200, "{}", ban.text());
@@ -340,7 +340,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
         ),
     ] {
         admin
-            .send(&server, method, &route, body)
+            .send(&server, method, &route, &body)
             .await
             .assert_error(422, "admin.user.superadmin_change");
     }
@@ -349,7 +349,7 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
             &server,
             "POST",
             "users/labels",
-            json!({ "uid": boss.uid, "key": "vip", "value": "gold" }),
+            &json!({ "uid": boss.uid, "key": "vip", "value": "gold" }),
         )
         .await;
     assert_eq!(by_superadmin.status, 200, "{}", by_superadmin.text());
