@@ -4,9 +4,12 @@
 
 use serde_json::json;
 
+use portcullis::config::{KycProvider, StorageKind};
+
 use super::users::{Refusal, admin_change, outbox, staff_of};
-use crate::support::TestEnv;
+use crate::support::multipart::{Form, jpeg};
 use crate::support::smtp::{SmtpSink, WAIT};
+use crate::support::{Client, TestEnv};
 
 #[tokio::test]
 async fn a_review_verifies_documents_raises_the_level_and_mails_the_user() {
@@ -353,4 +356,83 @@ async fn a_profile_label_decides_the_profile_and_label_writes_are_checked() {
         )
         .await;
     assert_eq!(by_superadmin.status, 200, "{}", by_superadmin.text());
+}
+
+#[tokio::test]
+async fn a_reviewer_reads_documents_unmasked_and_downloads_their_files() {
+    let env = TestEnv::new().await;
+    let dir = std::env::temp_dir().join(format!(
+        "portcullis-uploads-{}",
+        crate::support::random_suffix()
+    ));
+    let local = dir.clone();
+    let server = env
+        .start_adjusted(move |s| {
+            s.uploads.storage = StorageKind::Local;
+            s.uploads.local_dir = local;
+            s.kyc.provider = KycProvider::Local;
+        })
+        .await;
+    let (compliance, _) = staff_of(&env, &server, "compliance").await;
+    let (support, _) = staff_of(&env, &server, "support").await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let scan = jpeg(2048);
+    let form = Form::new()
+        .text("doc_type", "Passport")
+        .text("doc_number", "AB 123-456")
+        .text("doc_expire", "2099-12-31")
+        .file("upload[]", "front.jpg", "image/jpeg", &scan);
+    let uploaded = Client::new()
+        .post(server.resource("documents"))
+        .session(&session)
+        .header("x-csrf-token", &session.csrf)
+        .header("content-type", &form.content_type())
+        .body(form.body())
+        .send()
+        .await;
+    assert_eq!(uploaded.status, 201, "{}", uploaded.text());
+
+    // Local KYC: the document waits for a reviewer, who reads its number unmasked.
+    let queue = compliance.get(&server, "users/documents/pending").await;
+    assert_eq!(
+        queue.json()[0]["uid"],
+        user.uid.as_str(),
+        "{}",
+        queue.text()
+    );
+    let read = compliance
+        .get(&server, &format!("users/{}", user.uid))
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text());
+    let document = read.json()["documents"][0].clone();
+    assert_eq!(document["doc_number"], "AB 123-456");
+    let path = document["upload"].as_str().unwrap().to_string();
+    assert!(
+        path.starts_with("/api/v2/auth/admin/users/documents/") && path.ends_with("/upload"),
+        "{path}"
+    );
+
+    let file = Client::new()
+        .get(server.url(&path))
+        .header("authorization", &compliance.bearer)
+        .send()
+        .await;
+    assert_eq!(file.status, 200, "{}", file.text());
+    assert_eq!(file.header("content-type"), Some("image/jpeg"));
+    assert_eq!(&file.body[..], &scan[..]);
+    // Support reads labels and profiles, not documents.
+    let refused = Client::new()
+        .get(server.url(&path))
+        .header("authorization", &support.bearer)
+        .send()
+        .await;
+    refused.assert_error(401, "admin.ability.not_permitted");
+    for missing in ["999999", "abc"] {
+        compliance
+            .get(&server, &format!("users/documents/{missing}/upload"))
+            .await
+            .assert_error(404, "record.not_found");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

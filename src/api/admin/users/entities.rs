@@ -144,7 +144,11 @@ impl UserWithKYC {
                 .collect(),
             documents: documents
                 .iter()
-                .map(|d| Document::from_row(d, secrets, mount, false))
+                .map(|d| Document {
+                    // Reviewers fetch the file through the admin API, not the owner's route.
+                    upload: super::documents::upload_path(mount, d.id),
+                    ..Document::from_row(d, secrets, mount, false)
+                })
                 .collect(),
             data_storages: storages.iter().map(DataStorage::from).collect(),
             comments: comments.iter().map(Comment::from).collect(),

@@ -1,9 +1,10 @@
 //! `/admin/users…`: staff read accounts, change their state, 2FA, email and role, review KYC
-//! through labels, keep comments and drop stored data (Barong §9.2). Each concern is a module;
-//! this one holds what they share: finding the target user, the superadmin protection, and
-//! Grape's boolean parameter.
+//! through labels (and the documents' files), keep comments and drop stored data (Barong
+//! §9.2). Each concern is a module; this one holds what they share: finding the target user,
+//! the superadmin protection, the NUL refusal and Grape's boolean parameter.
 
 pub mod comments;
+pub mod documents;
 pub mod entities;
 pub mod labels;
 pub mod list;
@@ -35,6 +36,7 @@ where
     all.extend(labels::endpoints());
     all.extend(comments::endpoints());
     all.extend(storage::endpoints());
+    all.extend(documents::endpoints());
     all
 }
 
