@@ -137,6 +137,7 @@ async fn a_review_verifies_documents_raises_the_level_and_mails_the_user() {
         )
         .await;
     assert_eq!(deleted.status, 200, "{}", deleted.text());
+    assert_eq!(deleted.json(), json!(200));
     assert_eq!(level(user.uid.clone()).await, 2);
     compliance
         .send(

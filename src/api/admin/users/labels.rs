@@ -27,7 +27,7 @@ use crate::api::pagination::{self, Page};
 use crate::api::params::Params;
 use crate::api::resource::labels::{check, normalise};
 use crate::domain::abilities::{Action, models};
-use crate::routes::{Endpoint, Guard, In, Param, param, reply, returns, returns_list};
+use crate::routes::{Endpoint, Guard, In, Param, described, param, reply, returns, returns_list};
 use crate::store::users::LabelRow;
 use crate::store::{StoreError, labels, user_search, users};
 
@@ -181,7 +181,7 @@ where
                 },
                 const {
                     &[
-                        reply(200, "Deleted (empty body)"),
+                        described(200, "Deleted: the body is 200, as in Barong"),
                         reply(401, WRITE_401),
                         reply(404, "admin.user.doesnt_exist, admin.label.doesnt_exist"),
                         reply(
@@ -480,5 +480,6 @@ async fn remove(
             after: Value::Null,
         },
     );
-    Ok(StatusCode::OK.into_response())
+    // Barong's block ends with `status 200`, which Grape renders as the body.
+    Ok(crate::api::admin::rule_params::written())
 }
