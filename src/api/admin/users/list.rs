@@ -60,6 +60,8 @@ const FILTERS: [Param; 12] = [
     param("to", In::Query, false, "Unix seconds: only users before").integer(),
 ];
 
+/// The filters, then the list's own parameters: assembled at compile time, as a route's
+/// `Doc` holds `'static` slices.
 const LIST_PARAMS: [Param; 16] = {
     let mut all = [FILTERS[0]; 16];
     let mut i = 0;

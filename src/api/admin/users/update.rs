@@ -264,14 +264,9 @@ async fn role(
     }
     // Not in Barong: only a superadmin makes a superadmin, whatever the permissions table
     // lets through (the default table already keeps other roles off this path).
-    protect_superadmin(
-        &staff,
-        &UserRow {
-            role: role.to_string(),
-            ..before.clone()
-        },
-        "admin.user.superadmin_change",
-    )?;
+    if role == "superadmin" && !staff.is_superadmin() {
+        return Err(ApiError::unprocessable("admin.user.superadmin_change"));
+    }
     if !permissions::role_exists(&tx, role).await? {
         return Err(ApiError::unprocessable("role.doesnt_exist"));
     }
