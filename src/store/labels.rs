@@ -76,6 +76,20 @@ pub async fn set<C: Db>(
     value: &str,
     scope: &str,
 ) -> Result<LabelChange, StoreError> {
+    set_described(c, settings, user_id, key, value, scope, None).await
+}
+
+/// [`set`], with a description (admins describe the labels they set); `None` keeps the
+/// label's description as it is.
+pub async fn set_described<C: Db>(
+    c: &C,
+    settings: &Users,
+    user_id: i64,
+    key: &str,
+    value: &str,
+    scope: &str,
+    description: Option<&str>,
+) -> Result<LabelChange, StoreError> {
     let user_before = holder(c, user_id).await?;
     let existing = super::query_opt(
         c,
@@ -86,10 +100,11 @@ pub async fn set<C: Db>(
     .map(|r| r.get::<_, String>(0));
     let row = super::query_one(
         c,
-        "INSERT INTO labels (user_id, key, value, scope) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (user_id, key, scope) DO UPDATE SET value = EXCLUDED.value, updated_at = now()
+        "INSERT INTO labels (user_id, key, value, scope, description) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id, key, scope) DO UPDATE SET value = EXCLUDED.value,
+             description = COALESCE($5, labels.description), updated_at = now()
          RETURNING id, description",
-        &[&user_id, &key, &value, &scope],
+        &[&user_id, &key, &value, &scope, &description],
     )
     .await?;
     let user = recompute(c, settings, user_id).await?;
@@ -232,17 +247,98 @@ pub async fn insert<C: Db>(
     value: &str,
     scope: &str,
 ) -> Result<LabelChange, StoreError> {
+    insert_described(c, settings, user_id, key, value, scope, None).await
+}
+
+/// [`insert`], with a description.
+pub async fn insert_described<C: Db>(
+    c: &C,
+    settings: &Users,
+    user_id: i64,
+    key: &str,
+    value: &str,
+    scope: &str,
+    description: Option<&str>,
+) -> Result<LabelChange, StoreError> {
     let user_before = holder(c, user_id).await?;
     let row = super::query_one(
         c,
-        "INSERT INTO labels (user_id, key, value, scope) VALUES ($1, $2, $3, $4)
+        "INSERT INTO labels (user_id, key, value, scope, description) VALUES ($1, $2, $3, $4, $5)
          RETURNING id, description",
-        &[&user_id, &key, &value, &scope],
+        &[&user_id, &key, &value, &scope, &description],
     )
     .await?;
     let user = recompute(c, settings, user_id).await?;
     let label = Label::written(&row, key, value, scope);
     Ok(LabelChange::new(label, None, user_before, user))
+}
+
+/// The label (user, key, scope), as the API shows it.
+pub async fn find<C: Db>(
+    c: &C,
+    user_id: i64,
+    key: &str,
+    scope: &str,
+) -> Result<Option<users::LabelRow>, StoreError> {
+    Ok(super::query_opt(
+        c,
+        "SELECT key, value, scope, description, created_at, updated_at FROM labels
+         WHERE user_id = $1 AND key = $2 AND scope = $3",
+        &[&user_id, &key, &scope],
+    )
+    .await?
+    .map(|r| users::LabelRow {
+        key: r.get(0),
+        value: r.get(1),
+        scope: r.get(2),
+        description: r.get(3),
+        created_at: r.get(4),
+        updated_at: r.get(5),
+    }))
+}
+
+/// How many users hold each private (key, value), by key then value (the admin's overview
+/// of where accounts stand).
+pub async fn private_counts<C: Db>(c: &C) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let rows = query(
+        c,
+        "SELECT key, value, count(*) FROM labels WHERE scope = 'private'
+         GROUP BY key, value ORDER BY key, value",
+        &[],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// Sets the user's state as an admin decides it (any word: Barong does not check it).
+/// Leaving `active` deactivates the user's API keys and disables its service accounts, as a
+/// state the labels derive does; answers the user as written and the kids turned off.
+pub async fn set_state<C: Db>(
+    c: &C,
+    id: i64,
+    new_state: &str,
+) -> Result<(UserRow, Vec<String>), StoreError> {
+    let before: String = super::query_one(
+        c,
+        "SELECT state FROM users WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .await?
+    .get(0);
+    let sql = format!(
+        "UPDATE users SET state = $2, updated_at = now() WHERE id = $1 RETURNING {}",
+        users::COLUMNS
+    );
+    let user = UserRow::from_row(&super::query_one(c, &sql, &[&id, &new_state]).await?);
+    let mut turned_off = Vec::new();
+    if before == state::ACTIVE && user.state != state::ACTIVE {
+        turned_off = deactivate_api_keys(c, id).await?;
+        disable_service_accounts(c, id).await?;
+    }
+    Ok((user, turned_off))
 }
 
 /// How many users hold the label `key: value` in `scope` (the admin metrics' pending

@@ -7,6 +7,7 @@ pub mod activities;
 pub mod admin_abilities;
 pub mod api_keys;
 pub mod authz_rules;
+pub mod comments;
 pub mod documents;
 pub mod identities;
 pub mod kyc;
@@ -24,6 +25,7 @@ pub mod policy;
 pub mod restrictions;
 pub mod service_accounts;
 pub mod tls;
+pub mod user_search;
 pub mod users;
 
 use std::str::FromStr;

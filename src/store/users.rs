@@ -24,11 +24,11 @@ pub struct UserRow {
     pub updated_at: OffsetDateTime,
 }
 
-const COLUMNS: &str = "id, uid, username, email, password_digest, role, data, level, otp, \
+pub(super) const COLUMNS: &str = "id, uid, username, email, password_digest, role, data, level, otp, \
                        otp_secret_encrypted, state, referral_id, created_at, updated_at";
 
 impl UserRow {
-    fn from_row(row: &Row) -> UserRow {
+    pub(super) fn from_row(row: &Row) -> UserRow {
         UserRow {
             id: row.get(0),
             uid: row.get(1),
@@ -631,6 +631,64 @@ pub async fn update_open_profile<C: Db>(
     .await?
     .as_ref()
     .map(profile_from))
+}
+
+/// Sets the user's email (checked by the caller); `Conflict` when another account has it.
+pub async fn set_email<C: Db>(c: &C, id: i64, email: &str) -> Result<UserRow, StoreError> {
+    let sql = format!(
+        "UPDATE users SET email = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}"
+    );
+    Ok(UserRow::from_row(
+        &query_one(c, &sql, &[&id, &email]).await?,
+    ))
+}
+
+/// Sets the user's role, answering the user as written.
+pub async fn update_role<C: Db>(c: &C, id: i64, role: &str) -> Result<UserRow, StoreError> {
+    let sql =
+        format!("UPDATE users SET role = $2, updated_at = now() WHERE id = $1 RETURNING {COLUMNS}");
+    Ok(UserRow::from_row(&query_one(c, &sql, &[&id, &role]).await?))
+}
+
+/// Deletes the user's data storage `title` (compared without regard to case, as titles are
+/// unique); the row deleted, `None` when there was none.
+pub async fn delete_data_storage<C: Db>(
+    c: &C,
+    user_id: i64,
+    title: &str,
+) -> Result<Option<DataStorageRow>, StoreError> {
+    Ok(query_opt(
+        c,
+        "DELETE FROM data_storages WHERE user_id = $1 AND lower(title) = lower($2)
+         RETURNING title, data, created_at, updated_at",
+        &[&user_id, &title],
+    )
+    .await?
+    .map(|row| DataStorageRow {
+        title: row.get(0),
+        data: row.get(1),
+        created_at: row.get(2),
+        updated_at: row.get(3),
+    }))
+}
+
+/// Sets the state of the user's latest profile that left the draft (a reviewer's decision
+/// through the `profile` label); `None` when the user has none.
+pub async fn decide_latest_profile<C: Db>(
+    c: &C,
+    user_id: i64,
+    state: &str,
+) -> Result<Option<ProfileRow>, StoreError> {
+    let sql = format!(
+        "UPDATE profiles SET state = $2, updated_at = now()
+         WHERE id = (SELECT id FROM profiles WHERE user_id = $1 AND state <> 'drafted'
+                     ORDER BY id DESC LIMIT 1)
+         RETURNING {PROFILE_COLUMNS}"
+    );
+    Ok(query_opt(c, &sql, &[&user_id, &state])
+        .await?
+        .as_ref()
+        .map(profile_from))
 }
 
 /// One page of every profile, oldest first, each with its user's uid; and the total.

@@ -15,6 +15,7 @@ pub mod permissions;
 pub mod profiles;
 pub mod restrictions;
 pub mod rule_params;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -216,5 +217,6 @@ where
     all.extend(profiles::endpoints());
     all.extend(permissions::endpoints());
     all.extend(restrictions::endpoints());
+    all.extend(users::endpoints());
     all
 }

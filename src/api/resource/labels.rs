@@ -143,7 +143,7 @@ where
 }
 
 /// Lower-cased and squished, as Barong's model normalises keys and values before validating.
-fn normalise(text: &str) -> String {
+pub(crate) fn normalise(text: &str) -> String {
     text.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
@@ -151,7 +151,7 @@ fn normalise(text: &str) -> String {
 }
 
 /// The model checks of a key or value: `<attr>.too_short`, `too_long`, `invalid`.
-fn check(attr: &str, text: &str, codes: &mut Vec<String>) {
+pub(crate) fn check(attr: &str, text: &str, codes: &mut Vec<String>) {
     let length = text.chars().count();
     if length < 3 {
         codes.push(format!("{attr}.too_short"));

@@ -9,6 +9,8 @@ mod metrics;
 mod permissions;
 mod profiles;
 mod restrictions;
+mod users;
+mod users_labels;
 
 use crate::resource::bearer;
 use crate::support::{Client, Response, Server, TestEnv, TestUser};
