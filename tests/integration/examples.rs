@@ -179,7 +179,11 @@ async fn every_operation_of_barongs_api_document_is_served() {
             operations.push((method.to_ascii_lowercase(), format!("/api/v2/auth/{p}")));
         }
     }
-    assert!(operations.len() >= 70, "{} operations read", operations.len());
+    assert!(
+        operations.len() >= 70,
+        "{} operations read",
+        operations.len()
+    );
     let missing: Vec<String> = operations
         .iter()
         .filter(|(method, path)| paths.get(path).and_then(|p| p.get(method)).is_none())

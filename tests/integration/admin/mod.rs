@@ -9,6 +9,7 @@ mod metrics;
 mod permissions;
 mod profiles;
 mod restrictions;
+mod roles;
 mod users;
 mod users_labels;
 

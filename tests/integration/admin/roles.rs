@@ -10,7 +10,13 @@ use crate::support::{Client, Server, Session, TestEnv};
 const TABLE: &str = "authz.invalid_permission";
 const ABILITY: &str = "admin.ability.not_permitted";
 
-async fn call(server: &Server, session: &Session, method: &str, route: &str, body: Value) -> (u16, Vec<String>) {
+async fn call(
+    server: &Server,
+    session: &Session,
+    method: &str,
+    route: &str,
+    body: Value,
+) -> (u16, Vec<String>) {
     let mut request = Client::new()
         .request(method, server.admin(route))
         .session(session)
@@ -19,7 +25,11 @@ async fn call(server: &Server, session: &Session, method: &str, route: &str, bod
         request = request.json(&body);
     }
     let answer = request.send().await;
-    let codes = if answer.status >= 400 { answer.errors() } else { Vec::new() };
+    let codes = if answer.status >= 400 {
+        answer.errors()
+    } else {
+        Vec::new()
+    };
     (answer.status, codes)
 }
 
@@ -37,15 +47,34 @@ async fn each_default_role_meets_the_table_then_its_abilities() {
     let env = TestEnv::new().await;
     let server = env.start().await;
     let target = env.user("member").await;
-    let roles = ["superadmin", "admin", "accountant", "compliance", "technical", "support"];
+    let roles = [
+        "superadmin",
+        "admin",
+        "accountant",
+        "compliance",
+        "technical",
+        "support",
+    ];
     // (method, route, body, expected per role in `roles` order: None = allowed)
     let cases: Vec<(&str, String, Value, [Option<&str>; 6])> = vec![
-        ("GET", "users".into(), json!({}), [None, None, None, None, None, None]),
+        (
+            "GET",
+            "users".into(),
+            json!({}),
+            [None, None, None, None, None, None],
+        ),
         (
             "GET",
             "permissions".into(),
             json!({}),
-            [None, Some(TABLE), Some(TABLE), Some(TABLE), Some(TABLE), Some(TABLE)],
+            [
+                None,
+                Some(TABLE),
+                Some(TABLE),
+                Some(TABLE),
+                Some(TABLE),
+                Some(TABLE),
+            ],
         ),
         (
             "POST",
@@ -57,7 +86,14 @@ async fn each_default_role_meets_the_table_then_its_abilities() {
             "POST",
             "users/role".into(),
             json!({ "uid": target.uid, "role": "trader" }),
-            [None, Some(TABLE), Some(TABLE), Some(TABLE), Some(TABLE), Some(TABLE)],
+            [
+                None,
+                Some(TABLE),
+                Some(TABLE),
+                Some(TABLE),
+                Some(TABLE),
+                Some(TABLE),
+            ],
         ),
         (
             "GET",
@@ -69,7 +105,14 @@ async fn each_default_role_meets_the_table_then_its_abilities() {
             "GET",
             "activities/admin".into(),
             json!({}),
-            [None, Some(TABLE), Some(TABLE), Some(TABLE), Some(TABLE), Some(TABLE)],
+            [
+                None,
+                Some(TABLE),
+                Some(TABLE),
+                Some(TABLE),
+                Some(TABLE),
+                Some(TABLE),
+            ],
         ),
         (
             "PUT",
@@ -81,7 +124,14 @@ async fn each_default_role_meets_the_table_then_its_abilities() {
             "GET",
             format!("api_keys?uid={}", target.uid),
             json!({}),
-            [None, None, Some(ABILITY), Some(ABILITY), None, Some(ABILITY)],
+            [
+                None,
+                None,
+                Some(ABILITY),
+                Some(ABILITY),
+                None,
+                Some(ABILITY),
+            ],
         ),
         (
             "POST",
@@ -103,7 +153,9 @@ async fn each_default_role_meets_the_table_then_its_abilities() {
             let got = outcome(call(&server, &session, method, route, body).await);
             let want = expected[index].map(str::to_string).map_or(Ok(()), Err);
             if got != want {
-                failures.push(format!("{role} {method} {route}: got {got:?}, want {want:?}"));
+                failures.push(format!(
+                    "{role} {method} {route}: got {got:?}, want {want:?}"
+                ));
             }
         }
     }
