@@ -254,6 +254,7 @@ impl App {
             geoip,
             issuer,
             audit,
+            families: Some(crate::authn::backoffice::Families::new(kv.clone())),
             settings: GateSettings {
                 csrf_protection: settings.session.csrf_protection,
                 nonce_lifetime: settings.api_keys.nonce_lifetime,

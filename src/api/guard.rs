@@ -80,6 +80,7 @@ pub async fn restrictions(
         ip,
         user_agent: "",
         session_id: None,
+        bearer: None,
         csrf_token: None,
         api_key: ApiKeyHeaders::default(),
     };
@@ -116,6 +117,16 @@ pub async fn subject(
         Err(denial) => return refuse(denial),
     };
     let uid = match bearer(request.headers()) {
+        // A Back Office access token: its family must be live and its user may hold a token,
+        // checked on every request (a sign-out or a ban takes effect at once).
+        Some(token) if guard.0.gate.is_backoffice_token(token, Now::system()) => {
+            match guard.0.gate.backoffice_subject(token, Now::system()).await {
+                Ok(subject) => Some(subject.record.uid.clone()),
+                Err(denial) if denial.status.is_server_error() => return refuse(denial),
+                // Barong's answer for a token it will not take.
+                Err(_) => None,
+            }
+        }
         Some(token) => {
             match guard
                 .0

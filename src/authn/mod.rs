@@ -4,6 +4,7 @@
 
 pub mod api_keys;
 pub mod auth0;
+pub mod backoffice;
 pub mod captcha;
 pub mod kycaid;
 pub mod passwords;

@@ -160,6 +160,7 @@ impl<S: SessionStore, N: NonceGuard> Gate<S, N> {
             ip: admitted.ip,
             user_agent: &question.user_agent,
             session_id: None,
+            bearer: None,
             csrf_token: None,
             api_key,
         };

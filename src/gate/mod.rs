@@ -18,6 +18,7 @@
 
 pub mod api_key;
 pub mod audit_event;
+pub mod backoffice;
 pub mod clock;
 pub mod denial;
 pub mod explain;
@@ -35,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::authn::api_keys::{ApiKey, ApiKeyCache, ApiKeyHeaders, NonceGuard, ReplayGuard};
+use crate::authn::backoffice::Families;
 use crate::authn::sessions::{SessionStore, Sessions, Sliding};
 use crate::crypto::SecretBox;
 use crate::domain::loader::SubjectLoader;
@@ -58,6 +60,9 @@ pub struct Facts<'a> {
     pub ip: IpAddr,
     pub user_agent: &'a str,
     pub session_id: Option<&'a str>,
+    /// The token of an `Authorization: Bearer` header, if any (a Back Office access token
+    /// is the only kind the gate accepts there).
+    pub bearer: Option<&'a str>,
     pub csrf_token: Option<&'a str>,
     pub api_key: ApiKeyHeaders<'a>,
 }
@@ -84,6 +89,11 @@ impl<'a> Facts<'a> {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or(""),
             session_id: crate::authn::sessions::cookie_value(headers, cookie_name),
+            bearer: headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim),
             csrf_token: headers
                 .get(crate::net::headers::X_CSRF_TOKEN)
                 .map(|v| v.to_str().unwrap_or("")),
@@ -96,7 +106,11 @@ impl<'a> Facts<'a> {
 #[derive(Debug, Clone)]
 pub enum Via {
     Session,
-    ApiKey { key: Arc<ApiKey> },
+    /// A Back Office access token of a live family.
+    BackOffice,
+    ApiKey {
+        key: Arc<ApiKey>,
+    },
 }
 
 /// What the gate grants.
@@ -146,6 +160,8 @@ pub struct Gate<S = Sessions, N = ReplayGuard> {
     pub issuer: Arc<Issuer>,
     pub audit: AuditSink,
     pub settings: GateSettings,
+    /// The live Back Office token families (`None`: no Back Office tokens are honoured).
+    pub families: Option<Families>,
 }
 
 /// Logs and counts a port's failure, and fails closed.
@@ -186,7 +202,12 @@ impl<S: SessionStore, N: NonceGuard> Gate<S, N> {
                 let (subject, key) = self.api_key_subject(facts, now).await?;
                 (subject, Via::ApiKey { key })
             }
-            Route::Session => (self.session_subject(facts, now).await?, Via::Session),
+            // A Back Office access token, when one is presented and is ours; otherwise the
+            // cookie, as in Barong (which ignores Authorization).
+            Route::Session => match facts.bearer.filter(|t| self.is_backoffice_token(t, now)) {
+                Some(token) => (self.backoffice_subject(token, now).await?, Via::BackOffice),
+                None => (self.session_subject(facts, now).await?, Via::Session),
+            },
         };
         let checked = steps::permission(&policy.permissions, facts, &subject.record);
         if let Some(event) = checked.audit {

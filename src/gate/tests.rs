@@ -279,6 +279,7 @@ fn build(world: &World) -> (TestGate, Arc<MemoryLoader>, mpsc::Receiver<AuditEve
         issuer: issuer(),
         audit,
         settings: world.settings.clone(),
+        families: None,
     };
     (gate, loader, audit_rx)
 }
@@ -333,6 +334,7 @@ impl Req {
             ip: self.ip,
             user_agent: self.user_agent,
             session_id: self.session_id,
+            bearer: None,
             csrf_token: self.csrf_token,
             api_key: ApiKeyHeaders {
                 kid: self.kid.as_deref(),
@@ -967,6 +969,7 @@ fn outcome(result: Result<Access, Denial>) -> Expect {
             let cred = match via {
                 Via::Session => Cred::Session,
                 Via::ApiKey { .. } => Cred::ApiKey,
+                Via::BackOffice => panic!("the table presents no Back Office token"),
             };
             Allowed(uid, cred)
         }

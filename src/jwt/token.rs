@@ -16,6 +16,8 @@ use crate::domain::subject::{ServiceAccountClaims, SubjectKind, SubjectRecord, U
 
 pub const ISSUER: &str = "barong";
 pub const AUDIENCE: [&str; 2] = ["peatio", "barong"];
+/// The `sub` of a Back Office access token (a session token says `session`).
+pub const BACKOFFICE_SUBJECT: &str = "backoffice";
 
 /// A signed session token, shared by every request that reuses it.
 #[derive(Debug, Clone)]
@@ -142,9 +144,14 @@ impl Issuer {
 
     /// Signs any claims object as a compact JWS.
     pub fn sign<T: Serialize>(&self, claims: &T) -> String {
+        self.sign_with_header(&self.header_b64, claims)
+    }
+
+    /// Signs `claims` under the encoded JOSE header `header_b64`.
+    fn sign_with_header<T: Serialize>(&self, header_b64: &str, claims: &T) -> String {
         let payload = serde_json::to_vec(claims).expect("claims serialize");
-        let mut token = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 350);
-        token.push_str(&self.header_b64);
+        let mut token = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 350);
+        token.push_str(header_b64);
         token.push('.');
         token.push_str(&b64url(&payload));
         let mut sig = vec![0u8; self.key.pair.public_modulus_len()];
@@ -215,6 +222,56 @@ impl Issuer {
             exp: now + self.lifetime,
             kid: self.kid.clone(),
         }
+    }
+
+    /// A Back Office access token for `subject` (seed 003): the session claims, `sub`
+    /// `backoffice`, the family id in `sid`, `lifetime_secs` long, and always a `kid` header
+    /// (these tokens are new, so Barong's kid-less header is not needed, and the JWKS names
+    /// the key). Returns the JWT and its expiry.
+    pub fn mint_access(
+        &self,
+        subject: &SubjectRecord,
+        family: &str,
+        lifetime_secs: i64,
+        now: i64,
+    ) -> (String, i64) {
+        #[derive(Serialize)]
+        struct Access<'a> {
+            #[serde(flatten)]
+            user: UserClaims<'a>,
+            sid: &'a str,
+        }
+        let header = format!(
+            r#"{{"alg":"{}","kid":"{}"}}"#,
+            self.algorithm.name(),
+            self.key.kid
+        );
+        let exp = now + lifetime_secs;
+        let claims = Envelope {
+            iat: now,
+            exp,
+            sub: BACKOFFICE_SUBJECT,
+            iss: ISSUER,
+            aud: AUDIENCE,
+            jti: random_hex::<10>(),
+            user: Access {
+                user: UserClaims {
+                    uid: &subject.uid,
+                    username: subject.username.as_deref(),
+                    email: &subject.email,
+                    role: &subject.role,
+                    level: subject.level,
+                    state: &subject.state,
+                    referral_id: subject.referral_id,
+                },
+                sid: family,
+            },
+        };
+        self.minted.increment(1);
+        (
+            self.sign_with_header(&b64url(header.as_bytes()), &claims),
+            exp,
+        )
     }
 
     /// Verifies a token we signed: signature, `exp`, `nbf`, `iat`, `jti`, `iss`, `aud`, and
