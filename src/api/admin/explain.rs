@@ -1,7 +1,7 @@
 //! `POST /admin/explain`: why the gate allows or denies a request of a given user or API key,
 //! step by step, with the rows that decided (`gate::explain`, the same steps the fronts
 //! take). Reading it tells staff which permission, rule or restriction to change; it changes
-//! nothing and records nothing but its own admin activity.
+//! nothing and records nothing.
 
 use std::net::IpAddr;
 
