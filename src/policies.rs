@@ -15,6 +15,7 @@ use crate::domain::abilities;
 use crate::domain::policy::{PolicyRows, RestrictionRow, RuleKind};
 use crate::gate::permissions::{ACTIONS, VERBS};
 use crate::gate::restrictions::{self, CATEGORIES, Draft, SCOPES, STATES};
+use crate::net::method;
 use crate::store::permissions::{NewPermission, PermissionRow};
 use crate::store::restrictions::NewRestriction;
 use crate::store::{self, Store};
@@ -733,8 +734,14 @@ pub fn lint_permissions(origin: &str, rows: &[PermissionRow]) -> Vec<Finding> {
             ));
         }
         if !VERBS.contains(&verb.as_str()) {
+            // OPTIONS or TRACE rows do match such requests, but nothing may write them.
+            let effect = if method::KNOWN.contains(&verb.as_str()) {
+                "policies apply and the admin API refuse it"
+            } else {
+                "the row never matches"
+            };
             f.push(format!(
-                "verb {:?} is not one of {VERBS:?}: the row never matches",
+                "verb {:?} is not one of {VERBS:?}: {effect}",
                 row.verb
             ));
         }
@@ -749,6 +756,8 @@ pub fn lint_permissions(origin: &str, rows: &[PermissionRow]) -> Vec<Finding> {
                 "duplicate of permission #{}: it adds nothing",
                 first.id
             ));
+            // The first of them gets the other findings.
+            continue;
         }
         if !can_match(row) {
             continue;
@@ -779,10 +788,12 @@ fn same_rule(a: &PermissionRow, b: &PermissionRow) -> bool {
         && a.action.eq_ignore_ascii_case(&b.action)
 }
 
-/// Whether the gate can ever match `row`: a known verb and action and no leading `/`.
+/// Whether the gate can ever match `row`: a verb some request can carry (`ALL` or a method
+/// fronts let through), a known action and no leading `/`.
 fn can_match(row: &PermissionRow) -> bool {
+    let verb = row.verb.to_ascii_uppercase();
     !row.path.starts_with('/')
-        && VERBS.contains(&row.verb.to_ascii_uppercase().as_str())
+        && (VERBS.contains(&verb.as_str()) || method::KNOWN.contains(&verb.as_str()))
         && ACTIONS.contains(&row.action.to_ascii_uppercase().as_str())
 }
 
