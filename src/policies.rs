@@ -64,6 +64,19 @@ struct RestrictionEntry {
     state: String,
 }
 
+impl RestrictionEntry {
+    /// The entry as the admin API's checks see it (the value trimmed, as it is stored).
+    fn draft(&self) -> Draft<'_> {
+        Draft {
+            category: &self.category,
+            scope: &self.scope,
+            value: self.value.trim(),
+            code: self.code,
+            state: &self.state,
+        }
+    }
+}
+
 fn enabled() -> String {
     "enabled".into()
 }
@@ -167,18 +180,23 @@ impl PolicySet {
             p.action = p.action.to_ascii_uppercase();
             if !VERBS.contains(&p.verb.as_str()) {
                 anyhow::bail!(
-                    "permissions.toml entry {i}: verb {:?} is not one of {VERBS:?}",
+                    "permissions.toml: permission #{}: verb {:?} is not one of {VERBS:?}",
+                    i + 1,
                     p.verb
                 );
             }
             if !ACTIONS.contains(&p.action.as_str()) {
                 anyhow::bail!(
-                    "permissions.toml entry {i}: action {:?} is not one of {ACTIONS:?}",
+                    "permissions.toml: permission #{}: action {:?} is not one of {ACTIONS:?}",
+                    i + 1,
                     p.action
                 );
             }
             if p.role.trim().is_empty() || p.path.is_empty() {
-                anyhow::bail!("permissions.toml entry {i}: role and path must not be empty");
+                anyhow::bail!(
+                    "permissions.toml: permission #{}: role and path must not be empty",
+                    i + 1
+                );
             }
         }
         let mut rules = read::<RulesFile>(dir, "authz_rules.toml")?.unwrap_or(RulesFile {
@@ -190,28 +208,15 @@ impl PolicySet {
         let restrictions = read::<RestrictionsFile>(dir, "restrictions.toml")?
             .map(|f| f.restrictions)
             .unwrap_or_default();
+        // The admin API's checks (`Draft`), as `policies check` reports them.
         for (i, r) in restrictions.iter().enumerate() {
-            if !CATEGORIES.contains(&r.category.as_str()) {
+            let draft = r.draft();
+            if let Some(code) = draft.problems().first() {
                 anyhow::bail!(
-                    "restrictions.toml entry {i}: category {:?} is not one of {CATEGORIES:?}",
-                    r.category
+                    "restrictions.toml: restriction #{}: {} (`policies check` lists every problem)",
+                    i + 1,
+                    restriction_problem(code, &draft)
                 );
-            }
-            if !SCOPES.contains(&r.scope.as_str()) {
-                anyhow::bail!(
-                    "restrictions.toml entry {i}: scope {:?} is not one of {SCOPES:?}",
-                    r.scope
-                );
-            }
-            if !["enabled", "disabled"].contains(&r.state.as_str()) {
-                anyhow::bail!("restrictions.toml entry {i}: state must be enabled or disabled");
-            }
-            restrictions::validate_value(&r.scope, &r.value)
-                .map_err(|code| anyhow::anyhow!("restrictions.toml entry {i}: {code}"))?;
-            if let Some(code) = r.code
-                && !(400..=599).contains(&code)
-            {
-                anyhow::bail!("restrictions.toml entry {i}: code must be 400-599");
             }
         }
         let levels = read::<LevelsFile>(dir, "levels.toml")?
@@ -593,13 +598,7 @@ pub fn check_files(dir: &Path, public_prefix: &str) -> Vec<Finding> {
     }
     if let Some(f) = file::<RestrictionsFile>(dir, "restrictions.toml", &mut out) {
         for (i, r) in f.restrictions.iter().enumerate() {
-            let draft = Draft {
-                category: &r.category,
-                scope: &r.scope,
-                value: r.value.trim(),
-                code: r.code,
-                state: &r.state,
-            };
+            let draft = r.draft();
             lint_restriction(
                 format!("restrictions.toml: restriction #{}", i + 1),
                 &draft,
@@ -1576,6 +1575,29 @@ mod tests {
         assert_eq!(back.abilities.len(), 1);
         assert_eq!(back.abilities[0].read, ["User"]);
         assert_eq!(back.levels[0].description.as_deref(), Some("Email"));
+    }
+
+    /// `apply` stops at the first bad entry, in the words `check` uses for it.
+    #[test]
+    fn reading_refuses_a_restriction_the_admin_api_would() {
+        let dir = std::env::temp_dir().join(format!("pc-read-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("restrictions.toml"),
+            r#"restrictions = [{ category = "blacklist", scope = "ip", value = "1.2.3" }]"#,
+        )
+        .unwrap();
+        let err = PolicySet::read(&dir, "/api/v2/auth")
+            .unwrap_err()
+            .to_string();
+        let found = check_files(&dir, "/api/v2/auth");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            err.starts_with("restrictions.toml: restriction #1: \"1.2.3\" is not an IP address"),
+            "{err}"
+        );
+        assert_eq!(found.len(), 1);
+        assert!(err.contains(&found[0].message), "{err} / {}", found[0]);
     }
 
     #[test]
