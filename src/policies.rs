@@ -1,7 +1,9 @@
 //! The default rule set as files (`policies/*.toml`): reading, validating, applying to the
 //! database (rows that already exist are left alone, as Barong's seeding does), the diff of
-//! the files against the database that `portcullis policies apply [--dry-run]` prints, and the
-//! linter behind `portcullis policies check` (decisions.md #2).
+//! the files against the database that `portcullis policies apply [--dry-run]` prints, the
+//! linter behind `portcullis policies check` (decisions.md #2), which reads the files entry by
+//! entry so that every problem is reported, and `portcullis policies export`, which writes the
+//! database's rules back as files that applying reproduces (to keep them in git).
 //!
 //! Applying only ever adds: the database is what the gate runs on, and staff edit it through
 //! the admin API, so a row the files lack (or hold differently) is reported, never undone.
@@ -560,79 +562,107 @@ pub fn check_files(dir: &Path, public_prefix: &str) -> Vec<Finding> {
         return out;
     }
     let auth = public_prefix.trim_start_matches('/');
-    let expand = |path: &str| path.replace("{auth}", auth);
-    let permissions = file::<PermissionsFile>(dir, "permissions.toml", &mut out).map(|f| {
-        f.permissions
+    let permissions = check_permissions_file(dir, auth, &mut out);
+    check_rules_file(dir, auth, &mut out);
+    check_restrictions_file(dir, &mut out);
+    let _ = file::<LevelsFile>(dir, "levels.toml", &mut out);
+    check_abilities_file(dir, permissions.as_deref(), &mut out);
+    out
+}
+
+/// `permissions.toml` linted; its entries as rows (numbered from 1, `{auth}` expanded, verbs
+/// and actions upper-cased as applying stores them) for the abilities' role check, or `None`
+/// when it does not parse.
+fn check_permissions_file(
+    dir: &Path,
+    auth: &str,
+    out: &mut Vec<Finding>,
+) -> Option<Vec<PermissionRow>> {
+    let f = file::<PermissionsFile>(dir, "permissions.toml", out)?;
+    let rows: Vec<PermissionRow> = f
+        .permissions
+        .iter()
+        .enumerate()
+        .map(|(i, p)| PermissionRow {
+            id: i as i64 + 1,
+            action: p.action.to_ascii_uppercase(),
+            role: p.role.clone(),
+            verb: p.verb.to_ascii_uppercase(),
+            path: p.path.replace("{auth}", auth),
+            topic: p.topic.clone(),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            updated_at: time::OffsetDateTime::UNIX_EPOCH,
+        })
+        .collect();
+    for row in &rows {
+        lint_file_only_permission("permissions.toml", row, out);
+    }
+    out.extend(lint_permissions("permissions.toml", &rows));
+    Some(rows)
+}
+
+/// `authz_rules.toml` linted: each list numbered from 1.
+fn check_rules_file(dir: &Path, auth: &str, out: &mut Vec<Finding>) {
+    let Some(rules) = file::<RulesFile>(dir, "authz_rules.toml", out) else {
+        return;
+    };
+    let numbered = |kind: &'static str, paths: &[String]| {
+        paths
             .iter()
             .enumerate()
-            .map(|(i, p)| PermissionRow {
-                id: i as i64 + 1,
-                action: p.action.to_ascii_uppercase(),
-                role: p.role.clone(),
-                verb: p.verb.to_ascii_uppercase(),
-                path: expand(&p.path),
-                topic: p.topic.clone(),
-                created_at: time::OffsetDateTime::UNIX_EPOCH,
-                updated_at: time::OffsetDateTime::UNIX_EPOCH,
+            .map(|(i, p)| {
+                (
+                    format!("{kind} #{}", i + 1),
+                    kind,
+                    p.replace("{auth}", auth),
+                )
             })
             .collect::<Vec<_>>()
+    };
+    let mut all = numbered("pass", &rules.pass);
+    all.extend(numbered("block", &rules.block));
+    lint_rules("authz_rules.toml", &all, out);
+}
+
+/// `restrictions.toml` linted, entry by entry.
+fn check_restrictions_file(dir: &Path, out: &mut Vec<Finding>) {
+    let Some(f) = file::<RestrictionsFile>(dir, "restrictions.toml", out) else {
+        return;
+    };
+    for (i, r) in f.restrictions.iter().enumerate() {
+        let place = format!("restrictions.toml: restriction #{}", i + 1);
+        lint_restriction(place, &r.draft(), out);
+    }
+}
+
+/// `abilities.toml` linted against the roles of `permissions` (the parsed permissions file;
+/// `None` when it did not parse: every role would look unknown, so none is reported).
+fn check_abilities_file(dir: &Path, permissions: Option<&[PermissionRow]>, out: &mut Vec<Finding>) {
+    let Some(f) = file::<AbilitiesFile>(dir, "abilities.toml", out) else {
+        return;
+    };
+    let roles = permissions.map(|rows| {
+        rows.iter()
+            .map(|r| r.role.as_str())
+            .collect::<BTreeSet<_>>()
     });
-    if let Some(rows) = &permissions {
-        for row in rows {
-            lint_file_only_permission("permissions.toml", row, &mut out);
-        }
-        out.extend(lint_permissions("permissions.toml", rows));
+    for (i, a) in f.abilities.iter().enumerate() {
+        let rights: Vec<(&str, &str)> = a
+            .read
+            .iter()
+            .map(|m| ("read", m.as_str()))
+            .chain(a.manage.iter().map(|m| ("manage", m.as_str())))
+            .collect();
+        let place = format!("abilities.toml: ability #{} (role {})", i + 1, a.role);
+        lint_abilities(
+            place,
+            &a.role,
+            &rights,
+            roles.as_ref(),
+            "permissions.toml",
+            out,
+        );
     }
-    if let Some(rules) = file::<RulesFile>(dir, "authz_rules.toml", &mut out) {
-        let numbered =
-            |kind: &'static str, paths: &[String]| -> Vec<(String, &'static str, String)> {
-                paths
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| (format!("{kind} #{}", i + 1), kind, expand(p)))
-                    .collect()
-            };
-        let mut all = numbered("pass", &rules.pass);
-        all.extend(numbered("block", &rules.block));
-        lint_rules("authz_rules.toml", &all, &mut out);
-    }
-    if let Some(f) = file::<RestrictionsFile>(dir, "restrictions.toml", &mut out) {
-        for (i, r) in f.restrictions.iter().enumerate() {
-            let draft = r.draft();
-            lint_restriction(
-                format!("restrictions.toml: restriction #{}", i + 1),
-                &draft,
-                &mut out,
-            );
-        }
-    }
-    let _ = file::<LevelsFile>(dir, "levels.toml", &mut out);
-    if let Some(f) = file::<AbilitiesFile>(dir, "abilities.toml", &mut out) {
-        // Without a parsed permissions file, every role would look unknown: say nothing then.
-        let roles = permissions.as_ref().map(|rows| {
-            rows.iter()
-                .map(|r| r.role.as_str())
-                .collect::<BTreeSet<_>>()
-        });
-        for (i, a) in f.abilities.iter().enumerate() {
-            let rights: Vec<(&str, &str)> = a
-                .read
-                .iter()
-                .map(|m| ("read", m.as_str()))
-                .chain(a.manage.iter().map(|m| ("manage", m.as_str())))
-                .collect();
-            let place = format!("abilities.toml: ability #{} (role {})", i + 1, a.role);
-            lint_abilities(
-                place,
-                &a.role,
-                &rights,
-                roles.as_ref(),
-                "permissions.toml",
-                &mut out,
-            );
-        }
-    }
-    out
 }
 
 /// One file parsed for the linter: a file that does not parse becomes a finding (and `None`),
