@@ -44,7 +44,7 @@ pub enum Command {
     Serve,
     /// Create the database if missing and apply pending migrations.
     Migrate,
-    /// Default rule set: apply the files of policies/ or lint the permissions table.
+    /// Default rule set: apply the files of policies/, lint them, export the database's.
     #[command(subcommand)]
     Policies(PoliciesCommand),
     /// Users.
@@ -108,8 +108,24 @@ pub enum PoliciesCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Report permission rows that can never take effect; exits 1 when there are any.
-    Check,
+    /// Lint the policy files and the database's rules: rows that never match, ACCEPTs a DROP
+    /// always overrides, AUDITs that never fire, abilities of roles with no permission, values
+    /// that do not parse. One finding per line; exits 1 when there are any.
+    Check {
+        /// The policy files (default: policies.dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Lint the files only, without connecting to the database (e.g. in CI).
+        #[arg(long)]
+        no_database: bool,
+    },
+    /// Write the database's rules as policy files (permissions, restrictions, authz_rules,
+    /// levels, abilities) that `policies apply` reads back, to keep them in git.
+    Export {
+        /// Where to write (default: policies.dir); existing files are overwritten.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -329,16 +345,31 @@ async fn policies(cmd: PoliciesCommand, settings: &Settings) -> anyhow::Result<(
                 })
             );
         }
-        PoliciesCommand::Check => {
-            let client = store.client().await?;
-            let findings = crate::policies::lint(&store::permissions::all(&client).await?);
+        PoliciesCommand::Check { dir, no_database } => {
+            let dir = dir.unwrap_or_else(|| settings.policies.dir.clone());
+            let mut findings = crate::policies::check_files(&dir, &settings.api.public_prefix);
+            if !no_database {
+                let current = crate::policies::Current::read(&store).await?;
+                findings.extend(crate::policies::check_database(&current));
+            }
             for finding in &findings {
-                println!("permission #{}: {}", finding.id, finding.message);
+                println!("{finding}");
             }
             if !findings.is_empty() {
                 std::process::exit(1);
             }
             println!("no findings");
+        }
+        PoliciesCommand::Export { dir } => {
+            let dir = dir.unwrap_or_else(|| settings.policies.dir.clone());
+            let (files, skipped) =
+                crate::policies::export(&store, &dir, &settings.api.public_prefix).await?;
+            for file in &files {
+                println!("{}: {} rows", dir.join(file.name).display(), file.rows);
+            }
+            for row in &skipped {
+                eprintln!("not exported (the files have no place for it): {row}");
+            }
         }
     }
     Ok(())

@@ -32,6 +32,10 @@ pub mod models {
     ];
 }
 
+/// The actions an ability row may name: `read`, or `manage` (every action). Any other
+/// grants nothing ([`Abilities::from_rows`] skips it).
+pub const ACTIONS: [&str; 2] = ["read", "manage"];
+
 /// What an admin endpoint does to its model (CanCan's actions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -1,6 +1,6 @@
 //! Reads the rows a policy snapshot is compiled from (`gate::policy::Policy::compile`).
 
-use super::{Store, StoreError};
+use super::{Db, Store, StoreError, query};
 use crate::domain::policy::PolicyRows;
 
 /// The restrictions, pass/block rules and permissions, read in one repeatable-read
@@ -22,4 +22,21 @@ pub async fn rows(store: &Store) -> Result<PolicyRows, StoreError> {
         rules,
         permissions,
     })
+}
+
+/// Every level as (id, key, value, description), ordered by id: what `policies export`
+/// writes back to `levels.toml` (the description included, so a round trip keeps it).
+pub async fn described_levels<C: Db>(
+    c: &C,
+) -> Result<Vec<(i32, String, String, Option<String>)>, StoreError> {
+    let rows = query(
+        c,
+        "SELECT id, key, value, description FROM levels ORDER BY id",
+        &[],
+    )
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect())
 }

@@ -473,3 +473,234 @@ async fn policies_apply_prints_the_diff_and_dry_run_writes_nothing() {
     assert_eq!(lines, &expected[1..]);
     assert_eq!(summary["added"], 0);
 }
+
+/// A scratch directory for policy files, removed by the test that made it.
+fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pc-{name}-{}", crate::support::random_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `policies check` lints the files (by default policies.dir) and the database: the shipped
+/// files have no findings; a directory with one of each bad entry gets one line per problem,
+/// naming the file and the entry, and exit status 1; a file that does not parse is a finding.
+#[tokio::test]
+async fn policies_check_reports_every_bad_entry_of_the_files() {
+    let env = TestEnv::new().await;
+    let out = portcullis(&env)
+        .args(["policies", "check"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "no findings\n");
+
+    let dir = scratch_dir("check");
+    let files = [
+        (
+            "permissions.toml",
+            r#"permissions = [
+  { role = "member", verb = "get", path = "/api/v2/x", action = "accept" },
+  { role = "member", verb = "fetch", path = "api/v2/y", action = "accept" },
+  { role = "member", verb = "get", path = "api/v2/z", action = "allow" },
+  { role = "member", verb = "all", path = "{auth}/resource", action = "drop" },
+  { role = "member", verb = "head", path = "{auth}/resource/users", action = "accept" },
+  { role = "member", verb = "get", path = "api/v2/peatio", action = "drop" },
+  { role = "member", verb = "get", path = "api/v2/peatio/account", action = "accept" },
+  { role = "member", verb = "post", path = "api/v2/finex", action = "audit" },
+  { role = "member", verb = "get", path = "api/v2/peatio/account", action = "accept" },
+]
+"#,
+        ),
+        (
+            "restrictions.toml",
+            r#"restrictions = [
+  { category = "blacklist", scope = "ip", value = "1.2.3", state = "enabled" },
+  { category = "blacklist", scope = "ip_subnet", value = "10.0.0.0/33", state = "enabled" },
+  { category = "blacklist", scope = "country", value = "XX", state = "enabled" },
+  { category = "blacklist", scope = "continent", value = "Atlantis", state = "enabled" },
+  { category = "greylist", scope = "planet", value = "mars", state = "on", code = 200 },
+  { category = "blacklist", scope = "country", value = "UA", state = "disabled" },
+]
+"#,
+        ),
+        (
+            "abilities.toml",
+            r#"abilities = [
+  { role = "ghost", read = ["User"] },
+  { role = "member", manage = ["Unicorn"] },
+]
+"#,
+        ),
+        ("authz_rules.toml", "pass = [\"/api/v2/x\", \"\"]\n"),
+        (
+            "levels.toml",
+            "levels = [ { id = 1, key = \"email\", value = \"verified\", colour = \"red\" } ]\n",
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    let out = portcullis(&env)
+        .args(["policies", "check", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let expected = [
+        "permissions.toml: permission #1 (role member, GET /api/v2/x): path \"/api/v2/x\" starts with '/'",
+        "permissions.toml: permission #2 (role member, FETCH api/v2/y): verb \"FETCH\" is not one of",
+        "permissions.toml: permission #3 (role member, GET api/v2/z): action \"ALLOW\" is not one of",
+        "permissions.toml: permission #5 (role member, HEAD api/v2/auth/resource/users): ACCEPT is always overridden by DROP #4 (ALL api/v2/auth/resource)",
+        "permissions.toml: permission #7 (role member, GET api/v2/peatio/account): ACCEPT is always overridden by DROP #6 (GET api/v2/peatio)",
+        "permissions.toml: permission #8 (role member, POST api/v2/finex): AUDIT never fires",
+        "permissions.toml: permission #9 (role member, GET api/v2/peatio/account): duplicate of permission #7",
+        "authz_rules.toml: pass #1 (pass \"/api/v2/x\"): path starts with '/'",
+        "authz_rules.toml: pass #2 (pass \"\"): an empty path matches every request",
+        "restrictions.toml: restriction #1 (blacklist ip 1.2.3): \"1.2.3\" is not an IP address (value.invalid)",
+        "restrictions.toml: restriction #2 (blacklist ip_subnet 10.0.0.0/33): \"10.0.0.0/33\" is not a subnet in CIDR notation (value.invalid)",
+        "restrictions.toml: restriction #3 (blacklist country XX): country \"XX\" is not an ISO 3166 alpha-2 code",
+        "restrictions.toml: restriction #4 (blacklist continent Atlantis): continent \"Atlantis\" is none of",
+        "restrictions.toml: restriction #5 (greylist planet mars): category \"greylist\" is not one of",
+        "restrictions.toml: restriction #5 (greylist planet mars): scope \"planet\" is not one of",
+        "restrictions.toml: restriction #5 (greylist planet mars): state \"on\" is not one of",
+        "restrictions.toml: restriction #5 (greylist planet mars): code 200 is not in 400-599 (code.invalid)",
+        "levels.toml: does not parse: line 1, column ",
+        "abilities.toml: ability #1 (role ghost): role \"ghost\" has no row in permissions.toml",
+        "abilities.toml: ability #2 (role member): model \"Unicorn\" is not one of",
+    ];
+    let lines: Vec<&str> = stdout.lines().collect();
+    for (line, want) in lines.iter().zip(expected) {
+        assert!(line.starts_with(want), "{line}\n  wanted: {want}\n{stdout}");
+    }
+    assert_eq!(lines.len(), expected.len(), "{stdout}");
+    assert!(lines[17].contains("unknown field `colour`"), "{stdout}");
+
+    // Without the database (as CI lints a checkout), the files alone decide.
+    let out = bare(&env)
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .args(["policies", "check", "--no-database", "--dir"])
+        .arg(crate::support::repo_path("policies"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every row of the tables `policies export` writes, without ids and timestamps, sorted.
+async fn policy_tables(env: &TestEnv) -> Vec<(&'static str, Vec<String>)> {
+    let client = env.store.client().await.unwrap();
+    let mut tables = Vec::new();
+    for (table, columns) in [
+        ("permissions", "role, verb, path, action, topic"),
+        ("restrictions", "category, scope, value, code, state"),
+        ("authz_rules", "kind, path"),
+        ("levels", "id, key, value, description"),
+        ("admin_abilities", "role, action, subject"),
+    ] {
+        let rows = client
+            .query(
+                &format!("SELECT concat_ws('|', {columns}) FROM {table}"),
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut rows: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        rows.sort();
+        tables.push((table, rows));
+    }
+    tables
+}
+
+/// `policies export` writes what the database holds, staff's changes included, as files that
+/// `policies apply` reads back into an empty database as the same rows; the public prefix is
+/// written as `{auth}`, and an unchanged database exports files with nothing to apply.
+#[tokio::test]
+async fn policies_export_round_trips_through_apply() {
+    let env = TestEnv::new().await;
+    // What staff changed through the admin API (as SQL here).
+    env.sql(
+        "INSERT INTO permissions (role, verb, path, action, topic)
+           VALUES ('member', 'PUT', 'api/v2/auth/resource/extra', 'AUDIT', 'audit \"x\"');
+         INSERT INTO restrictions (category, scope, value, code, state)
+           VALUES ('blacklist', 'ip', '10.1.2.3', 450, 'enabled');
+         INSERT INTO authz_rules (kind, path) VALUES ('block', 'api/v2/peatio/private');
+         INSERT INTO levels (id, key, value, description) VALUES (4, 'kyc', 'approved', NULL);
+         INSERT INTO admin_abilities (role, action, subject) VALUES ('support', 'read', 'Permission');",
+    )
+    .await;
+    let dir = scratch_dir("export");
+    let out = portcullis(&env)
+        .args(["policies", "export", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let tables = policy_tables(&env).await;
+    for ((table, rows), file) in tables.iter().zip([
+        "permissions.toml",
+        "restrictions.toml",
+        "authz_rules.toml",
+        "levels.toml",
+        "abilities.toml",
+    ]) {
+        let line = format!("{}: {} rows", dir.join(file).display(), rows.len());
+        assert!(stdout.contains(&line), "{table}: {line}\n{stdout}");
+    }
+    let permissions = std::fs::read_to_string(dir.join("permissions.toml")).unwrap();
+    assert!(
+        permissions.contains(
+            r#"{ role = "member", verb = "put", path = "{auth}/resource/extra", action = "audit", topic = 'audit "x"' }"#
+        ),
+        "{permissions}"
+    );
+    assert!(!permissions.contains("api/v2/auth/"), "{permissions}");
+    let restrictions = std::fs::read_to_string(dir.join("restrictions.toml")).unwrap();
+    assert!(restrictions.contains(r#"value = "10.1.2.3", code = 450, state = "enabled""#));
+
+    // The export, applied to this database, has nothing to add or change.
+    let out = portcullis(&env)
+        .args(["policies", "apply", "--dry-run", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(summary.lines().count(), 1, "{summary}");
+
+    // Applied to an empty database, it gives the same rows.
+    let fresh = TestEnv::new().await;
+    fresh
+        .sql("DELETE FROM permissions; DELETE FROM restrictions; DELETE FROM authz_rules; DELETE FROM levels; DELETE FROM admin_abilities;")
+        .await;
+    let out = portcullis(&fresh)
+        .args(["policies", "apply", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(policy_tables(&fresh).await, tables);
+}
