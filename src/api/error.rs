@@ -74,6 +74,9 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::unavailable()
             }
+            // The last line of defence against a NUL reaching the database; handlers that
+            // check their parameters answer with their own code first.
+            StoreError::BadText => ApiError::unprocessable("params.invalid_character"),
             other => {
                 tracing::error!(error = %other, "database error");
                 ApiError::internal()

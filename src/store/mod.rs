@@ -49,6 +49,8 @@ pub enum StoreError {
     Conflict(String),
     /// A check or foreign-key constraint refused the row.
     Invalid(String),
+    /// Text the database cannot hold (a NUL character): the caller's input, not a fault.
+    BadText,
     /// Anything else the database said.
     Other(String),
 }
@@ -59,6 +61,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Unavailable(e) => write!(f, "database unavailable: {e}"),
             StoreError::Conflict(c) => write!(f, "unique constraint {c} refused the row"),
             StoreError::Invalid(c) => write!(f, "constraint {c} refused the row"),
+            StoreError::BadText => write!(f, "text the database cannot hold"),
             StoreError::Other(e) => write!(f, "database error: {e}"),
         }
     }
@@ -80,6 +83,9 @@ impl From<tokio_postgres::Error> for StoreError {
                 | SqlState::ADMIN_SHUTDOWN
                 | SqlState::CANNOT_CONNECT_NOW
                 | SqlState::TOO_MANY_CONNECTIONS => StoreError::Unavailable(db.message().into()),
+                // Postgres text holds no NUL; a handler that let one through is answered as
+                // bad input, never as a server fault.
+                SqlState::CHARACTER_NOT_IN_REPERTOIRE => StoreError::BadText,
                 _ => StoreError::Other(db.message().into()),
             };
         }
