@@ -534,8 +534,8 @@ async fn no_documented_operation_answers_5xx_to_hostile_parameters() {
             if path.ends_with("/public/kyc") {
                 continue;
             }
-            if (method == "delete" && path.ends_with("/resource/users/me"))
-                || (method == "delete" && path.ends_with("/identity/sessions"))
+            if method == "delete"
+                && (path.ends_with("/resource/users/me") || path.ends_with("/identity/sessions"))
             {
                 continue;
             }
