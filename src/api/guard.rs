@@ -119,8 +119,8 @@ pub async fn subject(
     let uid = match bearer(request.headers()) {
         // A Back Office access token: its family must be live and its user may hold a token,
         // checked on every request (a sign-out or a ban takes effect at once).
-        Some(token) if guard.0.gate.is_backoffice_token(token, Now::system()) => {
-            match guard.0.gate.backoffice_subject(token, Now::system()).await {
+        Some(token) if let Some(claims) = guard.0.gate.backoffice_claims(token, Now::system()) => {
+            match guard.0.gate.backoffice_subject(&claims).await {
                 Ok(subject) => Some(subject.record.uid.clone()),
                 Err(denial) if denial.status.is_server_error() => return refuse(denial),
                 // Barong's answer for a token it will not take.

@@ -6,34 +6,30 @@
 
 use std::sync::Arc;
 
+use serde_json::{Map, Value};
+
 use super::subjects::CachedSubject;
 use super::{Denial, Gate, Now, session, unavailable};
 use crate::authn::api_keys::NonceGuard;
-use crate::authn::backoffice::{FAMILY_CLAIM, SUBJECT};
+use crate::authn::backoffice::FAMILY_CLAIM;
 use crate::authn::sessions::SessionStore;
 use crate::domain::subject::SubjectKind;
 
+/// A verified token's claims.
+type Claims = Map<String, Value>;
+
 impl<S: SessionStore, N: NonceGuard> Gate<S, N> {
-    /// Whether `token` verifies as a Back Office access token of ours (signature, expiry,
-    /// issuer, audience, `sub`). Any other bearer token is not the gate's business.
-    pub fn is_backoffice_token(&self, token: &str, now: Now) -> bool {
-        self.issuer
-            .verify(token, Some(SUBJECT), now.unix_secs())
-            .is_ok()
+    /// The claims of `token` when it is a Back Office access token of ours (signature,
+    /// expiry, issuer, audience, `sub`); `None` for any other bearer token, which is not the
+    /// gate's business.
+    pub fn backoffice_claims(&self, token: &str, now: Now) -> Option<Claims> {
+        self.issuer.verify_access(token, now.unix_secs())
     }
 
-    /// The user of a Back Office access token, after every check of its path: a live family
-    /// (else `authz.invalid_session`), a user who may hold a token (else
+    /// The user of a verified Back Office access token, after every check of its path: a
+    /// live family (else `authz.invalid_session`), a user who may hold a token (else
     /// `authz.user_not_active`). Redis or Postgres down: 503, never an allow.
-    pub async fn backoffice_subject(
-        &self,
-        token: &str,
-        now: Now,
-    ) -> Result<Arc<CachedSubject>, Denial> {
-        let claims = self
-            .issuer
-            .verify(token, Some(SUBJECT), now.unix_secs())
-            .map_err(|_| Denial::INVALID_SESSION)?;
+    pub async fn backoffice_subject(&self, claims: &Claims) -> Result<Arc<CachedSubject>, Denial> {
         let (Some(family), Some(uid)) = (
             claims.get(FAMILY_CLAIM).and_then(|v| v.as_str()),
             claims.get("uid").and_then(|v| v.as_str()),

@@ -204,8 +204,8 @@ impl<S: SessionStore, N: NonceGuard> Gate<S, N> {
             }
             // A Back Office access token, when one is presented and is ours; otherwise the
             // cookie, as in Barong (which ignores Authorization).
-            Route::Session => match facts.bearer.filter(|t| self.is_backoffice_token(t, now)) {
-                Some(token) => (self.backoffice_subject(token, now).await?, Via::BackOffice),
+            Route::Session => match facts.bearer.and_then(|t| self.backoffice_claims(t, now)) {
+                Some(claims) => (self.backoffice_subject(&claims).await?, Via::BackOffice),
                 None => (self.session_subject(facts, now).await?, Via::Session),
             },
         };
