@@ -80,6 +80,46 @@ pub struct Change<'a> {
     pub after: Value,
 }
 
+impl<'a> Change<'a> {
+    /// A row created: nothing before.
+    pub fn created(topic: &'a str, target_uid: Option<&'a str>, after: Value) -> Change<'a> {
+        Change {
+            topic,
+            action: "create",
+            target_uid,
+            before: Value::Null,
+            after,
+        }
+    }
+
+    /// A row changed from `before` to `after`.
+    pub fn updated(
+        topic: &'a str,
+        target_uid: Option<&'a str>,
+        before: Value,
+        after: Value,
+    ) -> Change<'a> {
+        Change {
+            topic,
+            action: "update",
+            target_uid,
+            before,
+            after,
+        }
+    }
+
+    /// A row deleted: nothing after.
+    pub fn deleted(topic: &'a str, target_uid: Option<&'a str>, before: Value) -> Change<'a> {
+        Change {
+            topic,
+            action: "delete",
+            target_uid,
+            before,
+            after: Value::Null,
+        }
+    }
+}
+
 impl Admin {
     /// After a commit that changed the user `uid`: wake this node's workers (events, mail) and
     /// forget the cached subject, so the next decision here reads the user as committed.

@@ -269,17 +269,7 @@ async fn create(
         },
     )
     .await?;
-    app.record(
-        &staff,
-        &caller,
-        Change {
-            topic: TOPIC,
-            action: "create",
-            target_uid: None,
-            before: serde_json::Value::Null,
-            after: logged(&row),
-        },
-    );
+    app.record(&staff, &caller, Change::created(TOPIC, None, logged(&row)));
     Ok(written())
 }
 
@@ -334,13 +324,7 @@ async fn update(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: TOPIC,
-            action: "update",
-            target_uid: None,
-            before: logged(&current),
-            after: logged(&row),
-        },
+        Change::updated(TOPIC, None, logged(&current), logged(&row)),
     );
     Ok(written())
 }
@@ -360,17 +344,7 @@ async fn remove(
     let row = permissions::delete(&client, id)
         .await?
         .ok_or_else(|| ApiError::not_found(DOESNT_EXIST))?;
-    app.record(
-        &staff,
-        &caller,
-        Change {
-            topic: TOPIC,
-            action: "delete",
-            target_uid: None,
-            before: logged(&row),
-            after: serde_json::Value::Null,
-        },
-    );
+    app.record(&staff, &caller, Change::deleted(TOPIC, None, logged(&row)));
     Ok(written())
 }
 

@@ -244,13 +244,12 @@ async fn update(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: "profiles",
-            action: "update",
-            target_uid: Some(&user.uid),
-            before: snapshot(&before),
-            after: snapshot(&row),
-        },
+        Change::updated(
+            "profiles",
+            Some(&user.uid),
+            snapshot(&before),
+            snapshot(&row),
+        ),
     );
     Ok(entity(
         StatusCode::OK,
@@ -289,13 +288,7 @@ async fn create(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: "profiles",
-            action: "create",
-            target_uid: Some(&user.uid),
-            before: serde_json::Value::Null,
-            after: snapshot(&row),
-        },
+        Change::created("profiles", Some(&user.uid), snapshot(&row)),
     );
     Ok(entity(
         StatusCode::CREATED,

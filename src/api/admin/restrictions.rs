@@ -406,17 +406,7 @@ async fn create(
     let row = restrictions::insert(&client, &NewRestriction::from(&draft))
         .await
         .map_err(taken)?;
-    app.record(
-        &staff,
-        &caller,
-        Change {
-            topic: TOPIC,
-            action: "create",
-            target_uid: None,
-            before: Value::Null,
-            after: logged(&row),
-        },
-    );
+    app.record(&staff, &caller, Change::created(TOPIC, None, logged(&row)));
     end_sessions_if(&app, draft.enables_blocklogin(None)).await?;
     Ok(written())
 }
@@ -467,13 +457,7 @@ async fn update(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: TOPIC,
-            action: "update",
-            target_uid: None,
-            before: logged(&current),
-            after: logged(&row),
-        },
+        Change::updated(TOPIC, None, logged(&current), logged(&row)),
     );
     end_sessions_if(&app, draft.enables_blocklogin(Some(&current))).await?;
     Ok(written())
@@ -494,17 +478,7 @@ async fn remove(
     let row = restrictions::delete(&client, id)
         .await?
         .ok_or_else(|| ApiError::not_found(DOESNT_EXIST))?;
-    app.record(
-        &staff,
-        &caller,
-        Change {
-            topic: TOPIC,
-            action: "delete",
-            target_uid: None,
-            before: logged(&row),
-            after: Value::Null,
-        },
-    );
+    app.record(&staff, &caller, Change::deleted(TOPIC, None, logged(&row)));
     Ok(written())
 }
 
@@ -557,13 +531,11 @@ async fn whitelink(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: TOPIC,
-            action: "create",
-            target_uid: None,
-            before: Value::Null,
-            after: json!({ "whitelink": { "expires_at": iso(expires_at) } }),
-        },
+        Change::created(
+            TOPIC,
+            None,
+            json!({ "whitelink": { "expires_at": iso(expires_at) } }),
+        ),
     );
     Ok((
         StatusCode::CREATED,

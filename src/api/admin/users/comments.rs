@@ -165,13 +165,7 @@ async fn create(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: "comments",
-            action: "create",
-            target_uid: Some(&user.uid),
-            before: Value::Null,
-            after: comment_record(&comment),
-        },
+        Change::created("comments", Some(&user.uid), comment_record(&comment)),
     );
     Ok(entity(StatusCode::CREATED, body))
 }
@@ -201,13 +195,12 @@ async fn update(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: "comments",
-            action: "update",
-            target_uid: Some(&uid),
-            before: comment_record(&before),
-            after: comment_record(&after),
-        },
+        Change::updated(
+            "comments",
+            Some(&uid),
+            comment_record(&before),
+            comment_record(&after),
+        ),
     );
     Ok(entity(StatusCode::OK, body))
 }
@@ -231,13 +224,7 @@ async fn remove(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: "comments",
-            action: "delete",
-            target_uid: Some(&uid),
-            before: comment_record(&deleted),
-            after: Value::Null,
-        },
+        Change::deleted("comments", Some(&uid), comment_record(&deleted)),
     );
     Ok(entity(StatusCode::OK, body))
 }

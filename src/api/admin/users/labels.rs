@@ -472,13 +472,7 @@ async fn remove(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: "labels",
-            action: "delete",
-            target_uid: Some(&user.uid),
-            before: label_record(Some(&existing)),
-            after: Value::Null,
-        },
+        Change::deleted("labels", Some(&user.uid), label_record(Some(&existing))),
     );
     // Barong's block ends with `status 200`, which Grape renders as the body.
     Ok(crate::api::admin::rule_params::written())

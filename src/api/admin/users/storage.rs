@@ -5,7 +5,7 @@ use axum::extract::{FromRef, State};
 use axum::response::Response;
 use axum::routing::delete;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::entities::UserWithKYC;
 use super::{AdminState, PREFIX, Staff, refuse_nul, target};
@@ -76,13 +76,11 @@ async fn remove(
     app.record(
         &staff,
         &caller,
-        Change {
-            topic: "data_storages",
-            action: "delete",
-            target_uid: Some(&user.uid),
-            before: json!({ "title": deleted.title, "data": deleted.data }),
-            after: Value::Null,
-        },
+        Change::deleted(
+            "data_storages",
+            Some(&user.uid),
+            json!({ "title": deleted.title, "data": deleted.data }),
+        ),
     );
     Ok(entity(StatusCode::OK, body))
 }

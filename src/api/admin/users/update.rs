@@ -295,12 +295,11 @@ fn committed(
     app.record(
         staff,
         caller,
-        Change {
-            topic: "users",
-            action: "update",
-            target_uid: Some(&after.uid),
-            before: user_record(before),
-            after: user_record(after),
-        },
+        Change::updated(
+            "users",
+            Some(&after.uid),
+            user_record(before),
+            user_record(after),
+        ),
     );
 }
