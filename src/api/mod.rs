@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod params;
 pub mod profiles;
 pub mod public;
+pub mod readers;
 pub mod resource;
 
 use std::sync::Arc;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::{AdminState, Staff, doc};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::params::Params;
+use crate::api::readers::{optional_text, refuse, required_text};
 use crate::domain::abilities::{Action, models};
 use crate::domain::policy::{PermissionRow, RestrictionRow};
 use crate::domain::time::iso;
@@ -80,7 +81,7 @@ where
                     ),
                     reply(
                         422,
-                        "admin.explain.missing_method, admin.explain.empty_method, admin.explain.missing_path, admin.explain.empty_path, admin.explain.one_of_uid_kid, admin.explain.invalid_ip",
+                        "admin.explain.missing_method, admin.explain.empty_method, admin.explain.missing_path, admin.explain.empty_path, admin.explain.invalid_method, admin.explain.invalid_path (a NUL), admin.explain.one_of_uid_kid, admin.explain.empty_ip, admin.explain.invalid_ip",
                     ),
                     reply(503, "server.unavailable"),
                 ]
@@ -94,19 +95,8 @@ where
 /// The question the parameters ask, or every refusal of them.
 fn question(params: &Params) -> ApiResult<Question> {
     let mut codes = Vec::new();
-    let mut required = |name: &str| match params.text(name) {
-        Some(value) if !value.trim().is_empty() => value.trim().to_string(),
-        Some(_) => {
-            codes.push(format!("{PREFIX}.empty_{name}"));
-            String::new()
-        }
-        None => {
-            codes.push(format!("{PREFIX}.missing_{name}"));
-            String::new()
-        }
-    };
-    let method = required("method").to_ascii_uppercase();
-    let path = required("path");
+    let method = required_text(params, PREFIX, "method", &mut codes);
+    let path = required_text(params, PREFIX, "path", &mut codes);
     let who = match (params.filled("uid"), params.filled("kid")) {
         (Some(uid), None) => Some(Who::Uid(uid)),
         (None, Some(kid)) => Some(Who::Kid(kid)),
@@ -115,7 +105,7 @@ fn question(params: &Params) -> ApiResult<Question> {
             None
         }
     };
-    let ip = match params.filled("ip") {
+    let ip = match optional_text(params, PREFIX, "ip", &mut codes) {
         None => None,
         Some(text) => match text.trim().parse::<IpAddr>() {
             Ok(ip) => Some(ip),
@@ -125,10 +115,10 @@ fn question(params: &Params) -> ApiResult<Question> {
             }
         },
     };
-    ApiError::unprocessable_all(codes)?;
+    refuse(codes)?;
     Ok(Question {
-        method,
-        path,
+        method: method.unwrap_or_default().trim().to_ascii_uppercase(),
+        path: path.unwrap_or_default().trim().to_string(),
         who: who.ok_or_else(ApiError::internal)?,
         ip,
         user_agent: params.text("user_agent").unwrap_or_default(),

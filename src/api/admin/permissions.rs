@@ -16,13 +16,14 @@ use http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::rule_params::{optional_text, refuse, required_integer, required_text, written};
+use super::rule_params::written;
 use super::{AdminState, Change, Staff, doc};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::IdentityState;
 use crate::api::identity::common::Caller;
 use crate::api::pagination::{self, Page};
 use crate::api::params::Params;
+use crate::api::readers::{optional_text, refuse, required_integer, required_text};
 use crate::domain::abilities::{Action, models};
 use crate::domain::time::iso;
 use crate::gate::permissions::{oversized, stored_action, stored_verb};

@@ -17,9 +17,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::rule_params::{
-    optional_integer, optional_text, refuse, required_integer, required_text, written,
-};
+use super::rule_params::written;
 use super::{AdminState, Change, Staff, doc};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::identity::IdentityState;
@@ -27,6 +25,9 @@ use crate::api::identity::common::Caller;
 use crate::api::identity::users::whitelink_key;
 use crate::api::pagination::{self, Page};
 use crate::api::params::Params;
+use crate::api::readers::{
+    optional_integer, optional_text, refuse, required_integer, required_text,
+};
 use crate::domain::abilities::{Action, models};
 use crate::domain::policy::{CATEGORIES, Draft, SCOPES, STATES};
 use crate::domain::time::iso;

@@ -206,6 +206,7 @@ async fn a_key_is_explained_with_its_holder_and_bad_questions_are_refused() {
         neither.errors(),
         [
             "admin.explain.missing_method",
+            "admin.explain.empty_method",
             "admin.explain.one_of_uid_kid"
         ]
     );
