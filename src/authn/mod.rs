@@ -5,6 +5,7 @@
 pub mod api_keys;
 pub mod auth0;
 pub mod backoffice;
+pub mod backoffice_2fa;
 pub mod captcha;
 pub mod kycaid;
 pub mod passwords;

@@ -21,9 +21,16 @@ use crate::store::labels::LabelChange;
 use crate::store::users::UserRow;
 use crate::store::{Db, StoreError};
 
+/// The email of a Back Office 2FA code: queued with [`Events::mail_only`], never published.
+pub const BACKOFFICE_2FA_CODE: &str = "system.backoffice.2fa.code";
+/// Emails sent without an event (they carry a secret); each needs a template.
+pub const MAIL_ONLY: &[&str] = &[BACKOFFICE_2FA_CODE];
+
 /// The outbox side of events: what `emit` needs, and the bells that wake the workers.
 pub struct Events {
     mail_events: HashSet<String>,
+    /// Whether the built-in mailer sends anything (`mail.delivery` is not `none`).
+    mails: bool,
     /// Rung when the outbox has work (by the change notice, or by `emit` on this node).
     pub publisher_wake: Arc<Notify>,
     /// Rung when the mail queue has work.
@@ -39,6 +46,7 @@ impl Events {
                 crate::config::MailDelivery::None => HashSet::new(),
                 _ => settings.mail.events.iter().cloned().collect(),
             },
+            mails: settings.mail.delivery != crate::config::MailDelivery::None,
             publisher_wake: Arc::new(Notify::new()),
             mailer_wake: Arc::new(Notify::new()),
             kyc_wake: Arc::new(Notify::new()),
@@ -54,6 +62,22 @@ impl Events {
             crate::store::mail_queue::insert(c, name, body).await?;
         }
         Ok(())
+    }
+
+    /// Queues the email of `name` for the mailer without publishing an event, for messages
+    /// that carry a secret (a one-time code) no event consumer should see. False when the
+    /// mailer is off (`mail.delivery = "none"`): nothing can be sent.
+    pub async fn mail_only<C: Db>(
+        &self,
+        c: &C,
+        name: &str,
+        body: &Value,
+    ) -> Result<bool, StoreError> {
+        if !self.mails {
+            return Ok(false);
+        }
+        crate::store::mail_queue::insert(c, name, body).await?;
+        Ok(true)
     }
 
     /// `model.user.created`.

@@ -50,10 +50,14 @@ pub async fn claim<C: Db>(tx: &C, limit: i64) -> Result<Vec<Queued>, StoreError>
         .collect())
 }
 
+/// Marks a message sent, and drops the secrets it carried (a link's `token`, a one-time
+/// `code`): once delivered, they have no business staying in the database.
 pub async fn mark_sent<C: Db>(c: &C, id: i64) -> Result<(), StoreError> {
     execute(
         c,
-        "UPDATE mail_queue SET sent_at = now(), last_error = NULL WHERE id = $1",
+        "UPDATE mail_queue SET sent_at = now(), last_error = NULL,
+                payload = payload #- '{record,token}' #- '{record,code}'
+         WHERE id = $1",
         &[&id],
     )
     .await?;

@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i32, &str, &str)] = &[
         "kyc_worker",
         include_str!("../../migrations/0008_kyc_worker.sql"),
     ),
+    (
+        9,
+        "backoffice",
+        include_str!("../../migrations/0009_backoffice.sql"),
+    ),
 ];
 
 /// Arbitrary but fixed: the advisory lock that serialises migration runs.

@@ -7,6 +7,7 @@ pub mod activities;
 pub mod admin_abilities;
 pub mod api_keys;
 pub mod authz_rules;
+pub mod backoffice_tokens;
 pub mod comments;
 pub mod documents;
 pub mod identities;

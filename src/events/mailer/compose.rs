@@ -40,6 +40,11 @@ impl Composer {
     pub(super) fn new(mail: &config::Mail, site: &config::App) -> Composer {
         let templates = Templates::load(&mail.templates_dir);
         templates.check(&mail.events, &mail.default_language);
+        let mail_only: Vec<String> = crate::events::MAIL_ONLY
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        templates.check(&mail_only, &mail.default_language);
         let from = sender(mail);
         if let Err(err) = &from {
             tracing::error!(error = %err, "mail: every message will fail");
@@ -237,11 +242,19 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn shipped_templates_cover_every_configured_event_in_every_language() {
+    fn shipped_templates_cover_every_configured_and_mail_only_event_in_every_language() {
         let settings = settings("");
         let templates = Templates::load(&settings.mail.templates_dir);
+        let mail_only = crate::events::MAIL_ONLY.iter().map(|e| e.to_string());
+        let events: Vec<String> = settings
+            .mail
+            .events
+            .iter()
+            .cloned()
+            .chain(mail_only)
+            .collect();
         for language in ["en", "ru"] {
-            for event in &settings.mail.events {
+            for event in &events {
                 let (found, template) = templates
                     .find(event, Some(language), language)
                     .unwrap_or_else(|| panic!("{language} lacks {event}"));
