@@ -9,6 +9,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 
 use crate::api::admin::{Admin, AdminState};
+use crate::api::backoffice::{BackOffice, BackOfficeState};
 use crate::api::guard::{GuardState, Guarding};
 use crate::api::identity::{Identity, IdentityState};
 use crate::api::resource::{Resource, ResourceState};
@@ -75,6 +76,8 @@ pub struct AppInner {
     pub resource: ResourceState,
     /// The admin handlers' state.
     pub admin: AdminState,
+    /// The Back Office handlers' state.
+    pub backoffice: BackOfficeState,
 }
 
 impl AppInner {
@@ -118,6 +121,12 @@ impl FromRef<App> for ResourceState {
 impl FromRef<App> for AdminState {
     fn from_ref(app: &App) -> AdminState {
         app.admin.clone()
+    }
+}
+
+impl FromRef<App> for BackOfficeState {
+    fn from_ref(app: &App) -> BackOfficeState {
+        app.backoffice.clone()
     }
 }
 
@@ -331,6 +340,21 @@ impl App {
             activities: admin_activities,
             gate: gate.clone(),
         });
+        let backoffice = BackOfficeState::new(BackOffice {
+            settings: settings.clone(),
+            store: store.clone(),
+            tokens: crate::services::backoffice::BackOfficeTokens {
+                store: store.clone(),
+                families: crate::authn::backoffice::Families::new(kv.clone()),
+                issuer: gate.issuer.clone(),
+                secrets: gate.secrets.clone(),
+                settings: settings.backoffice.clone(),
+            },
+            challenges: crate::authn::backoffice_2fa::Challenges::new(kv.clone()),
+            rate_limiter: RateLimiter::new(kv.clone()),
+            hasher: hasher.clone(),
+            events: events.clone(),
+        });
         let identity = IdentityState::new(Identity {
             settings: settings.clone(),
             store: store.clone(),
@@ -364,6 +388,7 @@ impl App {
             identity,
             resource,
             admin,
+            backoffice,
             client_ip,
             store,
             kv,

@@ -103,6 +103,16 @@ impl From<crate::services::documents::FileError> for ApiError {
     }
 }
 
+impl From<crate::services::backoffice::TokenError> for ApiError {
+    fn from(err: crate::services::backoffice::TokenError) -> ApiError {
+        use crate::services::backoffice::TokenError;
+        match err {
+            TokenError::Store(err) => err.into(),
+            TokenError::Kv(err) => err.into(),
+        }
+    }
+}
+
 impl From<KvError> for ApiError {
     fn from(err: KvError) -> ApiError {
         tracing::warn!(error = %err, "redis unavailable");

@@ -1,8 +1,9 @@
-//! The auth API (identity, public, resource, admin): handlers, their parameters, entities and
+//! The auth API (identity, public, resource, admin, Back Office): handlers, their parameters, entities and
 //! errors. Each endpoint is declared once, as a `routes::Endpoint` (its documentation, guard
 //! and handler); the server builds the router and the OpenAPI document from them.
 
 pub mod admin;
+pub mod backoffice;
 pub mod entities;
 pub mod error;
 pub mod guard;
@@ -34,6 +35,7 @@ where
     IdentityState: FromRef<S>,
     resource::ResourceState: FromRef<S>,
     admin::AdminState: FromRef<S>,
+    backoffice::BackOfficeState: FromRef<S>,
     Arc<Settings>: FromRef<S>,
 {
     let mut all = Vec::new();
@@ -42,5 +44,6 @@ where
     all.extend(kyc::endpoints());
     all.extend(resource::endpoints());
     all.extend(admin::endpoints());
+    all.extend(backoffice::endpoints());
     all
 }

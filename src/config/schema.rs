@@ -31,6 +31,7 @@ pub struct Settings {
     pub password: Password,
     pub encryption: Encryption,
     pub rate_limits: RateLimits,
+    pub backoffice: BackOffice,
     pub captcha: Captcha,
     pub auth0: Auth0,
     pub events: Events,
@@ -618,6 +619,39 @@ pub struct Telemetry {
     #[serde(default, deserialize_with = "checks::optional_path")]
     pub metrics_path: Option<String>,
     pub metrics_allow: Vec<IpNet>,
+}
+
+/// The Back Office token API (seed 003): who may sign in, token lifetimes, attempt limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackOffice {
+    /// Serve `<prefix>/signin`, `/2fa/confirm`, `/refresh` and `/signout`.
+    pub enabled: bool,
+    #[serde(deserialize_with = "checks::path_prefix")]
+    pub prefix: String,
+    /// Roles that may sign in; empty: every role holding admin abilities.
+    pub roles: Vec<String>,
+    #[serde(rename = "access_ttl", deserialize_with = "duration::positive_seconds")]
+    pub access_ttl: Duration,
+    #[serde(
+        rename = "refresh_ttl",
+        deserialize_with = "duration::positive_seconds"
+    )]
+    pub refresh_ttl: Duration,
+    #[serde(
+        rename = "two_factor_ttl",
+        deserialize_with = "duration::positive_seconds"
+    )]
+    pub two_factor_ttl: Duration,
+    /// Sign-in attempts per account and per client address.
+    pub signin: Limit,
+    /// 2FA codes tried per 2FA token and per client address.
+    pub two_factor: Limit,
+    /// Refreshes per client address and per account.
+    pub refresh: Limit,
+    /// How long an account or address over a limit is refused.
+    #[serde(rename = "lockout", deserialize_with = "duration::positive_seconds")]
+    pub lockout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]

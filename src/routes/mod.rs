@@ -99,6 +99,8 @@ pub enum Base {
     Mount,
     /// `decision.prefix` (the decision fronts).
     Decision,
+    /// `backoffice.prefix` (the Back Office token API; served only when `backoffice.enabled`).
+    BackOffice,
     /// The server root.
     Root,
     /// `telemetry.metrics_path` (the route exists only when that is set).
@@ -231,6 +233,7 @@ pub fn full_path(settings: &Settings, doc: &Doc) -> String {
     let base = match doc.base {
         Base::Mount => settings.api.mount.as_str(),
         Base::Decision => settings.decision.prefix.as_str(),
+        Base::BackOffice => settings.backoffice.prefix.as_str(),
         Base::Root => "",
         // Not served when off (see `server::router`).
         Base::Metrics => settings

@@ -49,9 +49,14 @@ pub fn document(settings: &Settings) -> serde_json::Value {
     Documents::build(settings, &docs(settings)).all
 }
 
-/// Metrics are served only where `telemetry.metrics_path` is set.
+/// Metrics are served only where `telemetry.metrics_path` is set, the Back Office only when
+/// `backoffice.enabled`.
 fn is_served(settings: &Settings, doc: &Doc) -> bool {
-    doc.base != Base::Metrics || settings.telemetry.metrics_path.is_some()
+    match doc.base {
+        Base::Metrics => settings.telemetry.metrics_path.is_some(),
+        Base::BackOffice => settings.backoffice.enabled,
+        Base::Mount | Base::Decision | Base::Root => true,
+    }
 }
 
 /// In debug builds (every test), each request carries its route's documented parameters, and

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod backoffice;
 pub mod documents;
 pub mod kyc;
 pub mod passwords;

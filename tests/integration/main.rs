@@ -6,6 +6,7 @@ mod support;
 mod admin;
 mod api_keys;
 mod auth0;
+mod backoffice;
 mod backoffice_gate;
 mod cli;
 mod client_address;
