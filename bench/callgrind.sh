@@ -9,7 +9,11 @@
 # N requests are sent over one keep-alive connection, and the counters dumped: instructions
 # of every server thread over those requests, divided by N. Scenarios:
 #   proxy, pass rule      GET through the built-in proxy of a pass-listed path (no identity)
+#   proxy, session        GET through the built-in proxy with a session cookie
 #   decision, session     Barong's decision endpoint with a session cookie (Redis, policy, JWT reuse)
+#
+# KEEP=DIR keeps each scenario's profile there (callgrind_annotate DIR/<scenario>.* shows
+# where the instructions go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,8 +99,13 @@ measure() {
   local total
   total=$(grep -h '^summary:' "$out".*.* 2>/dev/null | awk '{s += $2} END {print s}')
   printf '%-22s %12.0f instructions/request\n' "$name" "$(echo "$total / $N" | bc -l)"
+  if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"
+    for f in "$out".*; do cp "$f" "$KEEP/${name//[^a-z]/_}.${f##*.}"; done
+  fi
   rm -f "$out".*
 }
 
 measure "proxy, pass rule" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/public/markets"
+measure "proxy, session" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances"
 measure "decision, session" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances"

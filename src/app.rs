@@ -405,6 +405,7 @@ impl App {
     /// snapshot is in place (so the node never serves with an empty policy).
     pub async fn start_background(&self) -> anyhow::Result<()> {
         reload_policy(&self.store, &self.gate.policy).await?;
+        tokio::spawn(self.gate.sessions.clone().follow_invalidations());
         self.resource.phones.prepare().await;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(notify::listen(

@@ -66,6 +66,8 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Clone)]
 pub struct Kv {
     conn: ConnectionManager,
+    /// For connections of their own (a subscription holds its connection).
+    client: redis::Client,
     prefix: String,
     timeout: Duration,
 }
@@ -97,13 +99,14 @@ impl Kv {
             .set_max_delay(Duration::from_secs(2));
         let conn = tokio::time::timeout(
             Duration::from_secs(10),
-            client.get_connection_manager_with_config(config),
+            client.clone().get_connection_manager_with_config(config),
         )
         .await
         .map_err(|_| anyhow::anyhow!("redis at {}: no answer within 10 s", redact_url(url)))?
         .map_err(|e| anyhow::anyhow!("redis at {}: {e}", redact_url(url)))?;
         Ok(Kv {
             conn,
+            client,
             prefix: prefix.to_string(),
             timeout,
         })
@@ -254,6 +257,38 @@ impl Kv {
             invocation.arg(*arg);
         }
         self.bounded(invocation.invoke_async(&mut conn)).await
+    }
+
+    /// Publishes `message` on this namespace's `channel`.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), KvError> {
+        let mut conn = self.conn.clone();
+        let _receivers: i64 = self
+            .bounded(conn.publish(self.key(channel), message))
+            .await?;
+        Ok(())
+    }
+
+    /// Subscribes to this namespace's `channel` on a connection of its own: the messages, as
+    /// text, until the connection is lost (the stream then ends; subscribe again).
+    pub async fn subscribe(
+        &self,
+        channel: &str,
+    ) -> Result<impl futures_util::Stream<Item = String> + Send + use<>, KvError> {
+        let connect = async {
+            let mut pubsub = self.client.get_async_pubsub().await?;
+            pubsub.subscribe(self.key(channel)).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub =
+            match tokio::time::timeout(self.timeout.max(Duration::from_secs(1)), connect).await {
+                Ok(Ok(pubsub)) => pubsub,
+                Ok(Err(err)) => return Err(KvError(err.to_string())),
+                Err(_) => return Err(KvError("timed out".into())),
+            };
+        use futures_util::StreamExt;
+        Ok(pubsub
+            .into_on_message()
+            .filter_map(|message| async move { message.get_payload::<String>().ok() }))
     }
 
     pub async fn ping(&self) -> bool {

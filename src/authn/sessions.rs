@@ -6,12 +6,25 @@
 //!
 //! [`SessionStore`] is the narrow port the gate reads sessions through; [`Sliding`] is the
 //! (pure) renewal rule it applies.
+//!
+//! **The per-node cache.** Reading a session is the one Redis round trip of a cookie request,
+//! so a node keeps the sessions it read for `session.cache_ttl_ms` (`crate::cache::Cache`:
+//! bounded by `session.cache_max`, with the guard against a load racing an invalidation).
+//! Ending a session here deletes it in Redis, forgets it locally, then publishes its hash on
+//! the namespace's `session_invalidations` channel, which every node follows
+//! ([`Sessions::follow_invalidations`]): a logout reaches every node at once, and the TTL
+//! bounds how long a node could miss it if a message is lost (a node that (re)subscribes
+//! forgets everything, since it may have missed some). Misses are never cached: a session
+//! opened on another node is seen at once. Renewals update the local copy.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
+use crate::cache::Cache;
 use crate::config;
 use crate::crypto;
 use crate::kv::{Kv, KvError};
@@ -39,7 +52,19 @@ pub struct OpenedSession {
 pub struct Sessions {
     kv: Kv,
     settings: config::Session,
+    /// `None` when `session.cache_ttl_ms` is 0.
+    cache: Option<Arc<Cache<Arc<SessionData>>>>,
+    /// Whether this node follows the announcements now. The cache is used only then: a node
+    /// that lost its subscription (Redis down, a network cut) may be missing logouts, and
+    /// asks Redis, which fails closed when Redis is down.
+    following: Arc<AtomicBool>,
 }
+
+/// The channel (in the namespace) on which ended sessions are announced: session hashes
+/// separated by spaces, or [`EVERYONE`].
+const INVALIDATIONS: &str = "session_invalidations";
+/// The message that ends every cached session.
+const EVERYONE: &str = "*";
 
 fn session_key_suffix(hash: &str) -> String {
     format!("session:{hash}")
@@ -55,7 +80,19 @@ pub fn now() -> i64 {
 
 impl Sessions {
     pub fn new(kv: Kv, settings: config::Session) -> Sessions {
-        Sessions { kv, settings }
+        let cache = (!settings.cache_ttl.is_zero()).then(|| {
+            Arc::new(Cache::new(
+                "sessions",
+                settings.cache_max,
+                settings.cache_ttl,
+            ))
+        });
+        Sessions {
+            kv,
+            settings,
+            cache,
+            following: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     pub fn settings(&self) -> &config::Session {
@@ -107,7 +144,28 @@ impl Sessions {
         if id.is_empty() || id.len() > 256 {
             return Ok(None);
         }
-        let key = self.kv.key(&session_key_suffix(&Self::hash(id)));
+        let hash = Self::hash(id);
+        let Some(cache) = self
+            .cache
+            .as_ref()
+            .filter(|_| self.following.load(Ordering::Acquire))
+        else {
+            return self.read(&hash).await;
+        };
+        if let Some(hit) = cache.get(&hash) {
+            return Ok(Some(SessionData::clone(&hit)));
+        }
+        let ticket = cache.ticket(&hash);
+        let loaded = self.read(&hash).await?;
+        if let Some(session) = &loaded {
+            cache.insert(&hash, Arc::new(session.clone()), ticket);
+        }
+        Ok(loaded)
+    }
+
+    /// The session stored under `hash`, from Redis.
+    async fn read(&self, hash: &str) -> Result<Option<SessionData>, KvError> {
+        let key = self.kv.key(&session_key_suffix(hash));
         Ok(self
             .kv
             .get(&key)
@@ -115,11 +173,61 @@ impl Sessions {
             .and_then(|json| serde_json::from_str(&json).ok()))
     }
 
+    /// Forgets the sessions of `hashes` on this node and announces them to the others. A
+    /// failed announcement is logged, not returned: the sessions are gone from Redis, and the
+    /// other nodes' copies expire within `cache_ttl`.
+    async fn forget(&self, hashes: &[String]) {
+        let Some(cache) = &self.cache else {
+            return;
+        };
+        if hashes.is_empty() {
+            return;
+        }
+        let message = hashes.join(" ");
+        apply_invalidation(cache, &message);
+        if let Err(err) = self.kv.publish(INVALIDATIONS, &message).await {
+            tracing::warn!(error = %err, "ended sessions not announced; other nodes forget them within session.cache_ttl_ms");
+        }
+    }
+
+    /// Applies announcements of ended sessions to this node's cache, for as long as the node
+    /// runs: subscribes (again after a lost connection, forgetting everything then, since
+    /// announcements may have been missed). The cache serves only while subscribed. Returns
+    /// at once when there is no cache.
+    pub async fn follow_invalidations(self) {
+        let Some(cache) = self.cache.clone() else {
+            return;
+        };
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            match self.kv.subscribe(INVALIDATIONS).await {
+                Ok(messages) => {
+                    cache.clear();
+                    self.following.store(true, Ordering::Release);
+                    delay = std::time::Duration::from_millis(100);
+                    let mut messages = std::pin::pin!(messages);
+                    while let Some(message) = futures_util::StreamExt::next(&mut messages).await {
+                        apply_invalidation(&cache, &message);
+                    }
+                    self.following.store(false, Ordering::Release);
+                    tracing::warn!("session invalidations: subscription lost; resubscribing");
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "session invalidations: cannot subscribe; retrying");
+                }
+            }
+            cache.clear();
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(std::time::Duration::from_secs(5));
+        }
+    }
+
     /// Writes back a session whose expiry [`Sliding::renewed`] slid forward, unless it was
     /// destroyed meanwhile.
     pub async fn renew(&self, id: &str, renewed: &SessionData) -> Result<(), KvError> {
         let hash = Self::hash(id);
         let json = serde_json::to_string(renewed).expect("session serializes");
+        let ticket = self.cache.as_ref().map(|cache| cache.ticket(&hash));
         // XX: a session destroyed meanwhile (logout, mismatch) must stay destroyed.
         if self
             .kv
@@ -130,6 +238,9 @@ impl Sessions {
             )
             .await?
         {
+            if let (Some(cache), Some(ticket)) = (&self.cache, ticket) {
+                cache.insert(&hash, Arc::new(renewed.clone()), ticket);
+            }
             self.kv
                 .sadd_expire(
                     &self.kv.key(&index_key_suffix(&renewed.uid)),
@@ -146,6 +257,7 @@ impl Sessions {
         self.kv
             .del(&[self.kv.key(&session_key_suffix(&hash))])
             .await?;
+        self.forget(std::slice::from_ref(&hash)).await;
         self.kv
             .srem(&self.kv.key(&index_key_suffix(uid)), &hash)
             .await
@@ -156,14 +268,18 @@ impl Sessions {
         let index = self.kv.key(&index_key_suffix(uid));
         let keep_hash = keep.map(Self::hash);
         let hashes = self.kv.smembers(&index).await?;
-        let mut doomed = Vec::new();
-        for hash in &hashes {
-            if Some(hash) != keep_hash.as_ref() {
-                doomed.push(self.kv.key(&session_key_suffix(hash)));
-            }
-        }
+        let doomed: Vec<String> = hashes
+            .iter()
+            .filter(|hash| Some(*hash) != keep_hash.as_ref())
+            .cloned()
+            .collect();
+        let keys: Vec<String> = doomed
+            .iter()
+            .map(|hash| self.kv.key(&session_key_suffix(hash)))
+            .collect();
         let count = doomed.len();
-        self.kv.del(&doomed).await?;
+        self.kv.del(&keys).await?;
+        self.forget(&doomed).await;
         match keep_hash {
             Some(hash) => {
                 for other in hashes.iter().filter(|h| **h != hash) {
@@ -185,6 +301,7 @@ impl Sessions {
         for chunk in keys.chunks(500) {
             self.kv.del(chunk).await?;
         }
+        self.forget(&[EVERYONE.to_string()]).await;
         Ok(count)
     }
 
@@ -220,6 +337,17 @@ impl Sessions {
     /// The session id the request carries, if any.
     pub fn id_from<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
         cookie_value(headers, &self.settings.cookie_name)
+    }
+}
+
+/// Applies one announcement: session hashes separated by spaces, or [`EVERYONE`].
+fn apply_invalidation(cache: &Cache<Arc<SessionData>>, message: &str) {
+    if message == EVERYONE {
+        cache.clear();
+        return;
+    }
+    for hash in message.split(' ').filter(|hash| !hash.is_empty()) {
+        cache.invalidate(hash);
     }
 }
 
@@ -463,6 +591,8 @@ mod tests {
             secure_cookie: false,
             csrf_protection: true,
             renew_interval: std::time::Duration::from_secs(30),
+            cache_ttl: std::time::Duration::ZERO,
+            cache_max: 0,
         };
         let sliding = Sliding::from_settings(&settings);
         let mut d = data("10.0.0.1");

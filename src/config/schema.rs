@@ -178,6 +178,12 @@ pub struct Session {
     pub csrf_protection: bool,
     #[serde(deserialize_with = "duration::seconds")]
     pub renew_interval: Duration,
+    /// How long a node trusts a session it read without asking Redis again; 0: never.
+    /// Logouts reach every node at once by pub/sub; this bounds the staleness if one is lost.
+    #[serde(rename = "cache_ttl_ms", deserialize_with = "duration::millis")]
+    pub cache_ttl: Duration,
+    /// Sessions cached per node (least used evicted first).
+    pub cache_max: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -79,6 +79,18 @@ async fn redis_down_denies_with_503_within_the_timeout() {
 
     redis.stop();
     let started = Instant::now();
+    // A node trusts the sessions it cached only while it follows the logout announcements;
+    // losing Redis ends that subscription, and from then on every decision asks Redis.
+    TestEnv::eventually(1_000, || async {
+        client
+            .get(server.decision(BALANCES))
+            .session(&session)
+            .send()
+            .await
+            .status
+            == 403
+    })
+    .await;
     let denied = client
         .get(server.url("/api/v2/auth/_/forward-auth"))
         .session(&session)

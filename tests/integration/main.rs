@@ -8,6 +8,7 @@ mod api_keys;
 mod auth0;
 mod backoffice;
 mod backoffice_gate;
+mod caching;
 mod cli;
 mod client_address;
 mod connections;
