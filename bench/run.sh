@@ -10,8 +10,13 @@
 # The bench runs Portcullis in development mode (--dev: generated keys under the work dir);
 # BENCH_FLAGS overrides that (builds from before --dev existed need it empty).
 #
-# Reports requests/s and server CPU per request (utime+stime from /proc/PID/stat over the
-# requests served): the CPU figure is the steadier one on noisy machines.
+# Reports requests/s, latency p50/p99 at peak, server CPU per request (utime+stime from
+# /proc/PID/stat over the requests served: the steadier figure on noisy machines) and the
+# servers' resident memory after the scenario. Then, with hey at half the peak rate, p99 for
+# the proxy and the decision endpoint; the decision with 10,000 and 100,000 more permission
+# rows and with 10,000 restrictions; and resident memory at SUBJECTS (100,000) cached users.
+#
+#   SUBJECTS=0 bench/run.sh    # skips the cached-subjects memory scenario (about 2 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -24,6 +29,7 @@ trap cleanup EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v h2load >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null; }
+command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey >/dev/null; }
 ./scripts/services.sh >/dev/null
 if [ -z "${BENCH_BIN:-}" ]; then cargo build --release --quiet; fi
 BIN="${BENCH_BIN:-target/release/portcullis} ${BENCH_FLAGS---dev}"
@@ -65,6 +71,7 @@ listen = "127.0.0.1:$PORTCULLIS_PORT"
 [database]
 url = "postgres://postgres@127.0.0.1:5432/portcullis_bench"
 [redis]
+url = "redis://127.0.0.1:6379/1"
 key_prefix = "bench:"
 [session]
 secure_cookie = false
@@ -101,14 +108,41 @@ start_portcullis() {
   cat "$WORK/portcullis.log"; exit 1
 }
 stop_portcullis() { kill "$PORTCULLIS_PID"; wait "$PORTCULLIS_PID" 2>/dev/null || true; }
+# login [USER_AGENT]: a session cookie, bound to that User-Agent (bench by default).
 login() {
-  curl -s -D "$WORK/login.headers" -o "$WORK/login.body" -A bench -H 'content-type: application/json' \
+  curl -s -D "$WORK/login.headers" -o "$WORK/login.body" -A "${1:-bench}" -H 'content-type: application/json' \
     -d "{\"email\":\"$EMAIL\",\"password\":\"Iequ4geiEWQw!\"}" \
     "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/identity/sessions"
   sed -nE 's/^set-cookie: (_barong_session=[^;]+).*/\1/Ip' "$WORK/login.headers"
 }
 
 cpu_ticks() { local t=0; for pid in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$pid/stat") )); done; echo $t; }
+# Resident memory of the servers, MB.
+rss_mb() { local kb=0; for pid in "$@"; do kb=$(( kb + $(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status") )); done; echo $(( kb / 1024 )); }
+# wrk's latency figure (e.g. 512.00us, 1.20ms) in ms.
+to_ms() { awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
+  if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000; printf "%.2f", n }'; }
+
+# bench_rows PERMISSIONS RESTRICTIONS: that many extra rows in the bench database (none
+# match the measured request). The restrictions are a third each IPs, /24 subnets and
+# (unknown) countries, all blacklist.
+bench_rows() {
+  psql -h 127.0.0.1 -U postgres -d portcullis_bench -v ON_ERROR_STOP=1 -q <<SQL
+DELETE FROM permissions WHERE path LIKE 'api/v2/bench/%';
+DELETE FROM restrictions;
+INSERT INTO permissions (action, role, verb, path)
+  SELECT 'ACCEPT', 'member', (ARRAY['GET', 'POST', 'PUT', 'DELETE', 'ALL'])[n % 5 + 1],
+         'api/v2/bench/market/orders/' || n
+  FROM generate_series(1, $1) n;
+INSERT INTO restrictions (category, scope, value)
+  SELECT 'blacklist', s.scope, CASE s.scope
+      WHEN 'ip' THEN '10.' || (n / 65536) % 256 || '.' || (n / 256) % 256 || '.' || n % 256
+      WHEN 'ip_subnet' THEN '172.' || (16 + (n / 256) % 16) || '.' || n % 256 || '.0/24'
+      ELSE 'Z' || n END
+  FROM generate_series(1, $2) n,
+       LATERAL (SELECT (ARRAY['ip', 'ip_subnet', 'country'])[n % 3 + 1] AS scope) s;
+SQL
+}
 
 RESULTS=()
 # run NAME URL PIDS... -- wrk args
@@ -117,14 +151,34 @@ run() {
   local pids=(); while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null   # warm-up
   local before; before=$(cpu_ticks "${pids[@]}")
-  local out; out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" "$@" "$url")
+  local out; out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")
   local after; after=$(cpu_ticks "${pids[@]}")
   local requests; requests=$(echo "$out" | awk '/requests in/ {print $1}')
   local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   local non2xx; non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  local p50; p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
+  local p99; p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
   local cpu_us; cpu_us=$(awk -v t=$(( after - before )) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}")
-  printf '%-52s %10s req/s %8s us CPU/req  non-2xx %s\n' "$name" "$rps" "$cpu_us" "${non2xx:-0}" >&2
+  local rss; rss=$(rss_mb "${pids[@]}")
+  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}|$p50|$p99|$rss")
+  LAST_RPS=$rps
+  printf '%-60s %10s req/s %8s us CPU/req  p50 %s ms  p99 %s ms  RSS %s MB  non-2xx %s\n' \
+    "$name" "$rps" "$cpu_us" "$p50" "$p99" "$rss" "${non2xx:-0}" >&2
+}
+
+# at_half NAME URL [hey args]: latency with hey at half the rate of the last `run` (32 workers,
+# each at its share): the p99 a gateway shows when it is not saturated.
+HALF=()
+at_half() {
+  local name=$1 url=$2; shift 2
+  local per_worker; per_worker=$(awk -v r="$LAST_RPS" -v c="$CONNECTIONS" 'BEGIN { printf "%d", r / 2 / c }')
+  local out; out=$(taskset -c 1 hey -z "${DURATION}s" -c "$CONNECTIONS" -q "$per_worker" "$@" "$url")
+  local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  local p50; p50=$(echo "$out" | awk '$1 == "50%" {printf "%.2f", $3 * 1000}')
+  local p99; p99=$(echo "$out" | awk '$1 == "99%" {printf "%.2f", $3 * 1000}')
+  local non2xx; non2xx=$(echo "$out" | awk '/^\s+\[[0-9]+\]/ && $1 != "[200]" {n += $2} END {print n + 0}')
+  HALF+=("$name|$rps|$p50|$p99|$non2xx")
+  printf '%-60s %10s req/s at half load  p50 %s ms  p99 %s ms  non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" >&2
 }
 
 # run_h2 NAME URL PIDS... -- h2load args: the same over HTTP/2 (prior knowledge), for the
@@ -140,8 +194,9 @@ run_h2() {
   local rps; rps=$(echo "$out" | awk '/^finished in/ {print $4}')
   local non2xx; non2xx=$(echo "$out" | awk '/^status codes:/ {print $5 + $7 + $9}')
   local cpu_us; cpu_us=$(awk -v t=$(( after - before )) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
-  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}")
-  printf '%-52s %10s req/s %8s us CPU/req  non-2xx %s\n' "$name" "$rps" "$cpu_us" "${non2xx:-0}" >&2
+  local rss; rss=$(rss_mb "${pids[@]}")
+  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}|-|-|$rss")
+  printf '%-60s %10s req/s %8s us CPU/req  RSS %s MB  non-2xx %s\n' "$name" "$rps" "$cpu_us" "$rss" "${non2xx:-0}" >&2
 }
 
 echo "== $DURATION s per scenario, $CONNECTIONS connections, wrk on CPU 1, servers on CPU 0" >&2
@@ -152,6 +207,8 @@ run "nginx: reverse proxy (baseline)" "http://127.0.0.1:$PROXY_PORT/api/v2/peati
 for cache in true false; do
   start_portcullis PORTCULLIS_JWT__CACHE_TOKENS=$cache
   COOKIE=$(login)
+  # hey always sends its own User-Agent, and a session refuses (and ends) on another one.
+  HEY_COOKIE=$(login hey/0.0.1)
   check=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" -A bench \
     "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances")
   [ "$check" = 200 ] || {
@@ -162,9 +219,19 @@ for cache in true false; do
   tag="token cache $([ $cache = true ] && echo on || echo off)"
   run "portcullis: proxy, session, $tag" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" \
     $PORTCULLIS_PID $STATIC_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+  if [ $cache = true ]; then
+    at_half "portcullis: proxy, session" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" \
+      -H "Cookie: $HEY_COOKIE"
+  fi
   run "portcullis: decision endpoint, session, $tag" \
     "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
     $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+  if [ $cache = true ]; then
+    DEFAULT_DECISION_CPU=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' 'END {print $3}')
+    at_half "portcullis: decision endpoint, session" \
+      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
+      -H "Cookie: $HEY_COOKIE"
+  fi
   if [ $cache = true ]; then
     run "portcullis: decision endpoint, pass rule (no identity)" \
       "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/public/markets" $PORTCULLIS_PID --
@@ -180,6 +247,24 @@ for cache in true false; do
       "http://127.0.0.1:$PORTCULLIS_PORT/envoy.service.auth.v3.Authorization/Check" $PORTCULLIS_PID -- \
       -d "$WORK/check.bin" -H "content-type: application/grpc" -H "te: trailers"
     stop_portcullis
+    # The same decision with a large policy: rows the request's role and verbs hold but whose
+    # paths the request does not match (the worst case for a scan), then restrictions of
+    # every looked-up scope that the client's address does not match.
+    for rows in 10000 100000; do
+      bench_rows "$rows" 0
+      start_portcullis
+      run "portcullis: decision endpoint, session, $rows more permission rows" \
+        "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
+        $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+      stop_portcullis
+    done
+    bench_rows 0 10000
+    start_portcullis
+    run "portcullis: decision endpoint, session, 10000 restrictions" \
+      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
+      $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+    stop_portcullis
+    bench_rows 0 0
     # One signed header set reused: only possible with the replay guard off.
     start_portcullis PORTCULLIS_API_KEYS__REPLAY_GUARD=false
     run "portcullis: decision endpoint, API key (guard off)" \
@@ -189,12 +274,71 @@ for cache in true false; do
   stop_portcullis
 done
 
+# Resident memory with SUBJECTS users cached: users made in SQL, sessions written to Redis
+# in the gateway's own format (a copy of the bench user's, with another uid), then every
+# session used once through the decision endpoint (each a subject and a session cached).
+SUBJECTS=${SUBJECTS:-100000}
+MEMORY=()
+if [ "$SUBJECTS" -gt 0 ]; then
+  psql -h 127.0.0.1 -U postgres -d portcullis_bench -v ON_ERROR_STOP=1 -q <<SQL
+INSERT INTO users (uid, email, password_digest, role, level, state)
+  SELECT 'IDBENCH' || lpad(n::text, 8, '0'), 'subject-' || n || '@bench.example', d.password_digest,
+         'member', 3, 'active'
+  FROM generate_series(1, $SUBJECTS) n, (SELECT password_digest FROM users WHERE email = '$EMAIL') d
+  ON CONFLICT (uid) DO NOTHING;
+SQL
+  /usr/bin/python3 bench/seed_sessions.py "$SUBJECTS" 1 "bench:" "${COOKIE%%=*}" "${COOKIE#*=}" \
+    "$WORK/cookies" | redis-cli -n 1 --pipe >/dev/null
+  start_portcullis
+  MEMORY+=("idle, nothing cached|$(rss_mb $PORTCULLIS_PID)")
+  sent=0
+  while [ "$sent" -lt "$SUBJECTS" ]; do
+    out=$(COOKIES="$WORK/cookies" OFFSET=$sent taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d5s -s bench/cookies.lua \
+      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances")
+    sent=$(( sent + $(echo "$out" | awk '/requests in/ {print $1}') ))
+  done
+  MEMORY+=("after $SUBJECTS users' sessions, each once|$(rss_mb $PORTCULLIS_PID)")
+  out=$(COOKIES="$WORK/cookies" OFFSET=0 taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" -s bench/cookies.lua \
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances")
+  MEMORY+=("after $DURATION s more over the same sessions|$(rss_mb $PORTCULLIS_PID)")
+  MEMORY+=("peak (VmHWM)|$(( $(awk '/^VmHWM:/ {print $2}' /proc/$PORTCULLIS_PID/status) / 1024 ))")
+  stop_portcullis
+  psql -h 127.0.0.1 -U postgres -d portcullis_bench -qc "DELETE FROM users WHERE uid LIKE 'IDBENCH%'"
+fi
+
 baseline=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '/baseline/ {print $2 "|" $3}')
 base_rps=${baseline%|*} base_cpu=${baseline#*|}
 echo
-printf '| scenario | req/s | ratio to nginx proxy | server CPU µs/req | ratio | non-2xx |\n|---|---|---|---|---|---|\n'
+printf '| scenario | req/s | ratio to nginx proxy | server CPU µs/req | ratio | p50 ms | p99 ms | RSS MB | non-2xx |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
 for row in "${RESULTS[@]}"; do
-  IFS='|' read -r name rps cpu non2xx <<<"$row"
+  IFS='|' read -r name rps cpu non2xx p50 p99 rss <<<"$row"
   awk -v n="$name" -v r="$rps" -v c="$cpu" -v br="$base_rps" -v bc="$base_cpu" -v x="$non2xx" \
-    'BEGIN { printf "| %s | %.0f | %.2f | %.1f | %.2f | %s |\n", n, r, r / br, c, c / bc, x }'
+    -v p50="$p50" -v p99="$p99" -v m="$rss" \
+    'BEGIN { printf "| %s | %.0f | %.2f | %.1f | %.2f | %s | %s | %s | %s |\n", n, r, r / br, c, c / bc, p50, p99, m, x }'
 done
+echo
+echo "Decision cost with a large policy, as a ratio to the default rules' decision (CPU µs/req):"
+echo
+printf '| scenario | server CPU µs/req | ratio to default rules |\n|---|---|---|\n'
+for row in "${RESULTS[@]}"; do
+  IFS='|' read -r name rps cpu _ <<<"$row"
+  case "$name" in *"more permission rows"*|*restrictions*)
+    awk -v n="$name" -v c="$cpu" -v d="$DEFAULT_DECISION_CPU" 'BEGIN { printf "| %s | %.1f | %.2f |\n", n, c, c / d }' ;;
+  esac
+done
+echo
+echo "At half the peak rate (hey, $CONNECTIONS workers):"
+echo
+printf '| scenario | req/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|\n'
+for row in "${HALF[@]}"; do
+  IFS='|' read -r name rps p50 p99 non2xx <<<"$row"
+  printf '| %s | %.0f | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$non2xx"
+done
+if [ "${#MEMORY[@]}" -gt 0 ]; then
+  echo
+  echo "Resident memory of Portcullis with $SUBJECTS users cached:"
+  echo
+  printf '| moment | RSS MB |\n|---|---|\n'
+  for row in "${MEMORY[@]}"; do printf '| %s | %s |\n' "${row%|*}" "${row##*|}"; done
+fi

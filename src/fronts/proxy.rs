@@ -146,24 +146,52 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // One pass over the (few) headers present is cheaper than eight lookups of absent names.
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    let present = present_of(headers, &HOP_BY_HOP);
+    if present == 0 {
         return;
     }
     if let Some(connection) = headers.get(header::CONNECTION) {
-        // Names listed in Connection are hop-by-hop too (rare: parse only when present).
+        // Other names listed in Connection are hop-by-hop too. The usual tokens (keep-alive,
+        // close, upgrade) name no other header, so the common answer allocates nothing.
         let listed: Vec<HeaderName> = connection
             .to_str()
             .unwrap_or("")
             .split(',')
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|token| {
+                !["keep-alive", "close", "upgrade"]
+                    .iter()
+                    .any(|usual| token.eq_ignore_ascii_case(usual))
+            })
+            .filter_map(|name| HeaderName::from_bytes(name.as_bytes()).ok())
             .collect();
         for name in listed {
             headers.remove(name);
         }
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    remove_present(headers, &HOP_BY_HOP, present);
+}
+
+/// Which of `names` (at most 32) `headers` holds, as a bit set: one pass over the few headers
+/// a request carries, instead of a hash lookup per absent name (measured with callgrind: the
+/// lookups were most of `rewrite_headers`' cost).
+fn present_of(headers: &HeaderMap, names: &[HeaderName]) -> u32 {
+    debug_assert!(names.len() <= 32);
+    let mut present = 0u32;
+    for name in headers.keys() {
+        if let Some(i) = names.iter().position(|n| n == name) {
+            present |= 1 << i;
+        }
+    }
+    present
+}
+
+/// Removes the `names` whose bit is set in `present` (from [`present_of`]).
+fn remove_present(headers: &mut HeaderMap, names: &[HeaderName], present: u32) {
+    for (i, name) in names.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
 }
 
@@ -206,6 +234,16 @@ const OVERRIDES: [HeaderName; 14] = [
     HeaderName::from_static("x-forwarded-prefix"),
 ];
 
+/// The client's credentials: the upstream gets the minted token instead.
+const CREDENTIALS: [HeaderName; 6] = [
+    headers::X_AUTH_APIKEY,
+    headers::X_AUTH_NONCE,
+    headers::X_AUTH_SIGNATURE,
+    headers::X_CSRF_TOKEN,
+    header::PROXY_AUTHORIZATION,
+    header::AUTHORIZATION,
+];
+
 /// A websocket handshake carrying the session cookie must come from a page of ours: the same
 /// origin as the request, or one listed in `cors.origins`. SameSite=Lax keeps other sites'
 /// pages out, but not a sibling subdomain's (cross-site websocket hijacking).
@@ -233,21 +271,10 @@ fn rewrite_headers(
 ) {
     let upgrade_value = headers.get(header::UPGRADE).cloned();
     strip_hop_by_hop(headers);
-    for name in [
-        headers::X_AUTH_APIKEY,
-        headers::X_AUTH_NONCE,
-        headers::X_AUTH_SIGNATURE,
-        headers::X_CSRF_TOKEN,
-        header::PROXY_AUTHORIZATION,
-        header::AUTHORIZATION,
-    ] {
-        headers.remove(name);
-    }
-    if headers.keys().any(|name| OVERRIDES.contains(name)) {
-        for name in OVERRIDES {
-            headers.remove(name);
-        }
-    }
+    let credentials = present_of(headers, &CREDENTIALS);
+    remove_present(headers, &CREDENTIALS, credentials);
+    let overrides = present_of(headers, &OVERRIDES);
+    remove_present(headers, &OVERRIDES, overrides);
     if let Some(bearer) = bearer
         && let Ok(value) = HeaderValue::from_str(bearer)
     {
@@ -465,5 +492,28 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("x-kept"));
+
+        // The usual answer: Connection names no other header.
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("Keep-Alive"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("content-type", HeaderValue::from_static("text/plain"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.keys().collect::<Vec<_>>(), ["content-type"]);
+    }
+
+    #[test]
+    fn only_the_present_names_are_removed() {
+        let mut h = HeaderMap::new();
+        h.insert("x-auth-apikey", HeaderValue::from_static("k"));
+        h.insert("authorization", HeaderValue::from_static("Bearer client"));
+        h.insert("x-http-method-override", HeaderValue::from_static("DELETE"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        let present = present_of(&h, &CREDENTIALS);
+        assert_eq!(present, 0b10_0001);
+        remove_present(&mut h, &CREDENTIALS, present);
+        let present = present_of(&h, &OVERRIDES);
+        remove_present(&mut h, &OVERRIDES, present);
+        assert_eq!(h.keys().collect::<Vec<_>>(), ["accept"]);
     }
 }
