@@ -31,6 +31,7 @@ pub mod restrictions;
 pub mod session;
 pub mod steps;
 pub mod subjects;
+mod subnet_table;
 #[cfg(test)]
 mod tests;
 
