@@ -204,7 +204,9 @@ fn synthetic_permission(i: i64) -> PermissionRow {
 }
 
 /// Row `i` of a large restrictions table: private and shared addresses and networks (IPv4 /16
-/// and /24, IPv6 /48) and countries other than the client's.
+/// and /24, IPv6 /48) and countries other than the client's. Every 9 rows hold every kind
+/// (scope, category, prefix length) once, so that 10 rows and 10,000 ask the same lookups:
+/// the compiled table costs per kind of row, not per row.
 fn synthetic_restriction(i: i64) -> RestrictionRow {
     const CATEGORIES: [&str; 3] = ["blacklist", "maintenance", "blocklogin"];
     const COUNTRIES: [&str; 8] = ["US", "fr", "Germany", "CHN", "jp", "Brazil", "ind", "UA"];
@@ -226,7 +228,7 @@ fn synthetic_restriction(i: i64) -> RestrictionRow {
     };
     RestrictionRow {
         id: i,
-        category: CATEGORIES[n / 7 % CATEGORIES.len()].into(),
+        category: CATEGORIES[n / 3 % CATEGORIES.len()].into(),
         scope: scope.into(),
         value,
         code: None,
