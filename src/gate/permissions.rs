@@ -133,7 +133,7 @@ impl<'a> Tally<'a> {
 
 #[derive(Debug, Default)]
 pub struct Permissions {
-    by_role: HashMap<String, PrefixTrie<Entry>>,
+    by_role: foldhash::HashMap<String, PrefixTrie<Entry>>,
     /// Every verb some row names (upper-cased), so that an entry holds a small index.
     verbs: Vec<String>,
 }

@@ -10,9 +10,9 @@
 //! and geo values in hash maps, subnets in a [`SubnetTable`]; each keeps, per key, the first row
 //! in table order, which is the row a scan of the table would have found.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
+use foldhash::HashMap;
 use ipnet::IpNet;
 
 use super::subnet_table::SubnetTable;

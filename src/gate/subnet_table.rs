@@ -4,11 +4,13 @@
 //! 33 for IPv4, 129 for IPv6), whatever the number of subnets. The restrictions keep one per
 //! category for their `ip_subnet` rows.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::ops::BitAnd;
 
+// A probe per prefix length: the hash is most of a lookup, and foldhash's halves it against
+// SipHash (see Cargo.toml).
+use foldhash::HashMap;
 use ipnet::IpNet;
 
 /// The subnets of one prefix length.
