@@ -5,6 +5,8 @@
 //! The tree lives in flat arrays (nodes, labels, child bytes, values) rather than boxed nodes:
 //! a walk touches a handful of contiguous cache lines, and a lookup costs the length of the
 //! string, whatever the number of keys. Prefixes are raw bytes, with no notion of segments.
+//! Other layouts (a sorted array of paths probed per prefix length) were not measured: this one
+//! already keeps a permissions check at about 30 ns from 10 to 100,000 rows (bench/README.md).
 
 use std::ops::Range;
 
@@ -125,8 +127,8 @@ impl<T> PrefixTrie<T> {
                 return;
             };
             let children = at(&node.children);
-            // Few children per node in a policy table (a path segment's next character): a
-            // scan beats a binary search at that size.
+            // Few children per node in a policy table (the next character of a path), so a
+            // plain scan; a binary search was not measured against it.
             let Some(index) = self.child_bytes[children.clone()]
                 .iter()
                 .position(|&b| b == byte)
