@@ -11,6 +11,7 @@ use portcullis::gate::permissions::Permissions;
 use portcullis::gate::restrictions::Restrictions;
 use portcullis::gate::subjects::{CachedSubject, TokenReuse};
 use portcullis::jwt::{Issuer, SigningKey};
+use portcullis::net::geoip::Location;
 use portcullis::store::permissions::PermissionRow;
 use portcullis::store::restrictions::RestrictionRow;
 use time::OffsetDateTime;
@@ -92,6 +93,31 @@ fn policy(c: &mut Criterion) {
     c.bench_function("gate/permissions member GET balances", |b| {
         b.iter(|| black_box(permissions.check("member", "GET", "api/v2/peatio/account/balances")))
     });
+    c.bench_function("gate/permissions evaluate, 10 rows", |b| {
+        b.iter(|| {
+            black_box(permissions.evaluate("member", "GET", "api/v2/peatio/account/balances"))
+        })
+    });
+    // Issue 13: the decision must cost the same with a large table. The extra rows look like
+    // real ones (per-resource paths over a few roles, verbs and actions) and none of them
+    // matches the request, so the verdict stays the 10-row one.
+    for total in [10_000, 100_000] {
+        let mut big = rows.clone();
+        big.extend((rows.len()..total).map(|i| synthetic_permission(i as i64)));
+        let permissions = Permissions::compile(&big);
+        assert!(matches!(
+            permissions.check("member", "GET", "api/v2/peatio/account/balances"),
+            portcullis::gate::permissions::Verdict::Allow { .. }
+        ));
+        c.bench_function(
+            &format!("gate/permissions member GET balances, {total} rows"),
+            |b| {
+                b.iter(|| {
+                    black_box(permissions.check("member", "GET", "api/v2/peatio/account/balances"))
+                })
+            },
+        );
+    }
     let restriction = |id, category: &str, scope: &str, value: &str| RestrictionRow {
         id,
         category: category.into(),
@@ -111,6 +137,28 @@ fn policy(c: &mut Criterion) {
     c.bench_function("gate/restrictions ip+subnet, no match", |b| {
         b.iter(|| black_box(restrictions.check(ip, false, &mut || None)))
     });
+    // Issue 13: ip, ip_subnet and country rows over three categories, none matching the
+    // client; the location is known (a GeoIP hit), so every country row is compared.
+    let uk = Location {
+        country_code: "gb".into(),
+        country_code3: "gbr".into(),
+        country_name: "united kingdom".into(),
+        continent_code: "eu".into(),
+        continent_name: "europe".into(),
+        country_display: "United Kingdom".into(),
+    };
+    for total in [10, 10_000] {
+        let rows: Vec<RestrictionRow> = (0..total).map(synthetic_restriction).collect();
+        let restrictions = Restrictions::compile(&rows);
+        assert_eq!(
+            restrictions.check(ip, true, &mut || Some(uk.clone())),
+            portcullis::gate::restrictions::Verdict::Clear
+        );
+        c.bench_function(
+            &format!("gate/restrictions {total} rows ip+subnet+country, no match"),
+            |b| b.iter(|| black_box(restrictions.check(ip, true, &mut || Some(uk.clone())))),
+        );
+    }
     c.bench_function("net/rule_path", |b| {
         b.iter(|| {
             black_box(portcullis::net::path::rule_path(
@@ -124,6 +172,70 @@ fn policy(c: &mut Criterion) {
     c.bench_function("authn/hmac signature verify (cached key)", |b| {
         b.iter(|| black_box(verifier.verify("1700000000000", "0123456789abcdef", &signature)))
     });
+}
+
+/// Row `i` of a large permissions table: resource paths under prefixes the default member
+/// rules also use, so the compiled structure shares their nodes.
+fn synthetic_permission(i: i64) -> PermissionRow {
+    const ROLES: [&str; 4] = ["member", "admin", "trader", "support"];
+    const VERBS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "ALL"];
+    const PREFIXES: [&str; 4] = [
+        "api/v2/peatio/market/orders/",
+        "api/v2/peatio/account/withdraws/",
+        "api/v2/finex/market/trades/",
+        "api/v2/barong/admin/users/",
+    ];
+    let n = i as usize;
+    let action = match n % 10 {
+        0 => "DROP",
+        1 => "AUDIT",
+        _ => "ACCEPT",
+    };
+    PermissionRow {
+        id: i,
+        action: action.into(),
+        role: ROLES[n % ROLES.len()].into(),
+        verb: VERBS[n / 4 % VERBS.len()].into(),
+        path: format!("{}{}", PREFIXES[n / 20 % PREFIXES.len()], n),
+        topic: (action == "AUDIT").then(|| format!("topic{}", n % 7)),
+        created_at: OffsetDateTime::UNIX_EPOCH,
+        updated_at: OffsetDateTime::UNIX_EPOCH,
+    }
+}
+
+/// Row `i` of a large restrictions table: private and shared addresses and networks (IPv4 /16
+/// and /24, IPv6 /48) and countries other than the client's. Every 9 rows hold every kind
+/// (scope, category, prefix length) once, so that 10 rows and 10,000 ask the same lookups:
+/// the compiled table costs per kind of row, not per row.
+fn synthetic_restriction(i: i64) -> RestrictionRow {
+    const CATEGORIES: [&str; 3] = ["blacklist", "maintenance", "blocklogin"];
+    const COUNTRIES: [&str; 8] = ["US", "fr", "Germany", "CHN", "jp", "Brazil", "ind", "UA"];
+    let n = i as usize;
+    let (scope, value) = match n % 3 {
+        0 => (
+            "ip",
+            format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255),
+        ),
+        1 => match n / 3 % 3 {
+            0 => (
+                "ip_subnet",
+                format!("172.{}.{}.0/24", 16 + (n >> 8 & 15), n & 255),
+            ),
+            1 => ("ip_subnet", format!("100.{}.0.0/16", 64 + (n & 63))),
+            _ => ("ip_subnet", format!("2001:db8:{:x}::/48", n & 0xffff)),
+        },
+        _ => ("country", COUNTRIES[n / 3 % COUNTRIES.len()].to_string()),
+    };
+    RestrictionRow {
+        id: i,
+        category: CATEGORIES[n / 3 % CATEGORIES.len()].into(),
+        scope: scope.into(),
+        value,
+        code: None,
+        state: "enabled".into(),
+        created_at: OffsetDateTime::UNIX_EPOCH,
+        updated_at: OffsetDateTime::UNIX_EPOCH,
+    }
 }
 
 criterion_group!(benches, tokens, policy);

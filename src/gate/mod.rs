@@ -21,13 +21,17 @@ pub mod audit_event;
 pub mod backoffice;
 pub mod clock;
 pub mod denial;
+#[cfg(test)]
+mod differential;
 pub mod explain;
 pub mod permissions;
 pub mod policy;
+mod prefix_trie;
 pub mod restrictions;
 pub mod session;
 pub mod steps;
 pub mod subjects;
+mod subnet_table;
 #[cfg(test)]
 mod tests;
 

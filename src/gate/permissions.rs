@@ -5,9 +5,15 @@
 //! prefix of the request path. Deny when there is no candidate, when any candidate is DROP, or
 //! when none is ACCEPT. AUDIT grants nothing but asks for an audit record. One addition: a
 //! DROP row for GET applies to HEAD too (HEAD runs the GET action upstream).
+//!
+//! Compiled so that a decision costs the length of the path, not the size of the table (issue
+//! 13): per role, one [`PrefixTrie`] over the row paths; each path carries, per verb, what its
+//! rows say together (accept, drop, the first audit row) for [`Permissions::check`], and the
+//! rows themselves for [`Permissions::evaluate`].
 
 use std::collections::HashMap;
 
+use super::prefix_trie::PrefixTrie;
 use crate::domain::policy::PermissionRow;
 
 pub const VERBS: [&str; 7] = ["GET", "POST", "DELETE", "PUT", "HEAD", "PATCH", "ALL"];
@@ -31,16 +37,6 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Rule {
-    id: i64,
-    /// Upper-case verb, or `ALL`.
-    verb: String,
-    path: String,
-    action: Action,
-    topic: Option<String>,
-}
-
 /// What the permissions table says about (role, verb, path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -59,67 +55,228 @@ pub struct Matched {
     pub audit: Vec<i64>,
 }
 
+/// A row as `evaluate` reports it; `order` is its place in the table, which orders the ids.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    order: u32,
+    id: i64,
+    action: Action,
+}
+
+/// The rows of one role with one path and one verb, summed up.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Index into [`Permissions::verbs`].
+    verb: u8,
+    accept: bool,
+    drop: bool,
+    /// The first AUDIT row's place in the table and its topic.
+    audit: Option<(u32, Option<String>)>,
+    rows: Vec<Row>,
+}
+
+/// What the request's verb selects among a role's entries.
+#[derive(Debug, Clone, Copy)]
+struct VerbMatch {
+    /// The request's own verb, when some row has it.
+    exact: Option<u8>,
+    all: Option<u8>,
+    /// GET, for a HEAD request: its DROP rows apply.
+    get_drops: Option<u8>,
+}
+
+impl VerbMatch {
+    /// `Some(drops_only)` when `entry` is a candidate.
+    fn selects(self, entry: &Entry) -> Option<bool> {
+        let verb = Some(entry.verb);
+        if verb == self.exact || verb == self.all {
+            Some(false)
+        } else if verb == self.get_drops {
+            Some(true)
+        } else {
+            None
+        }
+    }
+}
+
+/// The candidates' verdict, summed up entry by entry.
+#[derive(Default)]
+struct Tally<'a> {
+    accept: bool,
+    drop: bool,
+    audit: Option<(u32, &'a Option<String>)>,
+}
+
+impl<'a> Tally<'a> {
+    fn add(&mut self, entry: &'a Entry, drops_only: bool) {
+        self.drop |= entry.drop;
+        if drops_only {
+            return;
+        }
+        self.accept |= entry.accept;
+        if let Some((order, topic)) = &entry.audit
+            && self.audit.is_none_or(|(first, _)| *order < first)
+        {
+            self.audit = Some((*order, topic));
+        }
+    }
+
+    fn verdict(self) -> Verdict {
+        if self.drop || !self.accept {
+            return Verdict::Deny;
+        }
+        Verdict::Allow {
+            audit: self.audit.map(|(_, topic)| topic.clone()),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Permissions {
-    by_role: HashMap<String, Vec<Rule>>,
+    by_role: foldhash::HashMap<String, PrefixTrie<Entry>>,
+    /// Every verb some row names (upper-cased), so that an entry holds a small index.
+    verbs: Vec<String>,
 }
 
 impl Permissions {
     pub fn compile(rows: &[PermissionRow]) -> Permissions {
-        let mut by_role: HashMap<String, Vec<Rule>> = HashMap::new();
-        for row in rows {
+        let mut verbs: Vec<String> = Vec::new();
+        // (role, path, verb) → entry, the entries of a role in the order first seen.
+        let mut entries: HashMap<&str, Vec<(&str, Entry)>> = HashMap::new();
+        let mut slots: HashMap<(&str, &str, u8), usize> = HashMap::new();
+        for (order, row) in rows.iter().enumerate() {
             // Rows with an unknown action (the admin update endpoint can store one) never match.
             let Some(action) = Action::parse(&row.action) else {
                 continue;
             };
-            by_role.entry(row.role.clone()).or_default().push(Rule {
-                id: row.id,
-                verb: row.verb.to_ascii_uppercase(),
-                path: row.path.clone(),
-                action,
-                topic: row.topic.clone(),
-            });
+            let verb = row.verb.to_ascii_uppercase();
+            let verb = match verbs.iter().position(|v| *v == verb) {
+                Some(index) => index,
+                None => {
+                    verbs.push(verb);
+                    verbs.len() - 1
+                }
+            };
+            // Verbs are few (the admin API stores seven); past 256 distinct ones the table is
+            // not a policy, and the extra verbs' rows are left out rather than mismatched.
+            let Ok(verb) = u8::try_from(verb) else {
+                continue;
+            };
+            let role = entries.entry(row.role.as_str()).or_default();
+            let slot = *slots
+                .entry((row.role.as_str(), row.path.as_str(), verb))
+                .or_insert_with(|| {
+                    role.push((row.path.as_str(), Entry::new(verb)));
+                    role.len() - 1
+                });
+            role[slot].1.add(order as u32, row, action);
         }
-        Permissions { by_role }
+        let by_role = entries
+            .into_iter()
+            .map(|(role, entries)| (role.to_string(), PrefixTrie::new(entries)))
+            .collect();
+        Permissions { by_role, verbs }
     }
 
     pub fn role_exists(&self, role: &str) -> bool {
         self.by_role.contains_key(role)
     }
 
-    /// `verb` upper-case as received (HEAD stays HEAD); `path` without a leading slash.
-    pub fn check(&self, role: &str, verb: &str, path: &str) -> Verdict {
-        self.evaluate(role, verb, path).0
+    fn verb_match(&self, verb: &str) -> VerbMatch {
+        let find = |name: &str| {
+            self.verbs
+                .iter()
+                .position(|v| v == name)
+                .map(|index| index as u8)
+        };
+        VerbMatch {
+            exact: find(verb),
+            all: find("ALL"),
+            // A DROP of GET also drops HEAD: upstreams (Rails among them) answer HEAD by
+            // running the GET action, so a GET-only DROP must not be walked around with HEAD.
+            get_drops: if verb == "HEAD" { find("GET") } else { None },
+        }
     }
 
-    /// The verdict and the rows behind it.
-    pub fn evaluate(&self, role: &str, verb: &str, path: &str) -> (Verdict, Matched) {
-        let mut matched = Matched::default();
-        let mut audit_topic: Option<Option<String>> = None;
-        for rule in self.by_role.get(role).map(Vec::as_slice).unwrap_or(&[]) {
-            // A DROP of GET also drops HEAD: upstreams (Rails among them) answer HEAD by running
-            // the GET action, so a GET-only DROP must not be walked around with HEAD.
-            let verb_matches = rule.verb == verb
-                || rule.verb == "ALL"
-                || (verb == "HEAD" && rule.verb == "GET" && rule.action == Action::Drop);
-            if !verb_matches || !path.starts_with(&rule.path) {
-                continue;
-            }
-            match rule.action {
-                Action::Accept => matched.accept.push(rule.id),
-                Action::Drop => matched.drop.push(rule.id),
-                Action::Audit => {
-                    matched.audit.push(rule.id);
-                    audit_topic.get_or_insert_with(|| rule.topic.clone());
+    /// Calls `visit` with every candidate entry and whether only its DROP rows count.
+    fn candidates<'a>(
+        &'a self,
+        role: &str,
+        verb: &str,
+        path: &str,
+        mut visit: impl FnMut(&'a Entry, bool),
+    ) {
+        let Some(trie) = self.by_role.get(role) else {
+            return;
+        };
+        let verbs = self.verb_match(verb);
+        trie.for_each_prefix(path.as_bytes(), |entries| {
+            for entry in entries {
+                if let Some(drops_only) = verbs.selects(entry) {
+                    visit(entry, drops_only);
                 }
             }
+        });
+    }
+
+    /// `verb` upper-case as received (HEAD stays HEAD); `path` without a leading slash.
+    pub fn check(&self, role: &str, verb: &str, path: &str) -> Verdict {
+        let mut tally = Tally::default();
+        self.candidates(role, verb, path, |entry, drops_only| {
+            tally.add(entry, drops_only)
+        });
+        tally.verdict()
+    }
+
+    /// The verdict and the rows behind it, each list in table order.
+    pub fn evaluate(&self, role: &str, verb: &str, path: &str) -> (Verdict, Matched) {
+        let mut tally = Tally::default();
+        let mut rows: Vec<Row> = Vec::new();
+        self.candidates(role, verb, path, |entry, drops_only| {
+            tally.add(entry, drops_only);
+            let counted = entry
+                .rows
+                .iter()
+                .filter(|row| !drops_only || row.action == Action::Drop);
+            rows.extend(counted);
+        });
+        rows.sort_unstable_by_key(|row| row.order);
+        let mut matched = Matched::default();
+        for row in rows {
+            match row.action {
+                Action::Accept => matched.accept.push(row.id),
+                Action::Drop => matched.drop.push(row.id),
+                Action::Audit => matched.audit.push(row.id),
+            }
         }
-        let verdict = if matched.drop.is_empty() && !matched.accept.is_empty() {
-            Verdict::Allow { audit: audit_topic }
-        } else {
-            Verdict::Deny
-        };
-        (verdict, matched)
+        (tally.verdict(), matched)
+    }
+}
+
+impl Entry {
+    fn new(verb: u8) -> Entry {
+        Entry {
+            verb,
+            accept: false,
+            drop: false,
+            audit: None,
+            rows: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, order: u32, row: &PermissionRow, action: Action) {
+        match action {
+            Action::Accept => self.accept = true,
+            Action::Drop => self.drop = true,
+            Action::Audit => {
+                self.audit.get_or_insert_with(|| (order, row.topic.clone()));
+            }
+        }
+        self.rows.push(Row {
+            order,
+            id: row.id,
+            action,
+        });
     }
 }
 

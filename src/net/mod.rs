@@ -9,7 +9,7 @@ pub mod form;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod front_models;
 #[cfg(test)]
-mod fuzz;
+pub(crate) mod fuzz;
 pub mod geoip;
 pub mod headers;
 pub mod method;
