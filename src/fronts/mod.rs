@@ -5,7 +5,7 @@
 //! - `nginx`: `auth_request` (only 200, 401 and 403 are understood by nginx).
 //! - `forward_auth`: Traefik's forwardAuth.
 //! - `grpc`: Envoy's gRPC ext_authz (`Authorization/Check`).
-//! - `proxy`: the built-in reverse proxy.
+//! - `proxy`: the built-in reverse proxy; `upstream`: its routes and upstream connections.
 
 pub mod barong;
 mod endpoints;
@@ -13,6 +13,7 @@ pub mod forward_auth;
 pub mod grpc;
 pub mod nginx;
 pub mod proxy;
+pub mod upstream;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -8,23 +8,19 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
+pub use super::upstream::Upstreams;
 use super::{
     Decider, DecisionState, Original, decide, denial_response, error_response, route_not_found,
 };
 use crate::authn::sessions::{cookie_value, strip_cookie};
-use crate::config;
 use crate::gate::Denial;
 use crate::net::headers;
 use crate::net::method;
@@ -44,92 +40,6 @@ pub struct Proxy {
 impl ProxyState {
     pub fn new(proxy: Proxy) -> ProxyState {
         ProxyState(Arc::new(proxy))
-    }
-}
-
-/// One configured route, ready to forward.
-pub struct Route {
-    prefix: String,
-    rewrite: Option<String>,
-    /// `http://host:port` of each upstream, in round-robin order.
-    targets: Vec<String>,
-    next: AtomicUsize,
-    timeout: Duration,
-}
-
-impl Route {
-    /// True when `path` is the prefix itself or continues it at a segment boundary.
-    fn matches(&self, path: &str) -> bool {
-        path.strip_prefix(self.prefix.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    }
-
-    fn next_target(&self) -> &str {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.targets.len();
-        &self.targets[i]
-    }
-
-    /// The path the upstream receives.
-    fn upstream_path(&self, path: &str) -> String {
-        match &self.rewrite {
-            Some(rewrite) => {
-                let rest = &path[self.prefix.len()..];
-                let joined = format!("{}{}", rewrite.trim_end_matches('/'), rest);
-                if joined.is_empty() {
-                    "/".into()
-                } else {
-                    joined
-                }
-            }
-            None => path.to_string(),
-        }
-    }
-}
-
-/// The routes and the pooled HTTP client shared by every proxied request.
-pub struct Upstreams {
-    routes: Vec<Route>,
-    client: Client<HttpConnector, Body>,
-}
-
-impl Upstreams {
-    pub fn new(routes: &[config::Route]) -> Upstreams {
-        let mut compiled: Vec<Route> = routes
-            .iter()
-            .map(|r| Route {
-                prefix: r.prefix.clone(),
-                rewrite: r.rewrite.clone(),
-                targets: r
-                    .upstream
-                    .list()
-                    .iter()
-                    .map(|u| u.trim_end_matches('/').to_string())
-                    .collect(),
-                next: AtomicUsize::new(0),
-                timeout: r.timeout,
-            })
-            .collect();
-        // Longest prefix first, so /api/v2/peatio/public can go elsewhere than /api/v2/peatio.
-        compiled.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Upstreams {
-            routes: compiled,
-            client,
-        }
-    }
-
-    pub fn find(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matches(path))
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
     }
 }
 
@@ -366,27 +276,24 @@ pub async fn handle(
         return error_response(StatusCode::FORBIDDEN, "gateway.origin_not_allowed");
     }
     let target = route.next_target();
+    // Origin form: the pool's connection already names the upstream.
     let path_and_query = match request.uri().query() {
         Some(q) => format!("{}?{q}", route.upstream_path(&path)),
         None => route.upstream_path(&path),
     };
-    let Ok(uri) = format!("{target}{path_and_query}").parse::<Uri>() else {
+    let Ok(uri) = path_and_query.parse::<Uri>() else {
         return error_response(StatusCode::BAD_REQUEST, "gateway.invalid_path");
     };
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
 
     let (mut parts, body) = request.into_parts();
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .unwrap_or_default();
     rewrite_headers(
         front,
         &mut parts.headers,
         bearer.as_deref(),
         peer.ip(),
         client_ip,
-        &authority,
+        &target.authority,
         websocket,
     );
     let mut outgoing = http::Request::new(body);
@@ -401,17 +308,17 @@ pub async fn handle(
     // The connection's slot stays taken while a tunnel runs on it.
     let hold = parts.extensions.remove::<crate::routes::ConnectionHold>();
 
-    let sent = tokio::time::timeout(route.timeout, proxy.upstreams.client.request(outgoing)).await;
+    let sent = tokio::time::timeout(route.timeout, target.send(outgoing)).await;
     let mut response = match sent {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => {
-            tracing::warn!(upstream = %target, error = %err, "upstream unavailable");
+            tracing::warn!(upstream = %target.authority, error = %err, "upstream unavailable");
             metrics::counter!("portcullis_upstream_errors_total", "kind" => "unavailable")
                 .increment(1);
             return error_response(StatusCode::BAD_GATEWAY, "gateway.upstream_unavailable");
         }
         Err(_) => {
-            tracing::warn!(upstream = %target, "upstream timed out");
+            tracing::warn!(upstream = %target.authority, "upstream timed out");
             metrics::counter!("portcullis_upstream_errors_total", "kind" => "timeout").increment(1);
             return error_response(StatusCode::GATEWAY_TIMEOUT, "gateway.upstream_timeout");
         }
@@ -421,7 +328,7 @@ pub async fn handle(
         // Only a websocket handshake we forwarded may switch protocols; an upstream that
         // switches unasked would leave the client with a tunnel nobody decided on.
         let Some(client_upgrade) = client_upgrade else {
-            tracing::warn!(upstream = %target, "upstream switched protocols unasked");
+            tracing::warn!(upstream = %target.authority, "upstream switched protocols unasked");
             metrics::counter!("portcullis_upstream_errors_total", "kind" => "unasked_upgrade")
                 .increment(1);
             return error_response(StatusCode::BAD_GATEWAY, "gateway.upstream_unavailable");
@@ -450,34 +357,6 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn route(prefix: &str, rewrite: Option<&str>) -> Route {
-        Route {
-            prefix: prefix.into(),
-            rewrite: rewrite.map(str::to_string),
-            targets: vec!["http://127.0.0.1:1".into()],
-            next: AtomicUsize::new(0),
-            timeout: Duration::from_secs(1),
-        }
-    }
-
-    #[test]
-    fn routes_match_at_segment_boundaries_and_rewrite() {
-        let r = route("/api/v2/peatio", Some("/api/v2"));
-        assert!(r.matches("/api/v2/peatio"));
-        assert!(r.matches("/api/v2/peatio/markets"));
-        assert!(!r.matches("/api/v2/peatiox"));
-        assert_eq!(r.upstream_path("/api/v2/peatio/markets"), "/api/v2/markets");
-        assert_eq!(r.upstream_path("/api/v2/peatio"), "/api/v2");
-        let plain = route("/api/v2/ranger", None);
-        assert_eq!(
-            plain.upstream_path("/api/v2/ranger/public"),
-            "/api/v2/ranger/public"
-        );
-        let root = route("/x", Some("/"));
-        assert_eq!(root.upstream_path("/x"), "/");
-        assert_eq!(root.upstream_path("/x/y"), "/y");
-    }
 
     #[test]
     fn hop_by_hop_headers_go_including_those_listed_in_connection() {

@@ -311,6 +311,118 @@ async fn proxy_reports_unavailable_and_slow_upstreams() {
         .assert_error(504, "gateway.upstream_timeout");
 }
 
+/// The proxy keeps upstream connections: one carries request after request, whatever the
+/// answer's framing; one whose answer the client abandoned is closed, not reused; and one the
+/// upstream closed while it sat idle is replaced without the client noticing.
+#[tokio::test]
+async fn proxy_reuses_upstream_connections_only_when_their_answer_was_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let upstream = Upstream::start().await;
+    // Answers one request per connection, then closes it without saying so.
+    let one_shot = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let one_shot_addr = one_shot.local_addr().unwrap();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = served.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = one_shot.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await;
+        }
+    });
+    let server = env
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = \"{}\"\n\
+             [[routes]]\nprefix = \"/api/v2/oneshot\"\nupstream = \"http://{one_shot_addr}\"",
+            upstream.url()
+        ))
+        .await;
+    env.sql("INSERT INTO authz_rules (kind, path) VALUES ('pass', 'api/v2/oneshot')")
+        .await;
+    let client = Client::new();
+    let peer = |response: crate::support::Response| {
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.json()["peer"].as_u64().unwrap()
+    };
+
+    // Sequential requests ride one connection, after a length-framed answer and after a
+    // chunked one alike.
+    let first = peer(
+        client
+            .get(server.url("/api/v2/peatio/public/markets"))
+            .send()
+            .await,
+    );
+    let chunked = client
+        .get(server.url("/api/v2/peatio/public/chunked"))
+        .send()
+        .await;
+    assert_eq!(
+        (chunked.status, chunked.text().as_str()),
+        (200, "one two three")
+    );
+    for _ in 0..3 {
+        let again = peer(
+            client
+                .get(server.url("/api/v2/peatio/public/markets"))
+                .send()
+                .await,
+        );
+        assert_eq!(
+            again, first,
+            "a new upstream connection for a sequential request"
+        );
+    }
+
+    // A client that hangs up in the middle of a long answer takes that connection with it.
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    stream
+        .write_all(b"GET /api/v2/peatio/public/big HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut some = vec![0u8; 4096];
+    let n = stream.read(&mut some).await.unwrap();
+    assert!(some[..n].starts_with(b"HTTP/1.1 200"));
+    drop(stream);
+    let mut after = Vec::new();
+    for _ in 0..3 {
+        after.push(peer(
+            client
+                .get(server.url("/api/v2/peatio/public/markets"))
+                .send()
+                .await,
+        ));
+    }
+    assert!(after.iter().all(|p| *p == after[0]), "{after:?}");
+
+    // An upstream that closes each connection after one answer: every request still succeeds.
+    TestEnv::eventually(2000, || async {
+        client
+            .get(server.url("/api/v2/oneshot/x"))
+            .send()
+            .await
+            .status
+            == 200
+    })
+    .await;
+    let before = served.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..5 {
+        let response = client.get(server.url("/api/v2/oneshot/x")).send().await;
+        assert_eq!((response.status, response.text().as_str()), (200, "ok"));
+    }
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), before + 5);
+}
+
 #[tokio::test]
 async fn proxy_passes_protocol_upgrades_through() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,13 +1,15 @@
 //! A stand-in upstream: answers every request with what it received, as JSON, so tests can
 //! assert exactly which headers, path and body reached the service behind the gateway.
-//! `/slow` waits before answering; `/ws` switches protocols and echoes bytes.
+//! `/slow` waits before answering; `/ws` switches protocols and echoes bytes; `/chunked`
+//! answers in chunks without a length; `/big` streams 16 MiB. Each answer names the port the
+//! request came from (`peer`), so tests can tell which connection carried it.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use hyper_util::rt::TokioIo;
@@ -22,7 +24,13 @@ impl Upstream {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new().fallback(echo);
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
         Upstream { addr }
     }
 
@@ -31,8 +39,17 @@ impl Upstream {
     }
 }
 
-async fn echo(mut request: Request) -> Response {
+async fn echo(ConnectInfo(peer): ConnectInfo<SocketAddr>, mut request: Request) -> Response {
     let path = request.uri().path().to_string();
+    if path.ends_with("/chunked") {
+        let chunks = ["one ", "two ", "three"].map(|c| Ok::<_, std::io::Error>(Bytes::from(c)));
+        return Body::from_stream(futures_util::stream::iter(chunks)).into_response();
+    }
+    if path.ends_with("/big") {
+        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
+        let chunks = std::iter::repeat_n(chunk, 256).map(Ok::<_, std::io::Error>);
+        return Body::from_stream(futures_util::stream::iter(chunks)).into_response();
+    }
     if path.ends_with("/slow") {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
@@ -79,6 +96,7 @@ async fn echo(mut request: Request) -> Response {
             "headers": headers,
             "body_length": body.len(),
             "body_sha256": digest,
+            "peer": peer.port(),
         })),
     )
         .into_response()
