@@ -44,8 +44,13 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     out
 }
 
+/// Lower-case hex of the SHA-256 digest. Written into a byte buffer: `hex::encode` collects
+/// the string a char at a time, which cost 1.7k instructions per session lookup (callgrind).
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(sha256(data))
+    let mut out = [0u8; 64];
+    // 32 bytes always fit 64 digits, and hex digits are ASCII.
+    let _ = hex::encode_to_slice(sha256(data), &mut out);
+    std::str::from_utf8(&out).unwrap_or_default().to_owned()
 }
 
 /// Equality that takes the same time whatever the position of the first difference.
@@ -148,6 +153,14 @@ impl SecretBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sha256_hex_is_the_lower_case_digest() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     #[test]
     fn index_is_keyed_and_bound_to_its_context() {

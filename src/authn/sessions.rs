@@ -140,7 +140,8 @@ impl Sessions {
         Ok(OpenedSession { id, csrf_token })
     }
 
-    pub async fn load(&self, id: &str) -> Result<Option<SessionData>, KvError> {
+    /// The session `id` names, shared with the node's cache (no copy per request).
+    pub async fn load(&self, id: &str) -> Result<Option<Arc<SessionData>>, KvError> {
         if id.is_empty() || id.len() > 256 {
             return Ok(None);
         }
@@ -150,15 +151,15 @@ impl Sessions {
             .as_ref()
             .filter(|_| self.following.load(Ordering::Acquire))
         else {
-            return self.read(&hash).await;
+            return Ok(self.read(&hash).await?.map(Arc::new));
         };
         if let Some(hit) = cache.get(&hash) {
-            return Ok(Some(SessionData::clone(&hit)));
+            return Ok(Some(hit));
         }
         let ticket = cache.ticket(&hash);
-        let loaded = self.read(&hash).await?;
+        let loaded = self.read(&hash).await?.map(Arc::new);
         if let Some(session) = &loaded {
-            cache.insert(&hash, Arc::new(session.clone()), ticket);
+            cache.insert(&hash, session.clone(), ticket);
         }
         Ok(loaded)
     }
@@ -393,7 +394,10 @@ impl Sliding {
 /// On Redis in [`Sessions`]; on a map in [`MemorySessions`] for tests. The gate is generic over
 /// it, so the per-request load costs no boxed future.
 pub trait SessionStore: Send + Sync {
-    fn load(&self, id: &str) -> impl Future<Output = Result<Option<SessionData>, KvError>> + Send;
+    fn load(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<SessionData>>, KvError>> + Send;
     fn destroy(&self, id: &str, uid: &str) -> impl Future<Output = Result<(), KvError>> + Send;
     fn renew(
         &self,
@@ -403,7 +407,10 @@ pub trait SessionStore: Send + Sync {
 }
 
 impl SessionStore for Sessions {
-    fn load(&self, id: &str) -> impl Future<Output = Result<Option<SessionData>, KvError>> + Send {
+    fn load(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Arc<SessionData>>, KvError>> + Send {
         Sessions::load(self, id)
     }
 
@@ -458,9 +465,9 @@ impl MemorySessions {
 }
 
 impl SessionStore for MemorySessions {
-    async fn load(&self, id: &str) -> Result<Option<SessionData>, KvError> {
+    async fn load(&self, id: &str) -> Result<Option<Arc<SessionData>>, KvError> {
         self.up()?;
-        Ok(self.get(id))
+        Ok(self.get(id).map(Arc::new))
     }
 
     async fn destroy(&self, id: &str, _uid: &str) -> Result<(), KvError> {

@@ -78,7 +78,7 @@ impl<S: SessionStore, N: NonceGuard> Gate<S, N> {
             Some(id) => self.sessions.load(id).await.map_err(unavailable("redis"))?,
             None => None,
         };
-        csrf_matches(csrf, session.as_ref(), facts)?;
+        csrf_matches(csrf, session.as_deref(), facts)?;
         let (Some(session), Some(id)) = (session, facts.session_id) else {
             return Err(Denial::INVALID_SESSION);
         };
