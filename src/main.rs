@@ -6,6 +6,12 @@ use portcullis::cli::{self, Cli, Command};
 use portcullis::config::Settings;
 use portcullis::{server, telemetry};
 
+/// mimalloc instead of glibc's malloc: a request allocates a few dozen times, and glibc's
+/// malloc and free cost a fifth of a session decision's instructions (callgrind, issue 13 in
+/// bench/README.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let mut settings = match Settings::load(cli.config.as_deref()) {
