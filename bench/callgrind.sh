@@ -4,6 +4,7 @@
 #
 #   bench/callgrind.sh                          # this tree's release build
 #   BENCH_BIN=/tmp/portcullis-old bench/callgrind.sh
+#   ONLY='HTTP/2|gRPC' bench/callgrind.sh      # the scenarios whose name matches
 #
 # For each scenario the server runs under callgrind; after a warm-up the counters are zeroed,
 # N requests are sent over one keep-alive connection, and the counters dumped: instructions
@@ -11,6 +12,8 @@
 #   proxy, pass rule      GET through the built-in proxy of a pass-listed path (no identity)
 #   proxy, session        GET through the built-in proxy with a session cookie
 #   decision, session     Barong's decision endpoint with a session cookie (Redis, policy, JWT reuse)
+#   decision over HTTP/2  the same over HTTP/2 (prior knowledge)
+#   gRPC Check, session   Envoy's gRPC ext_authz Check for the same request, over HTTP/2
 #
 # KEEP=DIR keeps each scenario's profile there (callgrind_annotate DIR/<scenario>.* shows
 # where the instructions go).
@@ -70,16 +73,29 @@ $BIN policies apply >/dev/null
 EMAIL="callgrind-$(date +%s%N)@example.com"
 $BIN users create --email "$EMAIL" --password 'Iequ4geiEWQw!' --role member --level 3 >/dev/null
 
-# requests FILE URL: N requests to URL over one connection (curl reuses it within a config).
-requests() {
-  : > "$1"
-  for _ in $(seq 1 "$N"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$2" >> "$1"; done
+# send COOKIE URL [h2load args...]: N requests to URL over one connection, one at a time.
+# HTTP/1.1 with curl (it reuses the connection within a config); HTTP/2 with h2load, since
+# Debian's curl 7.88 fails a reused prior-knowledge connection ("Error in the HTTP2 framing
+# layer") against any server.
+send() {
+  local cookie=$1 url=$2; shift 2
+  if [ $# -gt 0 ]; then
+    h2load -n "$N" -c 1 -m 1 -H "user-agent: bench" -H "cookie: $cookie" "$@" "$url" |
+      grep -q "^status codes: $N 2xx" || echo "h2load: not every request was allowed" >&2
+    return
+  fi
+  local file="$WORK/requests"
+  : > "$file"
+  for _ in $(seq 1 "$N"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$url" >> "$file"; done
+  curl -sS -A bench -H "cookie: $cookie" -K "$file"
 }
 
-# measure NAME URL [curl args]: instructions per request of the server.
+# measure NAME URL [h2load args...]: instructions per request of the server (over HTTP/2 when
+# h2load arguments are given).
 measure() {
   local name=$1 url=$2; shift 2
-  local out="$WORK/callgrind.$name"
+  if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then return 0; fi
+  local out="$WORK/callgrind.${name//[^a-zA-Z0-9]/_}"
   valgrind --tool=callgrind --callgrind-out-file="$out.%p" --dump-instr=no \
     $BIN serve >"$WORK/serve.log" 2>&1 &
   local pid=$!
@@ -88,12 +104,13 @@ measure() {
   cookie=$(curl -s -D - -o /dev/null -A bench -H 'content-type: application/json' \
     -d "{\"email\":\"$EMAIL\",\"password\":\"Iequ4geiEWQw!\"}" \
     "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/identity/sessions" |
-    sed -nE 's/^set-cookie: (_barong_session=[^;]+).*/\1/Ip')
-  requests "$WORK/warm" "$url"
-  curl -s -A bench -H "cookie: $cookie" -K "$WORK/warm"
+    sed -nE 's/^set-cookie: (_barong_session=[^;]+).*/\1/Ip') || { cat "$WORK/serve.log" >&2; exit 1; }
+  if [[ $name == gRPC* ]]; then
+    /usr/bin/python3 tests/grpc/check.py "{\"method\":\"GET\",\"path\":\"/api/v2/peatio/account/balances\",\"headers\":{\"cookie\":\"$cookie\",\"user-agent\":\"bench\"},\"dump\":\"$WORK/check.bin\"}"
+  fi
+  send "$cookie" "$url" "$@"
   callgrind_control -z "$pid" >/dev/null 2>&1
-  requests "$WORK/measured" "$url"
-  curl -s -A bench -H "cookie: $cookie" -K "$WORK/measured"
+  send "$cookie" "$url" "$@"
   callgrind_control -d "$pid" >/dev/null 2>&1
   kill "$pid"; wait "$pid" 2>/dev/null || true
   local total
@@ -109,3 +126,7 @@ measure() {
 measure "proxy, pass rule" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/public/markets"
 measure "proxy, session" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances"
 measure "decision, session" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances"
+measure "decision over HTTP/2" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
+  -H "x-bench: h2"
+measure "gRPC Check, session" "http://127.0.0.1:$PORTCULLIS_PORT/envoy.service.auth.v3.Authorization/Check" \
+  -d "$WORK/check.bin" -H "content-type: application/grpc" -H "te: trailers"

@@ -117,6 +117,10 @@ login() {
 }
 
 cpu_ticks() { local t=0; for pid in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$pid/stat") )); done; echo $t; }
+# Kernel CPU ticks (stime) of the servers: where a hop's syscalls and loopback TCP go.
+sys_ticks() { local t=0; for pid in "$@"; do t=$(( t + $(awk '{print $15}' "/proc/$pid/stat") )); done; echo $t; }
+# kernel_pct BEFORE AFTER SYS_BEFORE SYS_AFTER: the kernel's share of the servers' CPU, %.
+kernel_pct() { awk -v t=$(( $2 - $1 )) -v s=$(( $4 - $3 )) 'BEGIN { printf "%.0f", t ? 100 * s / t : 0 }'; }
 # Resident memory of the servers, MB.
 rss_mb() { local kb=0; for pid in "$@"; do kb=$(( kb + $(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status") )); done; echo $(( kb / 1024 )); }
 # wrk's latency figure (e.g. 512.00us, 1.20ms) in ms.
@@ -150,9 +154,10 @@ run() {
   local name=$1 url=$2; shift 2
   local pids=(); while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null   # warm-up
-  local before; before=$(cpu_ticks "${pids[@]}")
+  local before; before=$(cpu_ticks "${pids[@]}") sys_before; sys_before=$(sys_ticks "${pids[@]}")
   local out; out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")
-  local after; after=$(cpu_ticks "${pids[@]}")
+  local after; after=$(cpu_ticks "${pids[@]}") sys_after; sys_after=$(sys_ticks "${pids[@]}")
+  local kernel; kernel=$(kernel_pct "$before" "$after" "$sys_before" "$sys_after")
   local requests; requests=$(echo "$out" | awk '/requests in/ {print $1}')
   local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
   local non2xx; non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
@@ -160,10 +165,10 @@ run() {
   local p99; p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
   local cpu_us; cpu_us=$(awk -v t=$(( after - before )) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
   local rss; rss=$(rss_mb "${pids[@]}")
-  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}|$p50|$p99|$rss")
+  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}|$p50|$p99|$rss|$kernel")
   LAST_RPS=$rps
-  printf '%-60s %10s req/s %8s us CPU/req  p50 %s ms  p99 %s ms  RSS %s MB  non-2xx %s\n' \
-    "$name" "$rps" "$cpu_us" "$p50" "$p99" "$rss" "${non2xx:-0}" >&2
+  printf '%-60s %10s req/s %8s us CPU/req (kernel %s%%)  p50 %s ms  p99 %s ms  RSS %s MB  non-2xx %s\n' \
+    "$name" "$rps" "$cpu_us" "$kernel" "$p50" "$p99" "$rss" "${non2xx:-0}" >&2
 }
 
 # at_half NAME URL [hey args]: latency with hey at half the rate of the last `run` (32 workers,
@@ -187,16 +192,17 @@ run_h2() {
   local name=$1 url=$2; shift 2
   local pids=(); while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
   taskset -c 1 h2load -t1 -c"$CONNECTIONS" -m1 -D2 "$@" "$url" >/dev/null   # warm-up
-  local before; before=$(cpu_ticks "${pids[@]}")
+  local before; before=$(cpu_ticks "${pids[@]}") sys_before; sys_before=$(sys_ticks "${pids[@]}")
   local out; out=$(taskset -c 1 h2load -t1 -c"$CONNECTIONS" -m1 -D"$DURATION" "$@" "$url")
-  local after; after=$(cpu_ticks "${pids[@]}")
+  local after; after=$(cpu_ticks "${pids[@]}") sys_after; sys_after=$(sys_ticks "${pids[@]}")
+  local kernel; kernel=$(kernel_pct "$before" "$after" "$sys_before" "$sys_after")
   local requests; requests=$(echo "$out" | awk '/^requests:/ {print $8}')
   local rps; rps=$(echo "$out" | awk '/^finished in/ {print $4}')
   local non2xx; non2xx=$(echo "$out" | awk '/^status codes:/ {print $5 + $7 + $9}')
   local cpu_us; cpu_us=$(awk -v t=$(( after - before )) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
   local rss; rss=$(rss_mb "${pids[@]}")
-  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}|-|-|$rss")
-  printf '%-60s %10s req/s %8s us CPU/req  RSS %s MB  non-2xx %s\n' "$name" "$rps" "$cpu_us" "$rss" "${non2xx:-0}" >&2
+  RESULTS+=("$name|$rps|$cpu_us|${non2xx:-0}|-|-|$rss|$kernel")
+  printf '%-60s %10s req/s %8s us CPU/req (kernel %s%%)  RSS %s MB  non-2xx %s\n' "$name" "$rps" "$cpu_us" "$kernel" "$rss" "${non2xx:-0}" >&2
 }
 
 echo "== $DURATION s per scenario, $CONNECTIONS connections, wrk on CPU 1, servers on CPU 0" >&2
@@ -309,13 +315,13 @@ fi
 baseline=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '/baseline/ {print $2 "|" $3}')
 base_rps=${baseline%|*} base_cpu=${baseline#*|}
 echo
-printf '| scenario | req/s | ratio to nginx proxy | server CPU µs/req | ratio | p50 ms | p99 ms | RSS MB | non-2xx |\n'
-printf '|---|---|---|---|---|---|---|---|---|\n'
+printf '| scenario | req/s | ratio to nginx proxy | server CPU µs/req | ratio | kernel %% of CPU | p50 ms | p99 ms | RSS MB | non-2xx |\n'
+printf '|---|---|---|---|---|---|---|---|---|---|\n'
 for row in "${RESULTS[@]}"; do
-  IFS='|' read -r name rps cpu non2xx p50 p99 rss <<<"$row"
+  IFS='|' read -r name rps cpu non2xx p50 p99 rss kernel <<<"$row"
   awk -v n="$name" -v r="$rps" -v c="$cpu" -v br="$base_rps" -v bc="$base_cpu" -v x="$non2xx" \
-    -v p50="$p50" -v p99="$p99" -v m="$rss" \
-    'BEGIN { printf "| %s | %.0f | %.2f | %.1f | %.2f | %s | %s | %s | %s |\n", n, r, r / br, c, c / bc, p50, p99, m, x }'
+    -v p50="$p50" -v p99="$p99" -v m="$rss" -v k="$kernel" \
+    'BEGIN { printf "| %s | %.0f | %.2f | %.1f | %.2f | %s | %s | %s | %s | %s |\n", n, r, r / br, c, c / bc, k, p50, p99, m, x }'
 done
 echo
 echo "Decision cost with a large policy, as a ratio to the default rules' decision (CPU µs/req):"
