@@ -154,9 +154,9 @@ run() {
   local name=$1 url=$2; shift 2
   local pids=(); while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
   taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d2s "$@" "$url" >/dev/null   # warm-up
-  local before; before=$(cpu_ticks "${pids[@]}") sys_before; sys_before=$(sys_ticks "${pids[@]}")
+  local before sys_before; before=$(cpu_ticks "${pids[@]}"); sys_before=$(sys_ticks "${pids[@]}")
   local out; out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$url")
-  local after; after=$(cpu_ticks "${pids[@]}") sys_after; sys_after=$(sys_ticks "${pids[@]}")
+  local after sys_after; after=$(cpu_ticks "${pids[@]}"); sys_after=$(sys_ticks "${pids[@]}")
   local kernel; kernel=$(kernel_pct "$before" "$after" "$sys_before" "$sys_after")
   local requests; requests=$(echo "$out" | awk '/requests in/ {print $1}')
   local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -192,9 +192,9 @@ run_h2() {
   local name=$1 url=$2; shift 2
   local pids=(); while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
   taskset -c 1 h2load -t1 -c"$CONNECTIONS" -m1 -D2 "$@" "$url" >/dev/null   # warm-up
-  local before; before=$(cpu_ticks "${pids[@]}") sys_before; sys_before=$(sys_ticks "${pids[@]}")
+  local before sys_before; before=$(cpu_ticks "${pids[@]}"); sys_before=$(sys_ticks "${pids[@]}")
   local out; out=$(taskset -c 1 h2load -t1 -c"$CONNECTIONS" -m1 -D"$DURATION" "$@" "$url")
-  local after; after=$(cpu_ticks "${pids[@]}") sys_after; sys_after=$(sys_ticks "${pids[@]}")
+  local after sys_after; after=$(cpu_ticks "${pids[@]}"); sys_after=$(sys_ticks "${pids[@]}")
   local kernel; kernel=$(kernel_pct "$before" "$after" "$sys_before" "$sys_after")
   local requests; requests=$(echo "$out" | awk '/^requests:/ {print $8}')
   local rps; rps=$(echo "$out" | awk '/^finished in/ {print $4}')
