@@ -19,6 +19,7 @@ pub mod bodies;
 pub mod connections;
 mod ops;
 pub mod router;
+pub mod socket;
 
 pub use router::router;
 
@@ -132,7 +133,7 @@ pub async fn serve_until(
                 }
             });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(TokioIo::new(socket::Socket::new(stream)), service)
             .into_owned();
         let shutdown = shutdown.subscribe();
         let evicted = metrics.evicted.clone();
