@@ -206,7 +206,7 @@ fn rewrite_headers(
         }
     }
     let trusted_peer = front.client_ip.is_trusted(peer);
-    let peer_text = peer.to_string();
+    let peer_value = headers::ip_value(peer);
     // A trusted proxy's chain is kept and extended; anyone else's claims are dropped, so an
     // upstream that trusts private addresses (Rails does) cannot be led along a forged chain.
     let forwarded_for = match headers
@@ -214,20 +214,21 @@ fn rewrite_headers(
         .and_then(|v| v.to_str().ok())
         .filter(|_| trusted_peer)
     {
-        Some(previous) => format!("{previous}, {peer_text}"),
-        None => peer_text.clone(),
+        Some(previous) => {
+            let chain = format!("{previous}, {}", peer_value.to_str().unwrap_or_default());
+            HeaderValue::try_from(chain).ok()
+        }
+        None => Some(peer_value.clone()),
     };
-    if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
+    if let Some(value) = forwarded_for {
         headers.insert(headers::X_FORWARDED_FOR, value);
     }
-    let client_ip_text = if client_ip == peer {
-        peer_text
+    let real_ip = if client_ip == peer {
+        peer_value
     } else {
-        client_ip.to_string()
+        headers::ip_value(client_ip)
     };
-    if let Ok(value) = HeaderValue::from_str(&client_ip_text) {
-        headers.insert(headers::X_REAL_IP, value);
-    }
+    headers.insert(headers::X_REAL_IP, real_ip);
     if !headers.contains_key(headers::X_FORWARDED_PROTO) || !trusted_peer {
         headers.insert(headers::X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     }
