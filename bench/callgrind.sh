@@ -14,6 +14,8 @@
 #   decision, session     Barong's decision endpoint with a session cookie (Redis, policy, JWT reuse)
 #   decision over HTTP/2  the same over HTTP/2 (prior knowledge)
 #   gRPC Check, session   Envoy's gRPC ext_authz Check for the same request, over HTTP/2
+#   decision, 100000 permission rows / 10000 restrictions
+#                         the session decision with that many more rows (bench/rows.sql)
 #
 # KEEP=DIR keeps each scenario's profile there (callgrind_annotate DIR/<scenario>.* shows
 # where the instructions go).
@@ -123,6 +125,12 @@ measure() {
   rm -f "$out".*
 }
 
+# rows PERMISSIONS RESTRICTIONS: that many extra policy rows (bench/rows.sql).
+rows() {
+  psql -h 127.0.0.1 -U postgres -d portcullis_callgrind -v ON_ERROR_STOP=1 -q \
+    -v permissions="$1" -v restrictions="$2" -f bench/rows.sql
+}
+
 measure "proxy, pass rule" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/public/markets"
 measure "proxy, session" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances"
 measure "decision, session" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances"
@@ -130,3 +138,10 @@ measure "decision over HTTP/2" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/ap
   -H "x-bench: h2"
 measure "gRPC Check, session" "http://127.0.0.1:$PORTCULLIS_PORT/envoy.service.auth.v3.Authorization/Check" \
   -d "$WORK/check.bin" -H "content-type: application/grpc" -H "te: trailers"
+rows 100000 0
+measure "decision, 100000 permission rows" \
+  "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances"
+rows 0 10000
+measure "decision, 10000 restrictions" \
+  "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances"
+rows 0 0

@@ -127,25 +127,11 @@ rss_mb() { local kb=0; for pid in "$@"; do kb=$(( kb + $(awk '/^VmRSS:/ {print $
 to_ms() { awk -v v="$1" 'BEGIN { u = v; sub(/[0-9.]+/, "", u); n = v + 0;
   if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000; printf "%.2f", n }'; }
 
-# bench_rows PERMISSIONS RESTRICTIONS: that many extra rows in the bench database (none
-# match the measured request). The restrictions are a third each IPs, /24 subnets and
-# (unknown) countries, all blacklist.
+# bench_rows PERMISSIONS RESTRICTIONS: that many extra rows in the bench database
+# (bench/rows.sql: none match the measured request).
 bench_rows() {
-  psql -h 127.0.0.1 -U postgres -d portcullis_bench -v ON_ERROR_STOP=1 -q <<SQL
-DELETE FROM permissions WHERE path LIKE 'api/v2/bench/%';
-DELETE FROM restrictions;
-INSERT INTO permissions (action, role, verb, path)
-  SELECT 'ACCEPT', 'member', (ARRAY['GET', 'POST', 'PUT', 'DELETE', 'ALL'])[n % 5 + 1],
-         'api/v2/bench/market/orders/' || n
-  FROM generate_series(1, $1) n;
-INSERT INTO restrictions (category, scope, value)
-  SELECT 'blacklist', s.scope, CASE s.scope
-      WHEN 'ip' THEN '10.' || (n / 65536) % 256 || '.' || (n / 256) % 256 || '.' || n % 256
-      WHEN 'ip_subnet' THEN '172.' || (16 + (n / 256) % 16) || '.' || n % 256 || '.0/24'
-      ELSE 'Z' || n END
-  FROM generate_series(1, $2) n,
-       LATERAL (SELECT (ARRAY['ip', 'ip_subnet', 'country'])[n % 3 + 1] AS scope) s;
-SQL
+  psql -h 127.0.0.1 -U postgres -d portcullis_bench -v ON_ERROR_STOP=1 -q \
+    -v permissions="$1" -v restrictions="$2" -f bench/rows.sql
 }
 
 RESULTS=()
