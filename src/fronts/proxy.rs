@@ -246,10 +246,23 @@ fn rewrite_headers(
 
 /// The fallback handler: routes to upstreams, or 404.
 pub async fn handle(
-    State(ProxyState(proxy)): State<ProxyState>,
+    State(proxy): State<ProxyState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut request: Request,
+    request: Request,
 ) -> Response {
+    proxy.forward(peer, request).await
+}
+
+impl ProxyState {
+    /// Forwards `request` from `peer` to the route its path is under, or answers 404. What the
+    /// router's fallback does, also called directly for the paths that may skip the router
+    /// (`server::direct`).
+    pub async fn forward(&self, peer: SocketAddr, request: Request) -> Response {
+        forward(&self.0, peer, request).await
+    }
+}
+
+async fn forward(proxy: &Proxy, peer: SocketAddr, mut request: Request) -> Response {
     let front = &proxy.front;
     let path = forward_path(request.uri().path());
     let Some(route) = proxy.upstreams.find(&path) else {
@@ -273,7 +286,7 @@ pub async fn handle(
     };
 
     let websocket = is_websocket_upgrade(request.headers());
-    if websocket && !websocket_origin_allowed(&proxy, request.headers()) {
+    if websocket && !websocket_origin_allowed(proxy, request.headers()) {
         return error_response(StatusCode::FORBIDDEN, "gateway.origin_not_allowed");
     }
     let target = route.next_target();

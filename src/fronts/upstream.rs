@@ -45,8 +45,7 @@ pub struct Route {
 impl Route {
     /// True when `path` is the prefix itself or continues it at a segment boundary.
     fn matches(&self, path: &str) -> bool {
-        path.strip_prefix(self.prefix.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        crate::net::path::is_under(path, &self.prefix)
     }
 
     pub fn next_target(&self) -> &Arc<Target> {

@@ -108,6 +108,13 @@ fn decode_segment(segment: &str) -> Result<String, InvalidPath> {
         .map_err(|_| InvalidPath)
 }
 
+/// Whether `path` is `prefix` itself or continues it at a segment boundary (`/api/v2/peatio`
+/// covers `/api/v2/peatio/x`, not `/api/v2/peatiox`).
+pub fn is_under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// The path rules match (no leading or trailing slash, decoded), or why it is refused.
 pub fn judge(raw_path: &str, forwarding: Forwarding) -> Result<String, InvalidPath> {
     if is_plain(raw_path) {
@@ -205,6 +212,19 @@ pub fn split_query(uri: &str) -> (&str, Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn under_a_prefix_means_at_a_segment_boundary() {
+        assert!(is_under("/api/v2/peatio", "/api/v2/peatio"));
+        assert!(is_under(
+            "/api/v2/peatio/account/balances",
+            "/api/v2/peatio"
+        ));
+        assert!(is_under("/api/v2/peatio/", "/api/v2/peatio"));
+        assert!(!is_under("/api/v2/peatiox", "/api/v2/peatio"));
+        assert!(!is_under("/api/v2/auth/api/v2/peatio", "/api/v2/peatio"));
+        assert!(!is_under("/api/v2", "/api/v2/peatio"));
+    }
 
     fn normalised(raw: &str) -> Result<String, InvalidPath> {
         judge(raw, Forwarding::Normalised)

@@ -16,6 +16,7 @@ use crate::fronts;
 use crate::routes::openapi::Documents;
 use axum::routing::MethodRouter;
 
+use super::direct::{DirectProxy, safe_prefixes};
 use super::ops::{Ops, OpsState};
 use crate::routes::{Base, Doc, Endpoint, Guard, ReturnedEntity, full_path};
 use crate::telemetry::{HealthProbe, HotMetrics};
@@ -84,10 +85,18 @@ fn documented(handler: MethodRouter<App>, doc: Doc) -> MethodRouter<App> {
         .layer(axum::Extension(api::params::RouteParams(doc.params)))
 }
 
-/// The router of every endpoint, each behind its guard. CORS wraps the auth API
-/// (`api.mount`) only: a decision front must never answer a preflight itself, or an `OPTIONS`
-/// carrying `Origin` would come back as an allow that no rule decided.
-pub fn router(app: App) -> Router {
+/// What the listener serves: the router, and the proxy for the paths that may skip it.
+pub struct Dispatch {
+    pub router: Router,
+    pub direct: DirectProxy,
+}
+
+/// The router of every endpoint, each behind its guard, and the proxy route prefixes that no
+/// endpoint path could match ([`super::direct`]). CORS wraps the auth API (`api.mount`) only:
+/// a decision front must never answer a preflight itself, or an `OPTIONS` carrying `Origin`
+/// would come back as an allow that no rule decided.
+pub fn dispatch(app: App) -> Dispatch {
+    let mut paths = Vec::new();
     // [auth API, decisions and operations] × [open, behind restrictions, proxies only, users]
     let mut groups: [[Router<App>; 4]; 2] = Default::default();
     let ops = OpsState::new(Ops {
@@ -111,6 +120,7 @@ pub fn router(app: App) -> Router {
         let handler = documented(endpoint.handler, endpoint.doc);
         let group = &mut groups[api][guard];
         *group = std::mem::take(group).route(&path, handler);
+        paths.push(path);
     }
     let [
         [api_open, api_guarded, api_proxies, api_users],
@@ -129,32 +139,51 @@ pub fn router(app: App) -> Router {
             app.cors.clone(),
             crate::net::cors::middleware,
         ));
-    api.merge(
-        other_open
-            .merge(other_guarded.layer(guard()))
-            .merge(other_proxies.layer(proxies()))
-            .merge(other_users.layer(users())),
-    )
-    .fallback(fronts::proxy::handle)
-    .layer(DefaultBodyLimit::max(app.settings.server.max_body_bytes))
-    .layer(axum::middleware::from_fn_with_state(
+    let direct = DirectProxy::new(
+        safe_prefixes(
+            app.settings.routes.iter().map(|r| r.prefix.as_str()),
+            &paths,
+        ),
+        app.proxy.clone(),
         app.hot_metrics.clone(),
-        observe,
-    ))
-    .with_state(app)
+    );
+    let router = api
+        .merge(
+            other_open
+                .merge(other_guarded.layer(guard()))
+                .merge(other_proxies.layer(proxies()))
+                .merge(other_users.layer(users())),
+        )
+        .fallback(fronts::proxy::handle)
+        .layer(DefaultBodyLimit::max(app.settings.server.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            app.hot_metrics.clone(),
+            observe,
+        ))
+        .with_state(app);
+    Dispatch { router, direct }
 }
 
-/// Counts responses and logs each at debug level. Never logs headers, cookies or the query
-/// string (they carry credentials).
+/// The router's outermost layer: every routed answer observed.
 async fn observe(
     State(hot_metrics): State<Arc<HotMetrics>>,
     request: Request,
     next: Next,
 ) -> Response {
+    observed(&hot_metrics, request, |request| next.run(request)).await
+}
+
+/// Serves `request` with `serve`, then counts the answer and logs it at debug level. Never
+/// logs headers, cookies or the query string (they carry credentials).
+pub async fn observed<F, Fut>(hot_metrics: &HotMetrics, request: Request, serve: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let path = tracing::enabled!(tracing::Level::DEBUG).then(|| request.uri().path().to_string());
-    let response = next.run(request).await;
+    let response = serve(request).await;
     let status = response.status().as_u16();
     hot_metrics.response(status);
     if let Some(path) = path {

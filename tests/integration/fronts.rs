@@ -311,6 +311,52 @@ async fn proxy_reports_unavailable_and_slow_upstreams() {
         .assert_error(504, "gateway.upstream_timeout");
 }
 
+/// Proxied paths skip the router only where no endpoint could answer: a route whose prefix
+/// covers an endpoint (here `/health`, and the decision endpoint's `{*path}`) leaves the
+/// endpoint answering, as when the proxy was only the router's fallback; the paths beside it
+/// are proxied.
+#[tokio::test]
+async fn an_endpoint_wins_over_a_proxy_route_that_covers_its_path() {
+    let env = TestEnv::new().await;
+    let upstream = Upstream::start().await;
+    let server = env
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/health\"\nupstream = \"{0}\"\n\
+             [[routes]]\nprefix = \"/api/v2/auth/api\"\nupstream = \"{0}\"\n\
+             [[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = \"{0}\"",
+            upstream.url()
+        ))
+        .await;
+    let health = Client::new().get(server.url("/health")).send().await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.header("x-upstream"), None, "{}", health.text());
+    assert_eq!(health.json()["postgres"], true, "{}", health.text());
+    let decision = Client::new()
+        .get(server.decision("/api/v2/peatio/public/markets"))
+        .send()
+        .await;
+    assert_eq!(decision.status, 200);
+    assert_eq!(decision.header("x-upstream"), None, "{}", decision.text());
+    // Under the same prefixes, paths no endpoint matches go to the upstream.
+    env.sql("INSERT INTO authz_rules (kind, path) VALUES ('pass', 'health')")
+        .await;
+    TestEnv::eventually(2000, || async {
+        Client::new()
+            .get(server.url("/health/x"))
+            .send()
+            .await
+            .status
+            == 200
+    })
+    .await;
+    for path in ["/health/x", "/api/v2/peatio/public/markets"] {
+        let proxied = Client::new().get(server.url(path)).send().await;
+        assert_eq!(proxied.status, 200, "{path}: {}", proxied.text());
+        assert_eq!(proxied.header("x-upstream"), Some("echo"), "{path}");
+        assert_eq!(proxied.json()["path"], path);
+    }
+}
+
 /// The proxy keeps upstream connections: one carries request after request, whatever the
 /// answer's framing; one whose answer the client abandoned is closed, not reused; and one the
 /// upstream closed while it sat idle is replaced without the client noticing.
