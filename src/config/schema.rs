@@ -79,6 +79,19 @@ pub struct Server {
     pub max_connections: usize,
     #[serde(deserialize_with = "checks::positive")]
     pub max_connections_per_peer: usize,
+    /// Threads that run requests; 0: one per CPU this process may use.
+    pub worker_threads: usize,
+}
+
+impl Server {
+    /// How many threads run requests: `worker_threads`, or one per CPU this process may use
+    /// (its affinity mask and cgroup quota, as tokio counts them).
+    pub fn workers(&self) -> usize {
+        match self.worker_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
