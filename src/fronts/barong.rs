@@ -34,7 +34,7 @@ pub async fn handle(
     };
     let client = front.client_ip.resolve(peer.ip(), request.headers());
     match decide(&front, "barong", &original, client, request.headers()).await {
-        Ok(bearer) => allow_response(bearer.as_deref()),
+        Ok(bearer) => allow_response(bearer.as_ref()),
         Err(denial) => {
             let real = denial.status;
             let mut shown = denial;

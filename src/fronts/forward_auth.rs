@@ -27,7 +27,7 @@ pub async fn handle(
     };
     let client = front.client_ip.resolve(peer.ip(), headers);
     match decide(&front, "forward_auth", &original, client, headers).await {
-        Ok(bearer) => allow_response(bearer.as_deref()),
+        Ok(bearer) => allow_response(bearer.as_ref()),
         Err(denial) => denial_response(denial),
     }
 }

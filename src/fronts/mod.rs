@@ -21,10 +21,11 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode, header};
 
 use crate::config::{self, DecisionCallers};
 use crate::gate::{Denial, Facts, Gate, steps};
+use crate::jwt::Bearer;
 use crate::net::client_ip::{ClientIpResolver, UnreadableForwardedFor};
 use crate::net::path::{self, Forwarding};
 use crate::telemetry::HotMetrics;
@@ -104,12 +105,12 @@ pub fn denial_response(denial: Denial) -> Response {
 }
 
 /// 200, empty body, and the bearer token (if the path was not a pass rule).
-pub fn allow_response(bearer: Option<&str>) -> Response {
+pub fn allow_response(bearer: Option<&Bearer>) -> Response {
     let mut response = StatusCode::OK.into_response();
-    if let Some(bearer) = bearer
-        && let Ok(value) = HeaderValue::from_str(bearer)
-    {
-        response.headers_mut().insert(header::AUTHORIZATION, value);
+    if let Some(bearer) = bearer {
+        response
+            .headers_mut()
+            .insert(header::AUTHORIZATION, bearer.header_value());
     }
     response
 }
@@ -162,7 +163,7 @@ pub async fn decide(
     original: &Original<'_>,
     client: Result<IpAddr, UnreadableForwardedFor>,
     headers: &HeaderMap,
-) -> Result<Option<std::sync::Arc<str>>, Denial> {
+) -> Result<Option<Bearer>, Denial> {
     let started = std::time::Instant::now();
     let refused = |denial: Denial| {
         metrics::counter!("portcullis_decisions_total", "front" => label, "outcome" => denial.code)

@@ -29,7 +29,7 @@ pub async fn handle(
     };
     let client = front.client_ip.resolve(peer.ip(), headers);
     match decide(&front, "nginx", &original, client, headers).await {
-        Ok(bearer) => allow_response(bearer.as_deref()),
+        Ok(bearer) => allow_response(bearer.as_ref()),
         Err(denial) => deny(denial),
     }
 }

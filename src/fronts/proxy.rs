@@ -22,6 +22,7 @@ use super::{
 };
 use crate::authn::sessions::{cookie_value, strip_cookie};
 use crate::gate::Denial;
+use crate::jwt::Bearer;
 use crate::net::headers;
 use crate::net::method;
 use crate::net::path::{Forwarding, forward_path};
@@ -173,7 +174,7 @@ fn websocket_origin_allowed(proxy: &Proxy, headers: &HeaderMap) -> bool {
 fn rewrite_headers(
     front: &Decider,
     headers: &mut HeaderMap,
-    bearer: Option<&str>,
+    bearer: Option<&Bearer>,
     peer: IpAddr,
     client_ip: IpAddr,
     authority: &str,
@@ -185,10 +186,8 @@ fn rewrite_headers(
     remove_present(headers, &CREDENTIALS, credentials);
     let overrides = present_of(headers, &OVERRIDES);
     remove_present(headers, &OVERRIDES, overrides);
-    if let Some(bearer) = bearer
-        && let Ok(value) = HeaderValue::from_str(bearer)
-    {
-        headers.insert(header::AUTHORIZATION, value);
+    if let Some(bearer) = bearer {
+        headers.insert(header::AUTHORIZATION, bearer.header_value());
     }
     if headers.contains_key(header::COOKIE) {
         let cookie_name = &front.cookie_name;
@@ -304,7 +303,7 @@ async fn forward(proxy: &Proxy, peer: SocketAddr, mut request: Request) -> Respo
     rewrite_headers(
         front,
         &mut parts.headers,
-        bearer.as_deref(),
+        bearer.as_ref(),
         peer.ip(),
         client_ip,
         &target.authority,

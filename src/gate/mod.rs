@@ -44,7 +44,7 @@ use crate::authn::backoffice::Families;
 use crate::authn::sessions::{SessionStore, Sessions, Sliding};
 use crate::crypto::SecretBox;
 use crate::domain::loader::SubjectLoader;
-use crate::jwt::Issuer;
+use crate::jwt::{Bearer, Issuer};
 use crate::net::geoip::GeoIp;
 pub use audit_event::{AuditEvent, AuditResult, AuditSink};
 pub use clock::Now;
@@ -130,7 +130,7 @@ pub enum Access {
 /// A grant, with the token fronts forward (absent for pass-rule paths).
 pub struct Grant {
     pub access: Access,
-    pub bearer: Option<Arc<str>>,
+    pub bearer: Option<Bearer>,
 }
 
 /// Settings the gate reads on every decision.

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::cache::Cache;
 use crate::domain::loader::{LoadError, SubjectLoader};
 use crate::domain::subject::{SubjectKind, SubjectRecord};
-use crate::jwt::{Issuer, MintedToken};
+use crate::jwt::{Bearer, Issuer, MintedToken};
 
 pub struct CachedSubject {
     pub record: SubjectRecord,
@@ -35,7 +35,7 @@ impl CachedSubject {
     }
 
     /// `Bearer <jwt>` for this subject: the cached token while it is fresh enough, else a new one.
-    pub fn bearer(&self, issuer: &Issuer, reuse: TokenReuse, now: i64) -> Arc<str> {
+    pub fn bearer(&self, issuer: &Issuer, reuse: TokenReuse, now: i64) -> Bearer {
         if !reuse.enabled {
             return issuer.mint_session(&self.record, now).bearer;
         }

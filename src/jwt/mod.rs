@@ -10,5 +10,5 @@ pub mod token;
 pub mod verify;
 
 pub use keys::SigningKey;
-pub use token::{Issuer, MintedToken};
+pub use token::{Bearer, Issuer, MintedToken};
 pub use verify::VerifyError;

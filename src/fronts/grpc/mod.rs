@@ -28,6 +28,7 @@ use prost::Message as _;
 
 use super::{Decider, DecisionState, Original, decide};
 use crate::gate::Denial;
+use crate::jwt::Bearer;
 use crate::net::client_ip::UnreadableForwardedFor;
 use crate::net::path::{Forwarding, split_query};
 
@@ -103,7 +104,7 @@ pub async fn handle(
     };
     let client = client_of(&front, peer.ip(), &check);
     let answer = match decide(&front, "grpc", &original, client, &check.headers).await {
-        Ok(bearer) => allow(bearer.as_deref()),
+        Ok(bearer) => allow(bearer.as_ref().map(Bearer::as_bytes)),
         Err(denial) => deny(denial),
     };
     grpc_ok(&answer)
@@ -216,12 +217,12 @@ fn add_header(check: &mut Check, key: &[u8], value: Bytes) -> Result<(), Malform
 }
 
 /// `CheckResponse { status: OK, ok_response { headers: [Authorization: Bearer …] } }`.
-pub fn allow(bearer: Option<&str>) -> CheckResponse {
+pub fn allow(bearer: Option<&[u8]>) -> CheckResponse {
     let headers = bearer
         .map(|bearer| HeaderValueOption {
             header: Some(envoy::HeaderValue {
                 key: Bytes::from_static(b"authorization"),
-                value: Bytes::copy_from_slice(bearer.as_bytes()),
+                value: Bytes::copy_from_slice(bearer),
                 raw_value: Bytes::new(),
             }),
             // An explicit "replace" of whatever Authorization the client sent.
@@ -514,7 +515,7 @@ mod tests {
         let hex = |message: CheckResponse| hex::encode(message.encode_to_vec());
         assert_eq!(hex(allow(None)), "0a001a00");
         assert_eq!(
-            hex(allow(Some("Bearer x.y.z"))),
+            hex(allow(Some(b"Bearer x.y.z"))),
             "0a001a2312210a1d0a0d617574686f72697a6174696f6e120c42656172657220782e792e7a1200"
         );
         assert_eq!(
