@@ -405,7 +405,11 @@ mod tests {
         let bearer = &token.bearer;
         assert_eq!(bearer.as_str(), format!("Bearer {}", token.jwt()));
         assert_eq!(bearer.header_value(), bearer.as_str());
-        assert!(issuer.verify(token.jwt(), Some("session"), 1_700_000_001).is_ok());
+        assert!(
+            issuer
+                .verify(token.jwt(), Some("session"), 1_700_000_001)
+                .is_ok()
+        );
         // The same bytes each time, not a copy per request.
         let (one, two) = (bearer.header_value(), bearer.clone().header_value());
         assert_eq!(one.as_bytes().as_ptr(), two.as_bytes().as_ptr());
