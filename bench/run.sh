@@ -262,6 +262,9 @@ for cache in true false; do
     run "portcullis: decision endpoint, API key (guard off)" \
       "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" $PORTCULLIS_PID -- \
       -H "X-Auth-Apikey: $KID" -H "X-Auth-Nonce: $NONCE" -H "X-Auth-Signature: $SIGNATURE"
+    run "portcullis: proxy, API key (guard off)" \
+      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" $PORTCULLIS_PID $STATIC_PID -- \
+      -H "X-Auth-Apikey: $KID" -H "X-Auth-Nonce: $NONCE" -H "X-Auth-Signature: $SIGNATURE"
   fi
   stop_portcullis
 done
