@@ -1,5 +1,6 @@
 //! The listener: one router for the auth API, the decision fronts, the operational routes
-//! and (as the fallback) the proxy; connection admission and deadlines; graceful shutdown on
+//! and (as the fallback) the proxy, with the proxied paths no endpoint could match handed to
+//! the proxy directly ([`direct`]); connection admission and deadlines; graceful shutdown on
 //! SIGINT/SIGTERM.
 
 use std::sync::Arc;
