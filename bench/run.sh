@@ -12,8 +12,10 @@
 #
 # Reports requests/s, latency p50/p99 at peak, server CPU per request (utime+stime from
 # /proc/PID/stat over the requests served: the steadier figure on noisy machines) and the
-# servers' resident memory after the scenario. Then, with hey at half the peak rate, p99 for
-# the proxy and the decision endpoint; the decision with 10,000 and 100,000 more permission
+# servers' resident memory after the scenario. Then, with a paced generator (examples/paced.rs,
+# open schedule, latency from the scheduled time) at half the peak rate, p99 for
+# the proxy and the decision endpoint, each beside nginx (reverse proxy, static answer) at the
+# same rate on the same CPUs; the decision with 10,000 and 100,000 more permission
 # rows and with 10,000 restrictions; and resident memory at SUBJECTS (100,000) cached users.
 #
 #   SUBJECTS=0 bench/run.sh    # skips the cached-subjects memory scenario (about 2 minutes)
@@ -29,9 +31,12 @@ trap cleanup EXIT
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v h2load >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client >/dev/null; }
-command -v hey >/dev/null || { apt-get update -qq && apt-get install -y -qq hey >/dev/null; }
 ./scripts/services.sh >/dev/null
 if [ -z "${BENCH_BIN:-}" ]; then cargo build --release --quiet; fi
+# The paced load generator is std-only: rustc builds it in seconds, without the dev-dependencies
+# `cargo build --example` would compile (clippy still checks it as an example).
+PACED=$WORK/paced
+rustc --edition 2024 -O -o "$PACED" examples/paced.rs
 BIN="${BENCH_BIN:-target/release/portcullis} ${BENCH_FLAGS---dev}"
 TICK=$(getconf CLK_TCK)
 
@@ -157,19 +162,27 @@ run() {
     "$name" "$rps" "$cpu_us" "$kernel" "$p50" "$p99" "$rss" "${non2xx:-0}" >&2
 }
 
-# at_half NAME URL [hey args]: latency with hey at half the rate of the last `run` (32 workers,
-# each at its share): the p99 a gateway shows when it is not saturated.
+# at_rate NAME RATE URL [header args]: latency at RATE requests/s with the paced generator on
+# CPU 1 (CONNECTIONS keep-alive connections, an open schedule; latency counted from each
+# request's scheduled time, so a server that falls behind pays for its queue; the first second
+# is a warm-up, not counted).
 HALF=()
+at_rate() {
+  local name=$1 rate=$2 url=$3; shift 3
+  local out; out=$(taskset -c 1 "$PACED" --rate "$rate" --connections "$CONNECTIONS" --duration "$DURATION" "$@" "$url")
+  value() { echo "$out" | awk -v k="$1" '$1 == k {print $2}'; }
+  local rps p50 p99 p999 non2xx
+  rps=$(value rate); p50=$(value p50_ms); p99=$(value p99_ms); p999=$(value p999_ms); non2xx=$(value non2xx)
+  HALF+=("$name|$rps|$p50|$p99|$p999|$non2xx")
+  printf '%-60s %10s req/s paced  p50 %s ms  p99 %s ms  p99.9 %s ms  non-2xx %s\n' \
+    "$name" "$rps" "$p50" "$p99" "$p999" "$non2xx" >&2
+}
+# at_half NAME URL [header args]: at half the rate of the last `run`: the p99 a gateway shows
+# when it is not saturated. The rate is kept in HALF_RATE for the nginx baseline at that rate.
 at_half() {
   local name=$1 url=$2; shift 2
-  local per_worker; per_worker=$(awk -v r="$LAST_RPS" -v c="$CONNECTIONS" 'BEGIN { printf "%d", r / 2 / c }')
-  local out; out=$(taskset -c 1 hey -z "${DURATION}s" -c "$CONNECTIONS" -q "$per_worker" "$@" "$url")
-  local rps; rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-  local p50; p50=$(echo "$out" | awk '$1 == "50%" {printf "%.2f", $3 * 1000}')
-  local p99; p99=$(echo "$out" | awk '$1 == "99%" {printf "%.2f", $3 * 1000}')
-  local non2xx; non2xx=$(echo "$out" | awk '/^\s+\[[0-9]+\]/ && $1 != "[200]" {n += $2} END {print n + 0}')
-  HALF+=("$name|$rps|$p50|$p99|$non2xx")
-  printf '%-60s %10s req/s at half load  p50 %s ms  p99 %s ms  non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx" >&2
+  HALF_RATE=$(awk -v r="$LAST_RPS" 'BEGIN { printf "%d", r / 2 }')
+  at_rate "$name" "$HALF_RATE" "$url" "$@"
 }
 
 # run_h2 NAME URL PIDS... -- h2load args: the same over HTTP/2 (prior knowledge), for the
@@ -199,8 +212,6 @@ run "nginx: reverse proxy (baseline)" "http://127.0.0.1:$PROXY_PORT/api/v2/peati
 for cache in true false; do
   start_portcullis PORTCULLIS_JWT__CACHE_TOKENS=$cache
   COOKIE=$(login)
-  # hey always sends its own User-Agent, and a session refuses (and ends) on another one.
-  HEY_COOKIE=$(login hey/0.0.1)
   check=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" -A bench \
     "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances")
   [ "$check" = 200 ] || {
@@ -213,7 +224,10 @@ for cache in true false; do
     $PORTCULLIS_PID $STATIC_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
   if [ $cache = true ]; then
     at_half "portcullis: proxy, session" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" \
-      -H "Cookie: $HEY_COOKIE"
+      -H "Cookie: $COOKIE" -H "User-Agent: bench"
+    # The same rate through nginx: what this machine's two processes on one CPU cost anyway.
+    at_rate "nginx: reverse proxy, at the same rate" "$HALF_RATE" \
+      "http://127.0.0.1:$PROXY_PORT/api/v2/peatio/account/balances"
   fi
   run "portcullis: decision endpoint, session, $tag" \
     "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
@@ -222,7 +236,9 @@ for cache in true false; do
     DEFAULT_DECISION_CPU=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' 'END {print $3}')
     at_half "portcullis: decision endpoint, session" \
       "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
-      -H "Cookie: $HEY_COOKIE"
+      -H "Cookie: $COOKIE" -H "User-Agent: bench"
+    at_rate "nginx: static answer, at the same rate" "$HALF_RATE" \
+      "http://127.0.0.1:$STATIC_PORT/api/v2/peatio/account/balances"
   fi
   if [ $cache = true ]; then
     run "portcullis: decision endpoint, pass rule (no identity)" \
@@ -323,12 +339,12 @@ for row in "${RESULTS[@]}"; do
   esac
 done
 echo
-echo "At half the peak rate (hey, $CONNECTIONS workers):"
+echo "At half the peak rate (paced, open schedule, $CONNECTIONS connections), each beside nginx at the same rate:"
 echo
-printf '| scenario | req/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|\n'
+printf '| scenario | req/s | p50 ms | p99 ms | p99.9 ms | non-2xx |\n|---|---|---|---|---|---|\n'
 for row in "${HALF[@]}"; do
-  IFS='|' read -r name rps p50 p99 non2xx <<<"$row"
-  printf '| %s | %.0f | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$non2xx"
+  IFS='|' read -r name rps p50 p99 p999 non2xx <<<"$row"
+  printf '| %s | %.0f | %s | %s | %s | %s |\n' "$name" "$rps" "$p50" "$p99" "$p999" "$non2xx"
 done
 if [ "${#MEMORY[@]}" -gt 0 ]; then
   echo
