@@ -25,6 +25,10 @@ mod ops;
 pub mod router;
 pub mod socket;
 
+/// The longest request head (HTTP/1) or header list (HTTP/2) a client may send: Envoy's
+/// default is 60 KiB, nginx's 32 KiB; a browser's cookies fit many times over.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 pub use router::dispatch;
 
 /// Serves until SIGINT or SIGTERM, then drains for `server.shutdown_grace` seconds.
@@ -78,7 +82,10 @@ pub async fn serve_until(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout);
+        .header_read_timeout(settings.header_read_timeout)
+        // A request head longer than this is answered 431 (hyper's own default, ~400 KiB
+        // per connection, let 10,000 connections hold 4 GB of headers).
+        .max_buf_size(MAX_HEADER_BYTES);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -86,7 +93,7 @@ pub async fn serve_until(
         .keep_alive_interval(Some(Duration::from_secs(20)))
         .keep_alive_timeout(Duration::from_secs(20))
         .max_concurrent_streams(200)
-        .max_header_list_size(64 * 1024);
+        .max_header_list_size(MAX_HEADER_BYTES as u32);
     let client_ip = app.client_ip.clone();
     let dispatch = dispatch(app);
     let (router, direct) = (dispatch.router, Arc::new(dispatch.direct));

@@ -156,6 +156,9 @@ pub fn dispatch(app: App) -> Dispatch {
         )
         .fallback(fronts::proxy::handle)
         .layer(DefaultBodyLimit::max(app.settings.server.max_body_bytes))
+        .layer(axum::Extension(api::params::BodyCap(
+            app.settings.server.max_body_bytes,
+        )))
         .layer(axum::middleware::from_fn_with_state(
             app.hot_metrics.clone(),
             observe,

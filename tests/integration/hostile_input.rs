@@ -644,3 +644,90 @@ fn urlencode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Sends `raw` on a new connection and returns the answer's status line and body, or panics
+/// when nothing comes within `limit`.
+async fn raw_exchange(server: &Server, raw: &[u8], limit: Duration) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    // The server may answer (and close) before it has read all of `raw`.
+    let _ = stream.write_all(raw).await;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(limit, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+            let text = String::from_utf8_lossy(&answer);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "no answer within {limit:?}: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+#[tokio::test]
+async fn oversized_heads_and_bodies_are_refused_before_they_are_read() {
+    let env = TestEnv::new().await;
+    let server = env.start().await;
+    let head = |extra: usize| {
+        format!(
+            "GET /api/v2/auth/public/time HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\n\r\n",
+            "a".repeat(extra)
+        )
+        .into_bytes()
+    };
+    // Under 64 KiB of head: served.
+    let (status, _) = raw_exchange(&server, &head(60 * 1024), Duration::from_secs(5)).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    // Over it: 431, not buffered up to hyper's default ~400 KiB.
+    let (status, _) = raw_exchange(&server, &head(80 * 1024), Duration::from_secs(5)).await;
+    assert!(status.starts_with("HTTP/1.1 431"), "{status}");
+
+    // A body announced longer than server.max_body_bytes (10 MiB): 413 at once, not after
+    // reading 10 MiB or waiting for the body timeout (20 s) with one byte sent.
+    let announced = format!(
+        "POST /api/v2/auth/identity/sessions HTTP/1.1\r\nHost: x\r\nUser-Agent: {UA}\r\n\
+         Content-Type: application/json\r\nContent-Length: 50000000\r\n\r\n{{"
+    );
+    let (status, body) = raw_exchange(&server, announced.as_bytes(), Duration::from_secs(5)).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        json!({ "errors": ["request.body_too_large"] })
+    );
+    // One within the cap is read and judged as usual.
+    let fine = format!(
+        "POST /api/v2/auth/identity/sessions HTTP/1.1\r\nHost: x\r\nUser-Agent: {UA}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}"
+    );
+    let (status, _) = raw_exchange(&server, fine.as_bytes(), Duration::from_secs(5)).await;
+    assert!(
+        status.starts_with("HTTP/1.1 4") && !status.contains("413"),
+        "{status}"
+    );
+}
