@@ -39,6 +39,43 @@ mod tests {
             "redis://127.0.0.1:6379/1"
         );
     }
+
+    fn settings(url: &str, password: Option<&str>) -> crate::config::Redis {
+        crate::config::Redis {
+            url: crate::config::Secret::new(url),
+            password: password.map(crate::config::Secret::new),
+            tls_ca_file: None,
+            key_prefix: "t:".into(),
+            timeout: std::time::Duration::from_millis(500),
+        }
+    }
+
+    #[test]
+    fn the_password_setting_fills_a_url_without_one_and_never_overrides_it() {
+        let info = |url, password| super::connection_info(&settings(url, password)).unwrap();
+        let password = |url, password| {
+            info(url, password)
+                .redis_settings()
+                .password()
+                .map(str::to_string)
+        };
+        assert_eq!(password("redis://127.0.0.1:6379/1", None), None);
+        assert_eq!(
+            password("redis://127.0.0.1:6379/1", Some("barong")),
+            Some("barong".into())
+        );
+        assert_eq!(
+            password("redis://:own@127.0.0.1:6379/1", Some("barong")),
+            Some("own".into())
+        );
+        assert_eq!(
+            info("redis://127.0.0.1:6379/3", Some("barong"))
+                .redis_settings()
+                .db(),
+            3
+        );
+        assert!(super::connection_info(&settings("nonsense", None)).is_err());
+    }
 }
 
 /// `url` with any password replaced by `***`, for messages and logs.
@@ -72,24 +109,45 @@ pub struct Kv {
     timeout: Duration,
 }
 
+/// `settings.url`, with `settings.password` when the URL names none.
+fn connection_info(settings: &crate::config::Redis) -> anyhow::Result<redis::ConnectionInfo> {
+    use redis::IntoConnectionInfo;
+    let info = settings
+        .url
+        .expose()
+        .into_connection_info()
+        .map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
+    Ok(match &settings.password {
+        Some(password) if info.redis_settings().password().is_none() => {
+            let redis = info
+                .redis_settings()
+                .clone()
+                .set_password(password.expose());
+            info.set_redis_settings(redis)
+        }
+        _ => info,
+    })
+}
+
 impl Kv {
     /// Connects to `settings.url`: `rediss://` is TLS, the server's certificate verified
     /// against `settings.tls_ca_file` (or the system's trusted roots).
     pub async fn connect(settings: &crate::config::Redis) -> anyhow::Result<Kv> {
         let (url, prefix) = (settings.url.expose(), settings.key_prefix.as_str());
+        let info = connection_info(settings)?;
         let timeout = settings.timeout;
         let client = if let Some(ca_file) = &settings.tls_ca_file {
             let root_cert = std::fs::read(ca_file)
                 .map_err(|e| anyhow::anyhow!("redis.tls_ca_file {}: {e}", ca_file.display()))?;
             redis::Client::build_with_tls(
-                url,
+                info,
                 redis::TlsCertificates {
                     client_tls: None,
                     root_cert: Some(root_cert),
                 },
             )
         } else {
-            redis::Client::open(url)
+            redis::Client::open(info)
         }
         .map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
         let config = ConnectionManagerConfig::new()
@@ -103,6 +161,21 @@ impl Kv {
         )
         .await
         .map_err(|_| anyhow::anyhow!("redis at {}: no answer within 10 s", redact_url(url)))?
+        .map_err(|e| anyhow::anyhow!("redis at {}: {e}", redact_url(url)))?;
+        // The connection opens without a command that needs rights: a missing or wrong password
+        // (NOAUTH, WRONGPASS) would only show as every decision failing closed.
+        let mut probe = conn.clone();
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            redis::cmd("PING").query_async::<String>(&mut probe),
+        )
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "redis at {}: no answer to PING within 10 s",
+                redact_url(url)
+            )
+        })?
         .map_err(|e| anyhow::anyhow!("redis at {}: {e}", redact_url(url)))?;
         Ok(Kv {
             conn,

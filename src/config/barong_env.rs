@@ -12,6 +12,7 @@ const BARONG_ENV: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("REDIS_URL", "redis.url"),
     ("BARONG_REDIS_URL", "redis.url"),
+    ("BARONG_REDIS_PASSWORD", "redis.password"),
     ("BARONG_SESSION_NAME", "session.cookie_name"),
     ("BARONG_SESSION_EXPIRE_TIME", "session.expire_time"),
     ("BARONG_CSRF_PROTECTION", "session.csrf_protection"),
@@ -167,6 +168,23 @@ mod tests {
             assert_eq!(s.session.expire_time, Duration::from_secs(900));
             assert!(!s.session.csrf_protection);
             assert_eq!(s.redis.key_prefix, "x:");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn the_redis_password_is_read_from_barongs_variable_and_never_printed() {
+        figment::Jail::expect_with(|jail| {
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert!(s.redis.password.is_none());
+            jail.set_env("BARONG_REDIS_PASSWORD", "redis-secret-pass");
+            let s = Settings::load(None).map_err(|e| e.0)?;
+            assert_eq!(
+                s.redis.password.as_ref().map(|p| p.expose()),
+                Some("redis-secret-pass")
+            );
+            assert!(!format!("{s:?}").contains("redis-secret-pass"));
             Ok(())
         });
     }

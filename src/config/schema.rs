@@ -169,6 +169,9 @@ pub struct Database {
 pub struct Redis {
     /// May carry a password.
     pub url: Secret,
+    /// The password when the URL names none (Barong's `BARONG_REDIS_PASSWORD`).
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub password: Option<Secret>,
     /// `None`: the system's trusted roots.
     #[serde(default, deserialize_with = "optional::empty_is_none")]
     pub tls_ca_file: Option<PathBuf>,

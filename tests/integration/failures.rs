@@ -1,62 +1,15 @@
 //! Fail closed: when Redis or Postgres cannot answer, decisions are denials (503), quickly.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::redis_server::RedisServer;
 use crate::support::{Client, TestEnv};
 
 const BALANCES: &str = "/api/v2/peatio/account/balances";
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    async fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        TestEnv::eventually(5000, || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        })
-        .await;
-        Redis { child, port }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test]
 async fn redis_down_denies_with_503_within_the_timeout() {
-    let mut redis = Redis::start().await;
+    let mut redis = RedisServer::start().await;
     let env = TestEnv::new().await;
     let server = env
         .start_with(&format!(

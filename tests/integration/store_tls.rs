@@ -1,10 +1,13 @@
-//! TLS to Postgres (`sslmode=require`) and Redis (`rediss://`), with real servers: the
-//! machine's Postgres with its own certificate, and a private redis-server with a CA made here.
-//! The server's certificate is always verified: a CA that did not sign it stops the start.
+//! How the stores are reached, with real servers. TLS to Postgres (`sslmode=require`) and
+//! Redis (`rediss://`): the machine's Postgres with its own certificate, and a private
+//! redis-server with a CA made here; the server's certificate is always verified, and a CA that
+//! did not sign it stops the start. And a Redis that asks for a password (`redis.password`,
+//! Barong's `BARONG_REDIS_PASSWORD`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use crate::support::redis_server::RedisServer;
 use crate::support::{Server, TestEnv, random_suffix};
 
 /// Runs `openssl` with `args` in `dir`, failing the test on an error.
@@ -88,16 +91,27 @@ fn temp_dir(what: &str) -> PathBuf {
     std::env::temp_dir().join(format!("pc-{what}-{}", random_suffix()))
 }
 
+/// Sessions live in Redis: a login, then a decision on its session, through `server`.
+async fn sessions_work(env: &TestEnv, server: &Server) {
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let allowed = crate::support::Client::new()
+        .get(server.decision("/api/v2/peatio/account/balances"))
+        .session(&session)
+        .send()
+        .await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+}
+
 struct TlsRedis {
-    child: Child,
+    server: RedisServer,
     port: u16,
     dir: PathBuf,
 }
 
 impl Drop for TlsRedis {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.server.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -105,42 +119,30 @@ impl Drop for TlsRedis {
 async fn start_tls_redis() -> TlsRedis {
     let dir = temp_dir("redis-tls");
     make_ca_and_server_cert(&dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("redis-server")
-        .args([
+    let server = RedisServer::start_in(Some(&dir), |port| {
+        [
             "--port",
             "0",
             "--tls-port",
             &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-        ])
-        .args([
             "--tls-cert-file",
             "server.pem",
             "--tls-key-file",
             "server.key",
-        ])
-        .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
-        .args(["--save", "", "--appendonly", "no", "--dir"])
-        .arg(&dir)
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server starts");
-    let redis = TlsRedis { child, port, dir };
-    TestEnv::eventually(5000, || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
+            "--tls-ca-cert-file",
+            "ca.pem",
+            "--tls-auth-clients",
+            "no",
+        ]
+        .map(String::from)
+        .to_vec()
     })
     .await;
-    redis
+    TlsRedis {
+        port: server.port,
+        server,
+        dir,
+    }
 }
 
 #[tokio::test]
@@ -155,14 +157,7 @@ async fn redis_over_tls_is_verified_and_used() {
     )))
     .await;
     // Sessions live in Redis: a login and a decision on it go through TLS.
-    let user = env.user("member").await;
-    let session = server.login(&user).await;
-    let allowed = crate::support::Client::new()
-        .get(server.decision("/api/v2/peatio/account/balances"))
-        .session(&session)
-        .send()
-        .await;
-    assert_eq!(allowed.status, 200, "{}", allowed.text());
+    sessions_work(&env, &server).await;
 
     // A CA that did not sign the server's certificate: no connection, so no start.
     let other = temp_dir("other-ca");
@@ -241,4 +236,23 @@ async fn postgres_over_tls_is_verified_and_used() {
         "connected to a Postgres it could not verify"
     );
     let _ = std::fs::remove_dir_all(other);
+}
+
+#[tokio::test]
+async fn a_redis_that_asks_for_a_password_gets_the_password_setting() {
+    let redis = RedisServer::start_with(&["--requirepass", "redis-test-pass"]).await;
+    let env = TestEnv::new().await;
+    let url = format!("redis://127.0.0.1:{}/0", redis.port);
+    // Without it: refused (NOAUTH), so no start.
+    let without = env.settings(&format!("[redis]\nurl = \"{url}\""));
+    assert!(
+        portcullis::app::App::build(without, None).await.is_err(),
+        "started against a Redis that refused it"
+    );
+    // With it, sessions live there: a login and a decision on it.
+    let server = Server::start(env.settings(&format!(
+        "[redis]\nurl = \"{url}\"\npassword = \"redis-test-pass\""
+    )))
+    .await;
+    sessions_work(&env, &server).await;
 }

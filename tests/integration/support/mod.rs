@@ -9,6 +9,7 @@ pub mod moto;
 pub mod multipart;
 pub mod rabbit;
 pub mod raw;
+pub mod redis_server;
 pub mod smtp;
 pub mod twilio;
 pub mod upstream;
