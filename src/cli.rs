@@ -249,6 +249,10 @@ pub enum KeysCommand {
     },
     /// The JWKS document.
     Jwks,
+    /// Makes the signing and encryption keys that `--dev` uses if they are missing, and says
+    /// where they are: run once before several development nodes share them (a volume), so
+    /// that no two nodes make their own. Configured keys are only checked.
+    Init,
 }
 
 /// Runs a command other than `serve`.
@@ -288,9 +292,27 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let ended = sessions.destroy_all_for(&uid, None).await?;
             println!("{}", json!({ "sessions_ended": ended }));
         }
+        Command::Keys(KeysCommand::Init) => {
+            app::load_encryption_key(&settings)?;
+            app::load_issuer(&settings)?;
+            println!(
+                "{}",
+                json!({
+                    "signing_key": match &settings.jwt.private_key_path {
+                        Some(path) => path.display().to_string(),
+                        None => settings.jwt.dev_key_path.display().to_string(),
+                    },
+                    "encryption_key": match &settings.encryption.key {
+                        Some(_) => "configured".to_string(),
+                        None => settings.encryption.dev_key_path.display().to_string(),
+                    },
+                })
+            );
+        }
         Command::Keys(cmd) => {
             let issuer = app::load_issuer(&settings)?;
             match cmd {
+                KeysCommand::Init => unreachable!("handled above"),
                 KeysCommand::Public { peatio: false } => print!("{}", issuer.key().public_pem()),
                 KeysCommand::Public { peatio: true } => {
                     use base64::Engine;

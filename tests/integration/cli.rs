@@ -332,6 +332,47 @@ async fn production_without_keys_refuses_to_start_and_names_the_setting() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("BEGIN PUBLIC KEY"));
 }
 
+/// `keys init` makes the development keys once, for nodes that share them; a second run (the
+/// next node, a restart) keeps them; without `--dev` it refuses like `serve`.
+#[tokio::test]
+async fn keys_init_makes_the_shared_development_keys_once() {
+    let env = TestEnv::new().await;
+    let dir = scratch_dir("keys-init");
+    let (jwt, key) = (dir.join("jwt.pem"), dir.join("enc.key"));
+    let init = || {
+        let mut cmd = bare(&env);
+        cmd.env("PORTCULLIS_JWT__DEV_KEY_PATH", &jwt)
+            .env("PORTCULLIS_ENCRYPTION__DEV_KEY_PATH", &key)
+            .args(["keys", "init"]);
+        cmd
+    };
+    let refused = init().output().unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("encryption.key"));
+    assert!(!jwt.exists() && !key.exists());
+
+    let made = init().arg("--dev").output().unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let said: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    assert_eq!(said["signing_key"], jwt.display().to_string());
+    assert_eq!(said["encryption_key"], key.display().to_string());
+    let first = (std::fs::read(&jwt).unwrap(), std::fs::read(&key).unwrap());
+    assert!(String::from_utf8_lossy(&first.0).contains("PRIVATE KEY"));
+
+    let again = init().arg("--dev").output().unwrap();
+    assert!(again.status.success());
+    assert_eq!(
+        (std::fs::read(&jwt).unwrap(), std::fs::read(&key).unwrap()),
+        first,
+        "a second run replaced the keys"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn kubernetes_service_variables_do_not_stop_the_start() {
     let env = TestEnv::new().await;

@@ -142,6 +142,26 @@ fn docker_compose_trusts_only_its_proxy() {
     assert!(compose.contains(r#"command: ["--dev", "serve"]"#));
 }
 
+/// The demo stack runs two nodes behind nginx, on one set of development keys made once
+/// before either starts (two nodes with keys of their own would refuse each other's tokens and
+/// sealed secrets).
+#[test]
+fn docker_compose_runs_two_nodes_on_shared_keys() {
+    let compose = read("docker-compose.yml");
+    for node in ["portcullis-a:", "portcullis-b:"] {
+        assert!(
+            compose.contains(&format!("\n  {node}\n    <<: *portcullis")),
+            "{node}"
+        );
+    }
+    assert_eq!(compose.matches("aliases: [portcullis]").count(), 2);
+    assert!(compose.contains("portcullis --dev keys init"));
+    assert!(compose.contains("condition: service_completed_successfully"));
+    assert!(compose.contains("- portcullis:/app/var"));
+    let nginx = read("config/nginx/portcullis.conf");
+    assert!(nginx.contains("server portcullis:8080;"));
+}
+
 /// Barong's API document (seed 002: identity, resource and admin) is the contract: every
 /// operation it lists is in our served OpenAPI document, under our mount.
 #[tokio::test]
