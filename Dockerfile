@@ -15,13 +15,14 @@ RUN cargo build --release --locked --bin portcullis
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --home /app portcullis
+    && useradd --system --uid 10001 --user-group --home /app portcullis
 WORKDIR /app
 COPY --from=build /src/target/release/portcullis /usr/local/bin/portcullis
 COPY config config
 COPY policies policies
 RUN mkdir -p var && chown portcullis var
-USER portcullis
+# Numeric, so that an orchestrator can tell it is not root (runAsNonRoot).
+USER 10001
 ENV PORTCULLIS_SERVER__LISTEN=0.0.0.0:8080
 EXPOSE 8080
 ENTRYPOINT ["portcullis"]

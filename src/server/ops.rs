@@ -67,6 +67,16 @@ const HEALTH: Doc = Doc {
     ],
 };
 
+const LIVENESS: Doc = Doc {
+    method: "GET",
+    base: Base::Root,
+    path: "health/live",
+    tag: "operations",
+    summary: "Liveness: the process serves requests. Asks no dependency, so an orchestrator does not restart every node while Redis or Postgres is away (readiness, /health, takes them out of rotation meanwhile)",
+    params: &[],
+    responses: &[reply(200, "Alive")],
+};
+
 const METRICS: Doc = Doc {
     method: "GET",
     base: Base::Metrics,
@@ -82,7 +92,7 @@ const METRICS: Doc = Doc {
 
 /// The documentation of the operational routes.
 pub fn docs() -> Vec<Doc> {
-    vec![JWKS, HEALTH, METRICS]
+    vec![JWKS, HEALTH, LIVENESS, METRICS]
 }
 
 /// The operational routes, serving from `state`, for a router of any state.
@@ -95,6 +105,7 @@ pub fn endpoints<S: Clone + Send + Sync + 'static>(state: OpsState) -> Vec<Endpo
     vec![
         endpoint(JWKS, get(jwks).with_state(state.clone())),
         endpoint(HEALTH, get(health).with_state(state.clone())),
+        endpoint(LIVENESS, get(live)),
         endpoint(METRICS, get(metrics).with_state(state)),
     ]
 }
@@ -137,6 +148,10 @@ async fn health(State(OpsState(ops)): State<OpsState>) -> Response {
         })),
     )
         .into_response()
+}
+
+async fn live() -> Response {
+    axum::Json(json!({ "status": "alive", "version": env!("CARGO_PKG_VERSION") })).into_response()
 }
 
 async fn metrics(

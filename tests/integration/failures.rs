@@ -99,6 +99,12 @@ async fn redis_down_denies_with_503_within_the_timeout() {
     let health = client.get(server.url("/health")).send().await;
     assert_eq!(health.status, 503);
     assert_eq!(health.json()["redis"], false);
+    // Not ready, but alive: an orchestrator must not restart the node for Redis' outage.
+    let live = client.get(server.url("/health/live")).send().await;
+    assert_eq!(
+        (live.status, live.json()["status"].as_str()),
+        (200, Some("alive"))
+    );
 }
 
 #[tokio::test]
