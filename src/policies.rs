@@ -236,10 +236,11 @@ impl PolicySet {
         })
     }
 
-    /// Inserts what is missing, in one transaction.
+    /// Inserts what is missing, in one transaction, one application at a time across nodes.
     pub async fn apply(&self, store: &Store) -> anyhow::Result<ApplyReport> {
         let mut client = store.client().await?;
         let tx = client.transaction().await?;
+        store::policy::lock_for_apply(&tx).await?;
         let mut report = ApplyReport::default();
         for p in &self.permissions {
             let new = NewPermission {

@@ -40,3 +40,16 @@ pub async fn described_levels<C: Db>(
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect())
 }
+
+/// Arbitrary but fixed: the advisory lock that makes policy applications take turns.
+const APPLY_LOCK: i64 = 0x706f_6c69_6369_6573; // "policies"
+
+/// Makes `tx` wait for any policy application in progress, and hold off the others until it
+/// ends (a transaction lock: released at commit or rollback, even by a cancelled caller). Two
+/// nodes starting on an empty permissions table each load the default policies; without it
+/// both would find every row missing and insert it twice.
+pub async fn lock_for_apply(tx: &super::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPLY_LOCK])
+        .await?;
+    Ok(())
+}

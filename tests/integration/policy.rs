@@ -355,3 +355,37 @@ async fn a_policy_change_reaches_every_node_within_a_second() {
         ended.elapsed()
     );
 }
+
+/// Nodes that start together on an empty permissions table each load the default policies
+/// (`app::prepare_database`); the applications take turns, so every row is there once.
+#[tokio::test]
+async fn policy_applications_at_the_same_time_insert_each_row_once() {
+    let env = TestEnv::new().await;
+    let tables = ["permissions", "authz_rules", "restrictions"];
+    let counts = || async {
+        let mut counts = Vec::new();
+        for table in tables {
+            counts.push(env.count(&format!("SELECT count(*) FROM {table}")).await);
+        }
+        counts
+    };
+    // What one application of the shipped files made (the environment's start).
+    let once = counts().await;
+    assert!(once[0] > 0, "{once:?}");
+    env.sql("DELETE FROM permissions; DELETE FROM authz_rules; DELETE FROM restrictions")
+        .await;
+    let dir = crate::support::repo_path("policies");
+    let apply = || portcullis::policies::apply(&env.store, &dir, "/api/v2/auth");
+    let (first, second, third) = tokio::join!(apply(), apply(), apply());
+    let inserted: Vec<usize> = [first, second, third]
+        .into_iter()
+        .map(|report| report.unwrap().permissions)
+        .collect();
+    assert_eq!(counts().await, once);
+    // One of them inserted the permissions; the others found them there.
+    assert_eq!(
+        inserted.iter().sum::<usize>() as i64,
+        once[0],
+        "{inserted:?}"
+    );
+}
