@@ -67,6 +67,8 @@ CSRF=$(echo "$login" | python3 -c 'import json, sys; print(json.load(sys.stdin)[
 [ -n "$COOKIE" ] && [ -n "$CSRF" ] || { echo "login failed: $login" >&2; exit 1; }
 
 status=0
+# From the work directory: schemathesis keeps a cache in the current one.
+cd "$WORK"
 st run "http://127.0.0.1:$PORT/api/v2/auth/swagger_doc" --url "http://127.0.0.1:$PORT" \
   --checks not_a_server_error --max-examples "$EXAMPLES" --workers 1 --no-color \
   --exclude-name 'DELETE /api/v2/auth/identity/sessions' \
