@@ -696,10 +696,27 @@ pub struct Route {
         deserialize_with = "duration::seconds"
     )]
     pub timeout: Duration,
+    /// Consecutive failed connects after which an upstream of the route is left out of the
+    /// rotation for `fail_timeout` (0: never left out).
+    #[serde(default = "default_max_fails")]
+    pub max_fails: u32,
+    #[serde(
+        default = "default_fail_timeout",
+        deserialize_with = "duration::seconds"
+    )]
+    pub fail_timeout: Duration,
 }
 
 fn default_route_timeout() -> Duration {
     Duration::from_secs(60)
+}
+
+fn default_max_fails() -> u32 {
+    3
+}
+
+fn default_fail_timeout() -> Duration {
+    Duration::from_secs(10)
 }
 
 #[derive(Debug, Clone, Deserialize)]

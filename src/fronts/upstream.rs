@@ -10,7 +10,7 @@
 //! recently returned connection that is ready: last in, first out, so a few warm connections
 //! carry the traffic and the rest age out.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -48,9 +48,16 @@ impl Route {
         crate::net::path::is_under(path, &self.prefix)
     }
 
+    /// The next upstream in turn that is in the rotation. When every one is out, the turn's
+    /// own: its request is the probe that may bring it back.
     pub fn next_target(&self) -> &Arc<Target> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.targets.len();
-        &self.targets[i]
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let count = self.targets.len();
+        let now = clock_ms();
+        (0..count)
+            .map(|k| &self.targets[(start + k) % count])
+            .find(|target| target.in_rotation(now))
+            .unwrap_or(&self.targets[start % count])
     }
 
     /// The path the upstream receives.
@@ -86,7 +93,7 @@ impl Upstreams {
                     .upstream
                     .list()
                     .iter()
-                    .map(|u| Arc::new(Target::new(u)))
+                    .map(|u| Arc::new(Target::new(u).with_health(r.max_fails, r.fail_timeout)))
                     .collect(),
                 next: AtomicUsize::new(0),
                 timeout: r.timeout,
@@ -124,6 +131,23 @@ impl std::fmt::Display for UpstreamError {
     }
 }
 
+/// Milliseconds since the first call: the clock passive health counts in (an atomic holds it).
+fn clock_ms() -> u64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    EPOCH.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// Passive health: an upstream that refuses `max_fails` connects in a row is left out of its
+/// route's rotation for `fail_timeout`; then the next request tries it again, and one answer
+/// puts it back. No probe traffic of our own: the requests are the probes.
+struct Health {
+    max_fails: u32,
+    fail_timeout: Duration,
+    failures: AtomicU32,
+    /// `clock_ms` until which the target is out; 0: in.
+    out_until: AtomicU64,
+}
+
 /// One upstream (`http://host:port` from a route) and its idle connections.
 pub struct Target {
     /// What the `Host` header says: the authority as configured.
@@ -131,6 +155,7 @@ pub struct Target {
     /// What we connect to: the authority with the port made explicit.
     address: String,
     idle: Mutex<Vec<Idle>>,
+    health: Health,
 }
 
 struct Idle {
@@ -154,6 +179,49 @@ impl Target {
             authority,
             address,
             idle: Mutex::new(Vec::new()),
+            health: Health {
+                max_fails: 0,
+                fail_timeout: Duration::ZERO,
+                failures: AtomicU32::new(0),
+                out_until: AtomicU64::new(0),
+            },
+        }
+    }
+
+    fn with_health(mut self, max_fails: u32, fail_timeout: Duration) -> Target {
+        self.health.max_fails = max_fails;
+        self.health.fail_timeout = fail_timeout;
+        self
+    }
+
+    fn in_rotation(&self, now_ms: u64) -> bool {
+        self.health.out_until.load(Ordering::Relaxed) <= now_ms
+    }
+
+    /// A connect failed: counted, and at `max_fails` in a row the target leaves the rotation.
+    fn connect_failed(&self) {
+        let health = &self.health;
+        let failures = health.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if health.max_fails > 0 && failures >= health.max_fails {
+            let until = clock_ms() + health.fail_timeout.as_millis() as u64;
+            if health.out_until.swap(until, Ordering::Relaxed) <= clock_ms() {
+                tracing::warn!(upstream = %self.authority, failures, out_for_s = health.fail_timeout.as_secs(),
+                    "upstream left out of the rotation");
+                metrics::counter!("portcullis_upstream_out_of_rotation_total").increment(1);
+            }
+        }
+    }
+
+    /// An answer came: the count starts over and the target is in the rotation.
+    fn answered(&self) {
+        let health = &self.health;
+        // The common case reads only: no write to a line every request shares.
+        if health.failures.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        health.failures.store(0, Ordering::Relaxed);
+        if health.out_until.swap(0, Ordering::Relaxed) != 0 {
+            tracing::info!(upstream = %self.authority, "upstream back in the rotation");
         }
     }
 
@@ -174,10 +242,17 @@ impl Target {
         loop {
             let (mut sender, reused) = match self.checkout() {
                 Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
+                None => match self.connect().await {
+                    Ok(sender) => (sender, false),
+                    Err(err) => {
+                        self.connect_failed();
+                        return Err(err);
+                    }
+                },
             };
             match sender.try_send_request(request).await {
                 Ok(response) => {
+                    self.answered();
                     // A 101's connection belongs to the tunnel now; it never comes back.
                     let back = (response.status() != http::StatusCode::SWITCHING_PROTOCOLS)
                         .then(|| (sender, self.clone()));
@@ -335,6 +410,44 @@ mod tests {
         let root = route("/x", Some("/"));
         assert_eq!(root.upstream_path("/x"), "/");
         assert_eq!(root.upstream_path("/x/y"), "/y");
+    }
+
+    #[test]
+    fn an_upstream_that_keeps_refusing_leaves_the_rotation_until_its_time_is_up() {
+        let fail_timeout = Duration::from_millis(200);
+        let route = Route {
+            targets: ["http://a:1", "http://b:1"]
+                .map(|u| Arc::new(Target::new(u).with_health(2, fail_timeout)))
+                .to_vec(),
+            ..route("/x", None)
+        };
+        let picks = |n| {
+            (0..n)
+                .map(|_| route.next_target().authority.clone())
+                .collect::<Vec<_>>()
+        };
+        let b = &route.targets[1];
+        b.connect_failed();
+        assert_eq!(
+            picks(4),
+            ["a:1", "b:1", "a:1", "b:1"],
+            "one failure is not enough"
+        );
+        b.connect_failed();
+        assert_eq!(picks(4), ["a:1"; 4]);
+        // Every one out: the turn's own is tried anyway.
+        route.targets[0].connect_failed();
+        route.targets[0].connect_failed();
+        assert_eq!(picks(2), ["a:1", "b:1"]);
+        std::thread::sleep(fail_timeout + Duration::from_millis(20));
+        assert_eq!(picks(2), ["a:1", "b:1"], "back after fail_timeout");
+        // Still at the threshold: one more failure and it is out again, until an answer.
+        b.connect_failed();
+        assert_eq!(picks(2), ["a:1", "a:1"]);
+        b.answered();
+        assert_eq!(picks(2), ["a:1", "b:1"]);
+        b.connect_failed();
+        assert_eq!(picks(2), ["a:1", "b:1"], "the count started over");
     }
 
     #[test]

@@ -311,6 +311,65 @@ async fn proxy_reports_unavailable_and_slow_upstreams() {
         .assert_error(504, "gateway.upstream_timeout");
 }
 
+/// An upstream that refuses connections leaves its route's rotation after `max_fails` in a
+/// row, so the requests go to the others; after `fail_timeout` the next request tries it again,
+/// and once it answers it is back.
+#[tokio::test]
+async fn a_refusing_upstream_leaves_the_rotation_and_comes_back() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let live = Upstream::start().await;
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let server = env
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = [\"{}\", \"http://{gone}\"]\n\
+             max_fails = 2\nfail_timeout = 1",
+            live.url()
+        ))
+        .await;
+    let client = Client::new();
+    let statuses = |n: usize| {
+        let client = &client;
+        let server = &server;
+        async move {
+            let mut statuses = Vec::new();
+            for _ in 0..n {
+                let response = client
+                    .get(server.url("/api/v2/peatio/public/markets"))
+                    .send()
+                    .await;
+                statuses.push((response.status, response.text()));
+            }
+            statuses
+        }
+    };
+    // Half the turns are the refusing one's, until it has refused twice.
+    let first = statuses(4).await;
+    let refused = first.iter().filter(|(status, _)| *status == 502).count();
+    assert_eq!(refused, 2, "{first:?}");
+    let then = statuses(8).await;
+    assert!(then.iter().all(|(status, _)| *status == 200), "{then:?}");
+
+    // It comes back on the same port, answering for itself.
+    let revived = tokio::net::TcpListener::bind(gone).await.unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = revived.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nback")
+                .await;
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let after = statuses(6).await;
+    assert!(after.iter().all(|(status, _)| *status == 200), "{after:?}");
+    assert!(after.iter().any(|(_, body)| body == "back"), "{after:?}");
+}
+
 /// Proxied paths skip the router only where no endpoint could answer: a route whose prefix
 /// covers an endpoint (here `/health`, and the decision endpoint's `{*path}`) leaves the
 /// endpoint answering, as when the proxy was only the router's fallback; the paths beside it
