@@ -53,10 +53,11 @@ impl Route {
     pub fn next_target(&self) -> &Arc<Target> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let count = self.targets.len();
-        let now = clock_ms();
+        // The clock is read only when a target has been out: not on the common path.
+        let mut now = None;
         (0..count)
             .map(|k| &self.targets[(start + k) % count])
-            .find(|target| target.in_rotation(now))
+            .find(|target| target.in_rotation(|| *now.get_or_insert_with(clock_ms)))
             .unwrap_or(&self.targets[start % count])
     }
 
@@ -194,8 +195,9 @@ impl Target {
         self
     }
 
-    fn in_rotation(&self, now_ms: u64) -> bool {
-        self.health.out_until.load(Ordering::Relaxed) <= now_ms
+    fn in_rotation(&self, now_ms: impl FnOnce() -> u64) -> bool {
+        let out_until = self.health.out_until.load(Ordering::Relaxed);
+        out_until == 0 || out_until <= now_ms()
     }
 
     /// A connect failed: counted, and at `max_fails` in a row the target leaves the rotation.
@@ -203,8 +205,9 @@ impl Target {
         let health = &self.health;
         let failures = health.failures.fetch_add(1, Ordering::Relaxed) + 1;
         if health.max_fails > 0 && failures >= health.max_fails {
-            let until = clock_ms() + health.fail_timeout.as_millis() as u64;
-            if health.out_until.swap(until, Ordering::Relaxed) <= clock_ms() {
+            let now = clock_ms();
+            let until = now + health.fail_timeout.as_millis() as u64;
+            if health.out_until.swap(until, Ordering::Relaxed) <= now {
                 tracing::warn!(upstream = %self.authority, failures, out_for_s = health.fail_timeout.as_secs(),
                     "upstream left out of the rotation");
                 metrics::counter!("portcullis_upstream_out_of_rotation_total").increment(1);
