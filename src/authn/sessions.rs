@@ -177,15 +177,16 @@ impl Sessions {
     /// Forgets the sessions of `hashes` on this node and announces them to the others. A
     /// failed announcement is logged, not returned: the sessions are gone from Redis, and the
     /// other nodes' copies expire within `cache_ttl`.
+    /// Announced even by a node that keeps no cache itself (`cache_ttl_ms = 0`, the command
+    /// line): the others may.
     async fn forget(&self, hashes: &[String]) {
-        let Some(cache) = &self.cache else {
-            return;
-        };
         if hashes.is_empty() {
             return;
         }
         let message = hashes.join(" ");
-        apply_invalidation(cache, &message);
+        if let Some(cache) = &self.cache {
+            apply_invalidation(cache, &message);
+        }
         if let Err(err) = self.kv.publish(INVALIDATIONS, &message).await {
             tracing::warn!(error = %err, "ended sessions not announced; other nodes forget them within session.cache_ttl_ms");
         }

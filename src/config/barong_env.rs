@@ -13,6 +13,7 @@ const BARONG_ENV: &[(&str, &str)] = &[
     ("REDIS_URL", "redis.url"),
     ("BARONG_REDIS_URL", "redis.url"),
     ("BARONG_REDIS_PASSWORD", "redis.password"),
+    ("BARONG_REDIS_CLUSTER", "redis.cluster"),
     ("BARONG_SESSION_NAME", "session.cookie_name"),
     ("BARONG_SESSION_EXPIRE_TIME", "session.expire_time"),
     ("BARONG_CSRF_PROTECTION", "session.csrf_protection"),

@@ -113,6 +113,21 @@ impl Settings {
                 "must be at least session.expire_time, which must be positive",
             );
         }
+        if self.redis.cluster && self.redis.sentinel_master.is_some() {
+            return fail(
+                "redis.cluster",
+                "Redis Cluster and Redis Sentinel exclude each other: set one of redis.cluster and redis.sentinel_master",
+            );
+        }
+        if !self.redis.cluster
+            && self.redis.sentinel_master.is_none()
+            && self.redis.url.expose().contains(',')
+        {
+            return fail(
+                "redis.url",
+                "several URLs need redis.cluster = true (seed nodes) or redis.sentinel_master (sentinels)",
+            );
+        }
         if self.uploads.min_size_bytes > self.uploads.max_size_bytes() {
             return fail(
                 "uploads.min_size_bytes",

@@ -167,8 +167,17 @@ pub struct Database {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Redis {
-    /// May carry a password.
+    /// Standalone: the server. Cluster: seed nodes, comma-separated. Sentinel: the sentinels,
+    /// comma-separated. Each may carry a password.
     pub url: Secret,
+    /// Redis Cluster (Barong's `BARONG_REDIS_CLUSTER`): `url` lists seed nodes; the rest of
+    /// the cluster is discovered from them.
+    #[serde(default)]
+    pub cluster: bool,
+    /// Redis Sentinel: the name of the master set the sentinels in `url` watch. The master is
+    /// asked of them at start and again after a failover.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub sentinel_master: Option<String>,
     /// The password when the URL names none (Barong's `BARONG_REDIS_PASSWORD`).
     #[serde(default, deserialize_with = "optional::empty_is_none")]
     pub password: Option<Secret>,

@@ -65,6 +65,25 @@ async fn a_logout_is_refused_at_once_here_and_within_a_second_on_every_other_nod
 }
 
 #[tokio::test]
+async fn a_node_that_caches_nothing_still_announces_the_sessions_it_ends() {
+    // Nodes need not share cache settings (a rolling change, the command line): a logout on a
+    // node without a cache must still reach the caches of the others.
+    let env = TestEnv::new().await;
+    let caching = env.start_with("[session]\ncache_ttl_ms = 60000").await;
+    let uncached = env.start_with("[session]\ncache_ttl_ms = 0").await;
+    let user = env.user("member").await;
+    let session = caching.login(&user).await;
+    assert_eq!(with_session(&caching, &session).await.status, 200);
+    let logout = Client::new()
+        .delete(uncached.identity("sessions"))
+        .session(&session)
+        .send()
+        .await;
+    assert_eq!(logout.status, 200);
+    refused_within_a_second(&caching, &session, "authz.invalid_session").await;
+}
+
+#[tokio::test]
 async fn a_ban_is_refused_on_every_node_within_a_second() {
     let env = TestEnv::new().await;
     let (node_a, node_b) = (env.start().await, env.start().await);

@@ -24,6 +24,7 @@ mod kyc_flow;
 mod mail;
 mod nginx;
 mod policy;
+mod redis_modes;
 mod resource;
 mod resource_api_keys;
 mod resource_documents;

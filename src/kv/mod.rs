@@ -1,11 +1,18 @@
 //! Redis: the state every node shares for a short while — sessions, nonces, rate-limit
 //! counters, one-time markers. Every call is bounded by the configured timeout, and any
-//! failure is reported as [`KvError`] so that callers fail closed.
+//! failure is reported as [`KvError`] so that callers fail closed. One server, a Redis
+//! Cluster or a Sentinel-watched master ([`topology`]); callers see no difference, except that
+//! keys one command or script touches together must share a hash tag (`{…}`) for a cluster.
+
+mod cluster;
+mod sentinel;
+mod topology;
 
 use std::time::Duration;
 
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use self::topology::{Conn, Subscriber};
 
 #[derive(Debug)]
 pub struct KvError(pub String);
@@ -43,6 +50,8 @@ mod tests {
     fn settings(url: &str, password: Option<&str>) -> crate::config::Redis {
         crate::config::Redis {
             url: crate::config::Secret::new(url),
+            cluster: false,
+            sentinel_master: None,
             password: password.map(crate::config::Secret::new),
             tls_ca_file: None,
             key_prefix: "t:".into(),
@@ -52,7 +61,10 @@ mod tests {
 
     #[test]
     fn the_password_setting_fills_a_url_without_one_and_never_overrides_it() {
-        let info = |url, password| super::connection_info(&settings(url, password)).unwrap();
+        let info = |url: &str, password: Option<&str>| {
+            let settings = settings(url, password);
+            super::topology::connection_info(url, settings.password.as_ref()).unwrap()
+        };
         let password = |url, password| {
             info(url, password)
                 .redis_settings()
@@ -74,7 +86,7 @@ mod tests {
                 .db(),
             3
         );
-        assert!(super::connection_info(&settings("nonsense", None)).is_err());
+        assert!(super::topology::connection_info("nonsense", None).is_err());
     }
 }
 
@@ -102,86 +114,31 @@ pub fn redact_url(url: &str) -> String {
 /// A namespaced, time-bounded Redis handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Kv {
-    conn: ConnectionManager,
+    conn: Conn,
     /// For connections of their own (a subscription holds its connection).
-    client: redis::Client,
+    subscriber: Subscriber,
     prefix: String,
     timeout: Duration,
 }
 
-/// `settings.url`, with `settings.password` when the URL names none.
-fn connection_info(settings: &crate::config::Redis) -> anyhow::Result<redis::ConnectionInfo> {
-    use redis::IntoConnectionInfo;
-    let info = settings
-        .url
-        .expose()
-        .into_connection_info()
-        .map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
-    Ok(match &settings.password {
-        Some(password) if info.redis_settings().password().is_none() => {
-            let redis = info
-                .redis_settings()
-                .clone()
-                .set_password(password.expose());
-            info.set_redis_settings(redis)
-        }
-        _ => info,
-    })
-}
-
 impl Kv {
-    /// Connects to `settings.url`: `rediss://` is TLS, the server's certificate verified
-    /// against `settings.tls_ca_file` (or the system's trusted roots).
+    /// Connects in the mode `settings` choose: `rediss://` is TLS, the server's certificate
+    /// verified against `settings.tls_ca_file` (or the system's trusted roots).
     pub async fn connect(settings: &crate::config::Redis) -> anyhow::Result<Kv> {
-        let (url, prefix) = (settings.url.expose(), settings.key_prefix.as_str());
-        let info = connection_info(settings)?;
-        let timeout = settings.timeout;
-        let client = if let Some(ca_file) = &settings.tls_ca_file {
-            let root_cert = std::fs::read(ca_file)
-                .map_err(|e| anyhow::anyhow!("redis.tls_ca_file {}: {e}", ca_file.display()))?;
-            redis::Client::build_with_tls(
-                info,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root_cert),
-                },
-            )
-        } else {
-            redis::Client::open(info)
-        }
-        .map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout.max(Duration::from_secs(1))))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.clone().get_connection_manager_with_config(config),
-        )
-        .await
-        .map_err(|_| anyhow::anyhow!("redis at {}: no answer within 10 s", redact_url(url)))?
-        .map_err(|e| anyhow::anyhow!("redis at {}: {e}", redact_url(url)))?;
+        let (mut conn, subscriber) = topology::connect(settings).await?;
         // The connection opens without a command that needs rights: a missing or wrong password
         // (NOAUTH, WRONGPASS) would only show as every decision failing closed.
-        let mut probe = conn.clone();
-        tokio::time::timeout(
-            Duration::from_secs(10),
-            redis::cmd("PING").query_async::<String>(&mut probe),
-        )
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "redis at {}: no answer to PING within 10 s",
-                redact_url(url)
-            )
-        })?
-        .map_err(|e| anyhow::anyhow!("redis at {}: {e}", redact_url(url)))?;
+        let target = topology::urls(settings)
+            .iter()
+            .map(|url| redact_url(url))
+            .collect::<Vec<_>>()
+            .join(",");
+        topology::at_start(&target, redis::cmd("PING").query_async::<String>(&mut conn)).await?;
         Ok(Kv {
             conn,
-            client,
-            prefix: prefix.to_string(),
-            timeout,
+            subscriber,
+            prefix: settings.key_prefix.clone(),
+            timeout: settings.timeout,
         })
     }
 
@@ -288,30 +245,32 @@ impl Kv {
         self.bounded(conn.smembers(key)).await
     }
 
-    /// Every key of this namespace that matches `pattern` (a suffix glob), by SCAN.
+    /// Every key of this namespace that matches `pattern` (a suffix glob), by SCAN (of every
+    /// primary, in a cluster).
     pub async fn scan(&self, pattern: &str) -> Result<Vec<String>, KvError> {
         let mut conn = self.conn.clone();
         let full = self.key(pattern);
-        let mut cursor: u64 = 0;
         let mut keys = Vec::new();
-        loop {
-            let (next, batch): (u64, Vec<String>) = self
-                .bounded(
-                    redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&full)
-                        .arg("COUNT")
-                        .arg(1000)
-                        .query_async(&mut conn),
-                )
-                .await?;
-            keys.extend(batch);
-            if next == 0 {
-                return Ok(keys);
+        for target in self.bounded(conn.scan_targets()).await? {
+            let mut cursor: u64 = 0;
+            loop {
+                let scan = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&full)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .clone();
+                let (next, batch): (u64, Vec<String>) =
+                    self.bounded(conn.query_on(&target, &scan)).await?;
+                keys.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
             }
-            cursor = next;
         }
+        Ok(keys)
     }
 
     /// Runs a Lua script (EVALSHA, loading it on first use).
@@ -348,7 +307,7 @@ impl Kv {
         channel: &str,
     ) -> Result<impl futures_util::Stream<Item = String> + Send + use<>, KvError> {
         let connect = async {
-            let mut pubsub = self.client.get_async_pubsub().await?;
+            let mut pubsub = self.subscriber.pubsub().await?;
             pubsub.subscribe(self.key(channel)).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
