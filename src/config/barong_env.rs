@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     #[allow(clippy::result_large_err)]
-    fn the_redis_password_is_read_from_barongs_variable_and_never_printed() {
+    fn the_redis_password_and_cluster_flag_are_read_from_barongs_variables() {
         figment::Jail::expect_with(|jail| {
             let s = Settings::load(None).map_err(|e| e.0)?;
             assert!(s.redis.password.is_none());
@@ -186,6 +186,9 @@ mod tests {
                 Some("redis-secret-pass")
             );
             assert!(!format!("{s:?}").contains("redis-secret-pass"));
+            assert!(!s.redis.cluster);
+            jail.set_env("BARONG_REDIS_CLUSTER", "true");
+            assert!(Settings::load(None).map_err(|e| e.0)?.redis.cluster);
             Ok(())
         });
     }

@@ -533,6 +533,25 @@ mod tests {
     }
 
     #[test]
+    fn redis_modes_are_one_at_a_time_and_a_url_list_needs_one() {
+        let s = Settings::from_toml("").unwrap();
+        assert!(!s.redis.cluster && s.redis.sentinel_master.is_none());
+        let s = Settings::from_toml("[redis]\nurl = \"redis://a:1,redis://b:2\"\ncluster = true")
+            .unwrap();
+        assert!(s.redis.cluster);
+        let s = Settings::from_toml(
+            "[redis]\nurl = \"redis://a:26379,redis://b:26379\"\nsentinel_master = \"m\"",
+        )
+        .unwrap();
+        assert_eq!(s.redis.sentinel_master.as_deref(), Some("m"));
+        let both =
+            Settings::from_toml("[redis]\ncluster = true\nsentinel_master = \"m\"").unwrap_err();
+        assert!(both.0.contains("redis.cluster"), "{}", both.0);
+        let list = Settings::from_toml("[redis]\nurl = \"redis://a:1,redis://b:2\"").unwrap_err();
+        assert!(list.0.contains("redis.url"), "{}", list.0);
+    }
+
+    #[test]
     fn kyc_callback_limits_are_checked() {
         let err =
             Settings::from_toml("[rate_limits]\nkyc_callback_per_ip = { max = 0, window = 60 }")
