@@ -10,6 +10,7 @@ const BARONG_ENV: &[(&str, &str)] = &[
     ("BARONG_DOMAIN", "app.domain"),
     ("BARONG_GATEWAY", "network.gateway"),
     ("DATABASE_URL", "database.url"),
+    ("DATABASE_REPLICA_URL", "database.replica_url"),
     ("REDIS_URL", "redis.url"),
     ("BARONG_REDIS_URL", "redis.url"),
     ("BARONG_REDIS_PASSWORD", "redis.password"),

@@ -153,6 +153,10 @@ pub struct Network {
 pub struct Database {
     /// May carry a password.
     pub url: Secret,
+    /// A streaming replica for reads that tolerate lag (operators' listings and reports);
+    /// writes, decisions and change notices stay on `url`.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub replica_url: Option<Secret>,
     /// `None`: the system's trusted roots.
     #[serde(default, deserialize_with = "optional::empty_is_none")]
     pub tls_ca_file: Option<PathBuf>,

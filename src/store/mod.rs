@@ -105,45 +105,93 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// `database.replica_url`'s pool, for reads that tolerate replication lag.
+    replica: Option<Pool>,
     config: tokio_postgres::Config,
     connector: tls::Connector,
 }
 
+/// The settings a pooled connection to `url` connects with, and how (plain or TLS).
+fn connection_config(
+    key: &str,
+    url: &str,
+    settings: &config::Database,
+) -> anyhow::Result<(tokio_postgres::Config, tls::Connector)> {
+    let mut pg =
+        tokio_postgres::Config::from_str(url).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+    let timeout = settings.timeout;
+    pg.connect_timeout(timeout);
+    // A query slower than the timeout is cancelled by the server, so a slow database fails
+    // closed instead of holding requests.
+    pg.options(format!("-c statement_timeout={}", timeout.as_millis()));
+    if pg.get_application_name().is_none() {
+        pg.application_name("portcullis");
+    }
+    let connector = tls::Connector::for_config(&pg, settings.tls_ca_file.as_deref())?;
+    Ok((pg, connector))
+}
+
+/// A pool of `settings.pool_size` connections made with `pg`. Fast recycling drops a
+/// connection the server closed (a restart, a failover) when it is next taken, so the pool
+/// recovers on its own once the server answers again.
+fn build_pool(
+    pg: &tokio_postgres::Config,
+    connector: &tls::Connector,
+    settings: &config::Database,
+) -> anyhow::Result<Pool> {
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match connector {
+        tls::Connector::Plain => Manager::from_config(pg.clone(), NoTls, manager_config),
+        tls::Connector::Tls(tls) => Manager::from_config(pg.clone(), tls.clone(), manager_config),
+    };
+    let timeout = settings.timeout;
+    Ok(Pool::builder(manager)
+        .max_size(settings.pool_size)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .runtime(Runtime::Tokio1)
+        .build()?)
+}
+
 impl Store {
-    /// Builds the pool; no connection is made until the first query.
+    /// Builds the pools; no connection is made until the first query.
     pub fn new(settings: &config::Database) -> anyhow::Result<Store> {
-        let mut pg = tokio_postgres::Config::from_str(settings.url.expose())
-            .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
-        let timeout = settings.timeout;
-        pg.connect_timeout(timeout);
-        // A query slower than the timeout is cancelled by the server, so a slow database fails
-        // closed instead of holding requests.
-        pg.options(format!("-c statement_timeout={}", timeout.as_millis()));
-        if pg.get_application_name().is_none() {
-            pg.application_name("portcullis");
-        }
-        let connector = tls::Connector::for_config(&pg, settings.tls_ca_file.as_deref())?;
-        let manager_config = ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        };
-        let manager = match &connector {
-            tls::Connector::Plain => Manager::from_config(pg.clone(), NoTls, manager_config),
-            tls::Connector::Tls(tls) => {
-                Manager::from_config(pg.clone(), tls.clone(), manager_config)
+        let (pg, connector) = connection_config("database.url", settings.url.expose(), settings)?;
+        let pool = build_pool(&pg, &connector, settings)?;
+        let replica = match &settings.replica_url {
+            None => None,
+            Some(url) => {
+                let (pg, connector) =
+                    connection_config("database.replica_url", url.expose(), settings)?;
+                Some(build_pool(&pg, &connector, settings)?)
             }
         };
-        let pool = Pool::builder(manager)
-            .max_size(settings.pool_size)
-            .wait_timeout(Some(timeout))
-            .create_timeout(Some(timeout))
-            .recycle_timeout(Some(timeout))
-            .runtime(Runtime::Tokio1)
-            .build()?;
         Ok(Store {
             pool,
+            replica,
             config: pg,
             connector,
         })
+    }
+
+    /// A connection for reads that tolerate replication lag (listings and reports an operator
+    /// reads): from the replica when one is configured and answers, else from the primary.
+    /// Never for a decision, a credential check or a read a write depends on: those must see
+    /// the latest ban, revocation or change, and use [`Store::client`].
+    pub async fn reader(&self) -> Result<Client, StoreError> {
+        if let Some(replica) = &self.replica {
+            match replica.get().await {
+                Ok(client) => return Ok(client),
+                Err(err) => {
+                    metrics::counter!("portcullis_replica_unavailable_total").increment(1);
+                    tracing::debug!(error = %err, "database replica unavailable; reading from the primary");
+                }
+            }
+        }
+        self.client().await
     }
 
     pub async fn client(&self) -> Result<Client, StoreError> {

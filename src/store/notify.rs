@@ -36,7 +36,9 @@ pub async fn listen(
     connector: Connector,
     notices: mpsc::UnboundedSender<Notice>,
 ) {
-    const MAX_BACKOFF: Duration = Duration::from_secs(5);
+    // A connect attempt a second to a database that is down costs nothing, and notices (a
+    // ban) resume within a second of its return.
+    const MAX_BACKOFF: Duration = Duration::from_secs(1);
     let schedule = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(MAX_BACKOFF)

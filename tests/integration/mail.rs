@@ -154,7 +154,7 @@ async fn the_users_language_chooses_the_template_and_english_is_the_fallback() {
 
 #[tokio::test]
 async fn a_relay_that_is_down_is_retried_until_it_is_up() {
-    let port = smtp::free_port();
+    let port = crate::support::free_port();
     let env = TestEnv::new().await;
     let server = env.start_with(&config(port)).await;
     let user = env.user("member").await;

@@ -12,6 +12,7 @@ mod caching;
 mod cli;
 mod client_address;
 mod connections;
+mod database_failover;
 mod events;
 mod examples;
 mod failures;

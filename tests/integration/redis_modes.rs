@@ -3,10 +3,9 @@
 //! and a Redis lost while load runs fails closed, with the wrong allows counted (there must be
 //! none), and recovers within 5 s of its return without a restart of the gateway.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::support::load::{Tally, through_outage};
 use crate::support::redis_server::{RedisCluster, RedisSentinel, RedisServer, cli};
 use crate::support::{Client, Server, Session, TestEnv, TestKey};
 
@@ -20,15 +19,6 @@ const NODE_SETTINGS: &str = "[session]\ncache_ttl_ms = 60000\n\
 
 fn merged(mode: &str, extra: &str) -> String {
     format!("{mode}\n{extra}")
-}
-
-async fn with_session(server: &Server, session: &Session) -> u16 {
-    Client::new()
-        .get(server.decision(BALANCES))
-        .session(session)
-        .send()
-        .await
-        .status
 }
 
 async fn with_key(server: &Server, key: &TestKey) -> crate::support::Response {
@@ -122,7 +112,7 @@ async fn three_nodes_share_every_fact(env: &TestEnv, mode: &str) {
     let leaving_session = nodes[2].login(&leaving).await;
     for node in &nodes {
         for session in [&session, &banned_session, &leaving_session] {
-            assert_eq!(with_session(node, session).await, 200);
+            assert_eq!(node.balances_status(session).await, 200);
         }
     }
 
@@ -199,7 +189,7 @@ async fn three_nodes_share_every_fact(env: &TestEnv, mode: &str) {
     ))
     .await;
     on_every_node_within_a_second!(nodes, "ban", |node| {
-        with_session(node, &banned_session).await == 401
+        node.balances_status(&banned_session).await == 401
     });
 
     // A logout, on another node than the one that logged in.
@@ -210,9 +200,9 @@ async fn three_nodes_share_every_fact(env: &TestEnv, mode: &str) {
         .await;
     assert_eq!(logout.status, 200, "{}", logout.text());
     on_every_node_within_a_second!(nodes, "logout", |node| {
-        with_session(node, &leaving_session).await == 401
+        node.balances_status(&leaving_session).await == 401
     });
-    assert_eq!(with_session(&nodes[2], &session).await, 200);
+    assert_eq!(nodes[2].balances_status(&session).await, 200);
 
     // A blocklogin restriction ends every session, wherever (on whichever primary) it is kept.
     cli_command(
@@ -228,7 +218,7 @@ async fn three_nodes_share_every_fact(env: &TestEnv, mode: &str) {
     )
     .await;
     on_every_node_within_a_second!(nodes, "blocklogin", |node| {
-        with_session(node, &session).await == 401
+        node.balances_status(&session).await == 401
     });
 }
 
@@ -260,83 +250,6 @@ async fn three_nodes_on_redis_sentinel_share_every_fact_within_a_second() {
     three_nodes_share_every_fact(&env, &sentinel.settings()).await;
 }
 
-/// What the load saw: answers that must be allows, answers that must be denials, and how
-/// long the slowest took.
-#[derive(Default, Debug)]
-struct Tally {
-    allowed: u64,
-    /// Denied because a store could not answer: 403 with `X-Authz-Status: 503`.
-    failed_closed: u64,
-    /// 200 for a credential that must be refused: the count that must stay zero.
-    wrong_allows: u64,
-    refused: u64,
-    /// Any other answer to a valid session (neither 200 nor a fail-closed denial).
-    unexpected: Vec<(u16, String)>,
-    slowest: Duration,
-}
-
-/// Decisions on `node` from `workers` tasks until stopped: a valid session, then a session
-/// that was logged out, then one that never existed, in turn.
-struct Load {
-    stop: Arc<AtomicBool>,
-    workers: Vec<tokio::task::JoinHandle<Tally>>,
-}
-
-impl Load {
-    fn start(node: &Server, valid: &Session, ended: &Session, workers: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let forged = Session {
-            cookie: "0".repeat(32),
-            csrf: ended.csrf.clone(),
-        };
-        let workers = (0..workers)
-            .map(|_| {
-                let (url, stop) = (node.decision(BALANCES), stop.clone());
-                let sessions = [valid.clone(), ended.clone(), forged.clone()];
-                tokio::spawn(async move {
-                    let client = Client::new();
-                    let mut tally = Tally::default();
-                    let mut turn = 0;
-                    while !stop.load(Ordering::Relaxed) {
-                        let session = &sessions[turn % 3];
-                        let started = Instant::now();
-                        let answer = client.get(&url).session(session).send().await;
-                        tally.slowest = tally.slowest.max(started.elapsed());
-                        let failed_closed =
-                            answer.status == 403 && answer.header("x-authz-status") == Some("503");
-                        match (turn % 3, answer.status) {
-                            (0, 200) => tally.allowed += 1,
-                            (0, _) if failed_closed => tally.failed_closed += 1,
-                            (0, status) => tally.unexpected.push((status, answer.text())),
-                            (_, 200) => tally.wrong_allows += 1,
-                            (_, _) if failed_closed => tally.failed_closed += 1,
-                            _ => tally.refused += 1,
-                        }
-                        turn += 1;
-                    }
-                    tally
-                })
-            })
-            .collect();
-        Load { stop, workers }
-    }
-
-    async fn finish(self) -> Tally {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut total = Tally::default();
-        for worker in self.workers {
-            let tally = worker.await.unwrap();
-            total.allowed += tally.allowed;
-            total.failed_closed += tally.failed_closed;
-            total.wrong_allows += tally.wrong_allows;
-            total.refused += tally.refused;
-            total.unexpected.extend(tally.unexpected);
-            total.slowest = total.slowest.max(tally.slowest);
-        }
-        total
-    }
-}
-
 /// A node under load on Redis in `mode`; `outage` takes Redis away and brings it back,
 /// returning when it is back (the moment recovery is timed from). Checks that decisions failed
 /// closed meanwhile, that none was a wrong allow, that none outlived the Redis timeout by
@@ -362,27 +275,16 @@ where
         .send()
         .await;
     assert_eq!(logout.status, 200);
-    assert_eq!(with_session(&node, &valid).await, 200);
+    assert_eq!(node.balances_status(&valid).await, 200);
 
-    let load = Load::start(&node, &valid, &ended, 4);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    outage().await;
-    let back = Instant::now();
-    TestEnv::eventually(5_000, || async { with_session(&node, &valid).await == 200 }).await;
-    let recovered = back.elapsed();
-    // Load on a recovered store for a while: still no wrong allow.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let tally = load.finish().await;
+    let forged = Session {
+        cookie: "0".repeat(32),
+        csrf: ended.csrf.clone(),
+    };
+    let (tally, recovered) = through_outage(&node, &valid, &[ended, forged], outage()).await;
     eprintln!("{mode:?}: recovered {recovered:?} after the store's return; {tally:?}");
-    assert_eq!(tally.wrong_allows, 0, "{tally:?}");
-    assert!(tally.unexpected.is_empty(), "{tally:?}");
-    assert!(
-        tally.failed_closed > 0,
-        "the outage was not seen: {tally:?}"
-    );
-    assert!(tally.allowed > 0 && tally.refused > 0, "{tally:?}");
     // 300 ms per Redis call; a decision makes few. None hangs.
-    assert!(tally.slowest < Duration::from_secs(3), "{tally:?}");
+    tally.assert_failed_closed_only(Duration::from_secs(3));
     tally
 }
 

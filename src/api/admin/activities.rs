@@ -189,7 +189,7 @@ async fn page_of(
     query: &Query,
     category: &str,
 ) -> ApiResult<(Vec<StaffActivityRow>, i64, Vec<(i64, User)>)> {
-    let client = app.store.client().await?;
+    let client = app.store.reader().await?;
     let (rows, total) = activities::for_staff(
         &client,
         &query.filter(category),

@@ -122,7 +122,7 @@ async fn show(State(app): State<AdminState>, staff: Staff, params: Params) -> Ap
     if from > to {
         return Err(ApiError::unprocessable("admin.metrics.invalid_range"));
     }
-    let client = app.store.client().await?;
+    let client = app.store.reader().await?;
     let count = |what| activities::daily_counts(&client, what, from, to);
     let signups = count(("account", "signup", "succeed")).await?;
     let logins = count(("session", "login", "succeed")).await?;

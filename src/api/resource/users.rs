@@ -360,7 +360,8 @@ async fn activity(
         time_to,
         result: result.as_deref(),
     };
-    let client = app.store.client().await?;
+    // A history: a just-written row may lag behind on a replica.
+    let client = app.store.reader().await?;
     let (rows, total) =
         activities::of_user(&client, user.id, &filter, page.limit, page.offset()).await?;
     if rows.is_empty() {

@@ -5,8 +5,10 @@
 pub mod fakes;
 pub mod http;
 pub mod kycaid;
+pub mod load;
 pub mod moto;
 pub mod multipart;
+pub mod postgres_server;
 pub mod rabbit;
 pub mod raw;
 pub mod redis_server;
@@ -35,6 +37,15 @@ pub fn database_base_url() -> String {
 
 pub fn redis_url() -> String {
     std::env::var("PORTCULLIS_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
+}
+
+/// A port nothing listens on now, for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn random_suffix() -> String {
@@ -81,9 +92,18 @@ impl TestEnv {
         .await
     }
 
+    /// Like `new`, on the PostgreSQL server at `base_url` (a test's own).
+    pub async fn on_database(base_url: &str) -> TestEnv {
+        Self::with_base(base_url, |_| {}).await
+    }
+
     async fn with(adjust: impl FnOnce(&mut String)) -> TestEnv {
+        Self::with_base(&database_base_url(), adjust).await
+    }
+
+    async fn with_base(base_url: &str, adjust: impl FnOnce(&mut String)) -> TestEnv {
         let db_name = format!("pc_test_{}", random_suffix());
-        let db_url = format!("{}/{db_name}", database_base_url());
+        let db_url = format!("{base_url}/{db_name}");
         let redis_prefix = format!("pctest:{}:", random_suffix());
         let encryption_key = base64::engine::general_purpose::STANDARD
             .encode(portcullis::crypto::random_bytes::<32>());
@@ -473,6 +493,16 @@ impl Server {
     /// The decision endpoint's URL for an original path.
     pub fn decision(&self, original: &str) -> String {
         self.url(&format!("/api/v2/auth{original}"))
+    }
+
+    /// The status of Envoy's decision on Peatio's balances with `session`.
+    pub async fn balances_status(&self, session: &Session) -> u16 {
+        Client::new()
+            .get(self.decision("/api/v2/peatio/account/balances"))
+            .session(session)
+            .send()
+            .await
+            .status
     }
 
     /// Logs in and returns the session.

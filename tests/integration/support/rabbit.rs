@@ -2,6 +2,7 @@
 //! stop and restart a broker without disturbing the shared one other tests use. Starting one
 //! takes about five seconds.
 
+use super::free_port;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -11,14 +12,6 @@ pub struct PrivateBroker {
     node: String,
     dist_port: u16,
     dir: PathBuf,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl PrivateBroker {

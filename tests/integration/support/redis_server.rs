@@ -16,7 +16,7 @@ pub struct RedisServer {
 }
 
 /// A free port whose cluster bus port (+10000) is free too.
-fn free_port() -> u16 {
+fn free_cluster_port() -> u16 {
     loop {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -78,7 +78,7 @@ impl RedisServer {
         dir: Option<&Path>,
         extra: impl FnOnce(u16) -> Vec<String>,
     ) -> RedisServer {
-        let port = free_port();
+        let port = free_cluster_port();
         let mut args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
             .iter()
             .chain(&["--save", "", "--appendonly", "no"])
@@ -223,7 +223,7 @@ impl RedisSentinel {
         let replica =
             RedisServer::start_with(&["--replicaof", "127.0.0.1", &master_port.to_string()]).await;
         let name = "pcmaster".to_string();
-        let port = free_port();
+        let port = free_cluster_port();
         let config = dir.join("sentinel.conf");
         std::fs::write(
             &config,

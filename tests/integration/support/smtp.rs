@@ -38,7 +38,7 @@ impl SmtpSink {
         Self::start_on(0).await
     }
 
-    /// A sink on `port` (e.g. one from [`free_port`] that a server was told to use earlier).
+    /// A sink on `port` (e.g. one from [`super::free_port`] that a server was told to use earlier).
     pub async fn start_on(port: u16) -> SmtpSink {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
@@ -131,14 +131,6 @@ pub fn mail_config(port: u16) -> String {
 
 /// A port nobody listens on right now (bound, then released): a relay that is down, until a
 /// sink is started on it.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One SMTP session: greeting, then commands until QUIT or the peer leaves.
 async fn serve(stream: TcpStream, store: Arc<Mutex<Vec<Message>>>) {
     let (read, mut write) = stream.into_split();

@@ -252,7 +252,8 @@ async fn list(
         return Err(ApiError::internal());
     };
     staff.may(Action::Read, models::USER)?;
-    let client = app.store.client().await?;
+    // Listings tolerate replication lag (`Store::reader`); one user's page (`one`) does not.
+    let client = app.store.reader().await?;
     let (total, rows) = user_search::search(
         &client,
         &filter,
@@ -288,7 +289,7 @@ async fn pending(
         return Err(ApiError::internal());
     };
     staff.may(Action::Read, models::USER)?;
-    let client = app.store.client().await?;
+    let client = app.store.reader().await?;
     let (total, rows) = user_search::search(
         &client,
         &filter,
