@@ -515,7 +515,7 @@ async fn events_the_broker_refuses_stay_pending_until_it_takes_them() {
 }
 
 #[tokio::test]
-async fn events_survive_a_broker_restart() {
+async fn events_written_under_load_survive_a_broker_restart_once_each() {
     use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
     let broker = crate::support::rabbit::PrivateBroker::start().await;
     let marker = random_suffix();
@@ -575,17 +575,52 @@ async fn events_survive_a_broker_restart() {
     emit(&env, &server, &name, &marker, 0..5).await;
     TestEnv::eventually(20_000, || async { pending_rows(&env, &name).await == 0 }).await;
 
-    broker.stop().await;
-    emit(&env, &server, &name, &marker, 5..10).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        pending_rows(&env, &name).await,
-        5,
-        "written while the broker is down: they wait"
-    );
+    // Decisions run all along: the broker is no store of theirs, so none may even fail closed.
+    let (user, leaving) = (env.user("member").await, env.user("member").await);
+    let valid = server.login(&user).await;
+    let ended = server.login(&leaving).await;
+    let logout = crate::support::Client::new()
+        .delete(server.identity("sessions"))
+        .session(&ended)
+        .send()
+        .await;
+    assert_eq!(logout.status, 200);
+    let load = crate::support::load::Load::start(&server, &valid, &[ended], 2);
 
-    broker.restart().await;
+    // Events keep coming while the broker stops, stays down and starts again.
+    let restarted = std::sync::atomic::AtomicBool::new(false);
+    let emitting = async {
+        let mut next = 5;
+        while !restarted.load(std::sync::atomic::Ordering::Relaxed) {
+            emit(&env, &server, &name, &marker, next..next + 1).await;
+            next += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        next
+    };
+    let outage = async {
+        broker.stop().await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            pending_rows(&env, &name).await > 0,
+            "written while the broker is down: they wait"
+        );
+        broker.restart().await;
+        restarted.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let (emitted, ()) = tokio::join!(emitting, outage);
     TestEnv::eventually(40_000, || async { pending_rows(&env, &name).await == 0 }).await;
+    let tally = load.finish().await;
+    assert!(tally.allowed > 0 && tally.refused > 0, "{tally:?}");
+    assert_eq!(
+        (
+            tally.wrong_allows,
+            tally.failed_closed,
+            tally.unexpected.len()
+        ),
+        (0, 0, 0),
+        "{tally:?}"
+    );
 
     let connection = Connection::connect(&broker.url(), ConnectionProperties::default())
         .await
@@ -599,5 +634,5 @@ async fn events_survive_a_broker_restart() {
     {
         messages.push(message.delivery);
     }
-    assert_exactly_once(&messages, &marker, 10);
+    assert_exactly_once(&messages, &marker, emitted);
 }
