@@ -1,5 +1,7 @@
 //! The decision fronts (Barong/Envoy, nginx, forward-auth) and the built-in proxy.
 
+use std::time::Duration;
+
 use crate::support::upstream::Upstream;
 use crate::support::{Client, TestEnv, UA, verify_with_jwks};
 
@@ -577,6 +579,111 @@ async fn proxy_passes_protocol_upgrades_through() {
         .send()
         .await
         .assert_error(502, "gateway.upstream_unavailable");
+}
+
+/// Requests piling up on a slow upstream each end at their route's timeout, and meanwhile the
+/// node answers everything else as fast as before.
+#[tokio::test]
+async fn a_slow_upstream_cannot_exhaust_the_gateway() {
+    let env = TestEnv::new().await;
+    let upstream = Upstream::start().await;
+    let server = env
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = \"{}\"\ntimeout = 1",
+            upstream.url()
+        ))
+        .await;
+    let user = env.user("member").await;
+    let session = server.login(&user).await;
+    let slow: Vec<_> = (0..150)
+        .map(|_| {
+            let url = server.url("/api/v2/peatio/public/slow");
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let answer = Client::new().get(url).send().await;
+                (answer.status, answer.errors(), started.elapsed())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // While they wait: decisions, and the auth API, answer at once.
+    for _ in 0..20 {
+        let started = std::time::Instant::now();
+        assert_eq!(server.balances_status(&session).await, 200);
+        let ping = Client::new().get(server.public("ping")).send().await;
+        assert_eq!(ping.status, 200);
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    for request in slow {
+        let (status, errors, took) = request.await.unwrap();
+        assert_eq!(
+            (status, errors),
+            (504, vec!["gateway.upstream_timeout".to_string()])
+        );
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+    }
+}
+
+/// SIGTERM: no new connection is taken, a long poll in flight gets its answer, a websocket
+/// keeps working, and the node is gone once they are done or the grace period is over.
+#[tokio::test]
+async fn shutdown_drains_long_polls_and_websockets_up_to_the_grace_period() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let upstream = Upstream::start().await;
+    let server = env
+        .start_with(&format!(
+            "[server]\nshutdown_grace = 4\n\
+             [[routes]]\nprefix = \"/api/v2/ranger\"\nupstream = \"{}\"",
+            upstream.url()
+        ))
+        .await;
+    let addr = server.addr;
+    // A long poll: the upstream answers after three seconds.
+    let long_poll = tokio::spawn({
+        let url = server.url("/api/v2/ranger/public/slow");
+        async move { Client::new().get(url).send().await.status }
+    });
+    let mut websocket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    websocket
+        .write_all(b"GET /api/v2/ranger/public/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        websocket.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let stopped = std::time::Instant::now();
+    let serving = server.shut_down();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "a new connection is refused"
+    );
+    // The websocket still carries messages during the grace period.
+    websocket.write_all(b"after the signal").await.unwrap();
+    let mut echoed = [0u8; 16];
+    websocket.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"after the signal");
+    // The long poll is answered.
+    assert_eq!(long_poll.await.unwrap(), 200);
+    assert!(!serving.is_finished(), "the websocket is still open");
+    // The open websocket holds the node until the grace period ends, and no longer.
+    serving.await.unwrap().unwrap();
+    let took = stopped.elapsed();
+    assert!(
+        took >= Duration::from_millis(3_900) && took < Duration::from_secs(6),
+        "drained in {took:?}"
+    );
 }
 
 #[tokio::test]

@@ -420,6 +420,7 @@ pub struct Server {
     pub app: App,
     /// Dropping the server drops this sender, which stops it.
     _stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 pub const UA: &str = "portcullis-tests/1.0";
@@ -445,7 +446,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(portcullis::server::serve_until(
+        let serving = tokio::spawn(portcullis::server::serve_until(
             app.clone(),
             listener,
             async move {
@@ -456,7 +457,14 @@ impl Server {
             addr,
             app,
             _stop: stop,
+            serving,
         }
+    }
+
+    /// Stops accepting, as SIGTERM does; the handle finishes when the drain does.
+    pub fn shut_down(self) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        drop(self._stop);
+        self.serving
     }
 
     pub fn url(&self, path: &str) -> String {
