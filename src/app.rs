@@ -406,6 +406,7 @@ impl App {
     pub async fn start_background(&self) -> anyhow::Result<()> {
         reload_policy(&self.store, &self.gate.policy).await?;
         tokio::spawn(self.gate.sessions.clone().follow_invalidations());
+        self.proxy.start_health_checks();
         self.resource.phones.prepare().await;
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(notify::listen(

@@ -187,6 +187,20 @@ impl Settings {
             {
                 return fail(&format!("{key}.rewrite"), "must start with '/'");
             }
+            if let Some(path) = &route.health_check
+                && (!path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err())
+            {
+                return fail(
+                    &format!("{key}.health_check"),
+                    "must be a path starting with '/'",
+                );
+            }
+            if route.health_interval.is_zero() {
+                return fail(
+                    &format!("{key}.health_interval"),
+                    "must be at least one second",
+                );
+            }
         }
         Ok(())
     }
@@ -263,6 +277,19 @@ mod tests {
         assert_eq!(s.routes[1].upstream.list().len(), 2);
         assert_eq!(s.routes[0].timeout, Duration::from_secs(60));
         assert_eq!(s.routes[1].timeout, Duration::from_secs(5));
+        assert_eq!(s.routes[0].health_check, None);
+        assert_eq!(s.routes[0].health_interval, Duration::from_secs(5));
+        let route = |extra: &str| {
+            Settings::from_toml(&format!(
+                "[[routes]]\nprefix = \"/p\"\nupstream = \"http://127.0.0.1:9000\"\n{extra}"
+            ))
+        };
+        let checked = route("health_check = \"/health\"\nhealth_interval = 2").unwrap();
+        assert_eq!(checked.routes[0].health_check.as_deref(), Some("/health"));
+        let err = route("health_check = \"health\"").unwrap_err();
+        assert!(err.0.contains("routes[0].health_check"), "{err}");
+        let err = route("health_check = \"/h\"\nhealth_interval = 0").unwrap_err();
+        assert!(err.0.contains("routes[0].health_interval"), "{err}");
     }
 
     #[test]

@@ -718,6 +718,19 @@ pub struct Route {
         deserialize_with = "duration::seconds"
     )]
     pub fail_timeout: Duration,
+    /// A path each upstream of the route is asked for every `health_interval` (active
+    /// checks): one that fails to answer 2xx or 3xx leaves the rotation until it passes again.
+    #[serde(default, deserialize_with = "optional::empty_is_none")]
+    pub health_check: Option<String>,
+    #[serde(
+        default = "default_health_interval",
+        deserialize_with = "duration::seconds"
+    )]
+    pub health_interval: Duration,
+}
+
+fn default_health_interval() -> Duration {
+    Duration::from_secs(5)
 }
 
 fn default_route_timeout() -> Duration {

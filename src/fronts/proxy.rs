@@ -42,6 +42,14 @@ impl ProxyState {
     pub fn new(proxy: Proxy) -> ProxyState {
         ProxyState(Arc::new(proxy))
     }
+
+    /// Starts the active health checks of the routes that ask for them, one task a route.
+    pub fn start_health_checks(&self) {
+        for index in self.0.upstreams.checked() {
+            let state = self.clone();
+            tokio::spawn(async move { state.0.upstreams.check_health(index).await });
+        }
+    }
 }
 
 /// Headers that describe one connection, never forwarded (RFC 9110 §7.6.1).

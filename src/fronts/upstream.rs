@@ -40,6 +40,8 @@ pub struct Route {
     targets: Vec<Arc<Target>>,
     next: AtomicUsize,
     pub timeout: Duration,
+    /// Active checks: the path asked of each target, and how often.
+    health_check: Option<(String, Duration)>,
 }
 
 impl Route {
@@ -98,6 +100,7 @@ impl Upstreams {
                     .collect(),
                 next: AtomicUsize::new(0),
                 timeout: r.timeout,
+                health_check: r.health_check.clone().map(|path| (path, r.health_interval)),
             })
             .collect();
         // Longest prefix first, so /api/v2/peatio/public can go elsewhere than /api/v2/peatio.
@@ -111,6 +114,34 @@ impl Upstreams {
 
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
+    }
+
+    /// The routes that ask for active health checks, by index.
+    pub fn checked(&self) -> Vec<usize> {
+        (0..self.routes.len())
+            .filter(|&index| self.routes[index].health_check.is_some())
+            .collect()
+    }
+
+    /// Asks each upstream of route `index` for its health-check path every interval, for as
+    /// long as the task runs; each probe's verdict takes the upstream out of the rotation or
+    /// brings it back.
+    pub async fn check_health(&self, index: usize) {
+        let route = &self.routes[index];
+        let Some((path, interval)) = &route.health_check else {
+            return;
+        };
+        let timeout = route.timeout.min(*interval);
+        let mut ticks = tokio::time::interval(*interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let probes = route.targets.iter().map(|target| async move {
+                let passed = target.probe(path, timeout).await;
+                target.probed(passed);
+            });
+            futures_util::future::join_all(probes).await;
+        }
     }
 }
 
@@ -140,7 +171,8 @@ fn clock_ms() -> u64 {
 
 /// Passive health: an upstream that refuses `max_fails` connects in a row is left out of its
 /// route's rotation for `fail_timeout`; then the next request tries it again, and one answer
-/// puts it back. No probe traffic of our own: the requests are the probes.
+/// puts it back; the requests are the probes. Active health (a route's `health_check`): a
+/// failed probe takes it out until a probe passes ([`PROBED_OUT`]).
 struct Health {
     max_fails: u32,
     fail_timeout: Duration,
@@ -148,6 +180,9 @@ struct Health {
     /// `clock_ms` until which the target is out; 0: in.
     out_until: AtomicU64,
 }
+
+/// `out_until` of an upstream that failed its active health check: out until a probe passes.
+const PROBED_OUT: u64 = u64::MAX;
 
 /// One upstream (`http://host:port` from a route) and its idle connections.
 pub struct Target {
@@ -225,6 +260,39 @@ impl Target {
         health.failures.store(0, Ordering::Relaxed);
         if health.out_until.swap(0, Ordering::Relaxed) != 0 {
             tracing::info!(upstream = %self.authority, "upstream back in the rotation");
+        }
+    }
+
+    /// Asks for `path` on a connection of its own (a probe never takes a pooled one from a
+    /// request, nor leaves one behind); true when the answer is 2xx or 3xx within `timeout`.
+    async fn probe(&self, path: &str, timeout: Duration) -> bool {
+        let ask = async {
+            let mut sender = self.connect().await.ok()?;
+            let request = Request::get(path)
+                .header(http::header::HOST, &self.authority)
+                .header(http::header::USER_AGENT, "portcullis-health-check")
+                .body(Body::empty())
+                .ok()?;
+            let response = sender.send_request(request).await.ok()?;
+            Some(response.status())
+        };
+        match tokio::time::timeout(timeout, ask).await {
+            Ok(Some(status)) => status.is_success() || status.is_redirection(),
+            _ => false,
+        }
+    }
+
+    /// A probe's verdict: out of the rotation until a probe passes, or back in it.
+    fn probed(&self, passed: bool) {
+        let health = &self.health;
+        if passed {
+            health.failures.store(0, Ordering::Relaxed);
+            if health.out_until.swap(0, Ordering::Relaxed) != 0 {
+                tracing::info!(upstream = %self.authority, "upstream passed its health check; back in the rotation");
+            }
+        } else if health.out_until.swap(PROBED_OUT, Ordering::Relaxed) != PROBED_OUT {
+            tracing::warn!(upstream = %self.authority, "upstream failed its health check; out of the rotation");
+            metrics::counter!("portcullis_upstream_out_of_rotation_total").increment(1);
         }
     }
 
@@ -394,7 +462,21 @@ mod tests {
             targets: vec![Arc::new(Target::new("http://127.0.0.1:1"))],
             next: AtomicUsize::new(0),
             timeout: Duration::from_secs(1),
+            health_check: None,
         }
+    }
+
+    #[test]
+    fn a_failed_probe_keeps_an_upstream_out_until_a_probe_passes() {
+        let target = Target::new("http://127.0.0.1:1").with_health(3, Duration::from_millis(1));
+        assert!(target.in_rotation(clock_ms));
+        target.probed(false);
+        // Not for a fail_timeout: until the next passing probe, however long that takes.
+        assert!(!target.in_rotation(|| u64::MAX - 1));
+        target.probed(false);
+        assert!(!target.in_rotation(clock_ms));
+        target.probed(true);
+        assert!(target.in_rotation(clock_ms));
     }
 
     #[test]

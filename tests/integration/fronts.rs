@@ -581,6 +581,70 @@ async fn proxy_passes_protocol_upgrades_through() {
         .assert_error(502, "gateway.upstream_unavailable");
 }
 
+/// Active health checks: an upstream whose health path stops answering 2xx leaves the
+/// rotation (though it still takes connections), and comes back once it answers 2xx again.
+#[tokio::test]
+async fn an_upstream_failing_its_health_check_leaves_the_rotation_until_it_passes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let live = Upstream::start().await;
+    // The other upstream answers "sick" to every request; its /health says 200 or 503.
+    let healthy = Arc::new(AtomicBool::new(true));
+    let sick = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sick_addr = sick.local_addr().unwrap();
+    tokio::spawn({
+        let healthy = healthy.clone();
+        async move {
+            while let Ok((mut stream, _)) = sick.accept().await {
+                let mut buf = [0u8; 4096];
+                let n = stream.read(&mut buf).await.unwrap_or(0);
+                let probe = buf[..n].starts_with(b"GET /health ");
+                let answer: &[u8] = match (probe, healthy.load(Ordering::SeqCst)) {
+                    (true, false) => b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    _ => b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\nsick",
+                };
+                let _ = stream.write_all(answer).await;
+            }
+        }
+    });
+    let server = env
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/api/v2/peatio\"\nupstream = [\"{}\", \"http://{sick_addr}\"]\n\
+             health_check = \"/health\"\nhealth_interval = 1",
+            live.url()
+        ))
+        .await;
+    let bodies = |n: usize| {
+        let server = &server;
+        async move {
+            let mut bodies = Vec::new();
+            for _ in 0..n {
+                let response = Client::new()
+                    .get(server.url("/api/v2/peatio/public/markets"))
+                    .send()
+                    .await;
+                assert_eq!(response.status, 200);
+                bodies.push(response.text());
+            }
+            bodies
+        }
+    };
+    assert!(bodies(4).await.iter().any(|body| body == "sick"));
+    healthy.store(false, Ordering::SeqCst);
+    // Out within a check interval (and a little).
+    TestEnv::eventually(2_500, || async {
+        bodies(6).await.iter().all(|body| body != "sick")
+    })
+    .await;
+    healthy.store(true, Ordering::SeqCst);
+    TestEnv::eventually(2_500, || async {
+        bodies(4).await.iter().any(|body| body == "sick")
+    })
+    .await;
+}
+
 /// Requests piling up on a slow upstream each end at their route's timeout, and meanwhile the
 /// node answers everything else as fast as before.
 #[tokio::test]
