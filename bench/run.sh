@@ -106,11 +106,15 @@ SECRET=$(echo "$KEY" | sed -E 's/.*"secret":"([0-9a-f]+)".*/\1/')
 NONCE=$(( $(date +%s%N) / 1000000 ))
 SIGNATURE=$(printf '%s%s' "$NONCE" "$KID" | openssl dgst -sha256 -hmac "$SECRET" | sed 's/^.* //')
 
-start_portcullis() {
-  env "$@" taskset -c 0 $BIN serve >"$WORK/portcullis.log" 2>&1 &
-  PORTCULLIS_PID=$!; PIDS+=($PORTCULLIS_PID)
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORTCULLIS_PORT/health" >/dev/null && return; sleep 0.1; done
-  cat "$WORK/portcullis.log"; exit 1
+# start_portcullis [VAR=value...]: a node on PORTCULLIS_PORT; its pid in PORTCULLIS_PID.
+start_portcullis() { start_node "$PORTCULLIS_PORT" "$@"; PORTCULLIS_PID=$NODE_PID; }
+# start_node PORT [VAR=value...]: a node listening on PORT; its pid in NODE_PID.
+start_node() {
+  local port=$1; shift
+  env PORTCULLIS_SERVER__LISTEN="127.0.0.1:$port" "$@" taskset -c 0 $BIN serve >"$WORK/portcullis-$port.log" 2>&1 &
+  NODE_PID=$!; PIDS+=($NODE_PID)
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.1; done
+  cat "$WORK/portcullis-$port.log"; exit 1
 }
 stop_portcullis() { kill "$PORTCULLIS_PID"; wait "$PORTCULLIS_PID" 2>/dev/null || true; }
 # login [USER_AGENT]: a session cookie, bound to that User-Agent (bench by default).
@@ -204,22 +208,91 @@ run_h2() {
   printf '%-60s %10s req/s %8s us CPU/req (kernel %s%%)  RSS %s MB  non-2xx %s\n' "$name" "$rps" "$cpu_us" "$kernel" "$rss" "${non2xx:-0}" >&2
 }
 
+# run_spread NAME PATH PORTS -- PIDS -- wrk args: one wrk per port at once, CONNECTIONS shared
+# among them; requests/s summed, CPU over every pid, p50 the first wrk's, p99 the worst.
+run_spread() {
+  local name=$1 path=$2; shift 2
+  local ports=(); while [ "$1" != "--" ]; do ports+=("$1"); shift; done; shift
+  local pids=(); while [ "$1" != "--" ]; do pids+=("$1"); shift; done; shift
+  local each=$(( CONNECTIONS / ${#ports[@]} )) loads=()
+  for port in "${ports[@]}"; do
+    taskset -c 1 wrk -t1 -c"$each" -d2s "$@" "http://127.0.0.1:$port$path" >/dev/null & loads+=($!)
+  done
+  wait "${loads[@]}"
+  local before sys_before; before=$(cpu_ticks "${pids[@]}"); sys_before=$(sys_ticks "${pids[@]}")
+  local i=0; loads=()
+  for port in "${ports[@]}"; do
+    taskset -c 1 wrk -t1 -c"$each" -d"${DURATION}s" --latency "$@" "http://127.0.0.1:$port$path" >"$WORK/spread.$i" &
+    loads+=($!); i=$(( i + 1 ))
+  done
+  wait "${loads[@]}"
+  local after sys_after; after=$(cpu_ticks "${pids[@]}"); sys_after=$(sys_ticks "${pids[@]}")
+  local kernel; kernel=$(kernel_pct "$before" "$after" "$sys_before" "$sys_after")
+  local requests=0 rps=0 non2xx=0 p50="" p99=0
+  for out in "$WORK"/spread.*; do
+    requests=$(( requests + $(awk '/requests in/ {print $1}' "$out") ))
+    rps=$(awk -v a="$rps" -v b="$(awk '/Requests\/sec/ {print $2}' "$out")" 'BEGIN { printf "%.2f", a + b }')
+    non2xx=$(( non2xx + $(awk '/Non-2xx/ {n = $5} END {print n + 0}' "$out") ))
+    local this50; this50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+    local this99; this99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+    [ -z "$p50" ] && p50=$this50
+    p99=$(awk -v a="$p99" -v b="$this99" 'BEGIN { printf "%.2f", (b > a) ? b : a }')
+  done
+  rm -f "$WORK"/spread.*
+  local cpu_us; cpu_us=$(awk -v t=$(( after - before )) -v hz="$TICK" -v n="$requests" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')
+  local rss; rss=$(rss_mb "${pids[@]}")
+  RESULTS+=("$name|$rps|$cpu_us|$non2xx|$p50|$p99|$rss|$kernel")
+  printf '%-60s %10s req/s %8s us CPU/req (kernel %s%%)  p50 %s ms  p99 %s ms  RSS %s MB  non-2xx %s\n' \
+    "$name" "$rps" "$cpu_us" "$kernel" "$p50" "$p99" "$rss" "$non2xx" >&2
+}
+
+# Each decision front on the session, and the gRPC one against the same decision over HTTP/2:
+# fronts TAG (Portcullis running, COOKIE set).
+fronts() {
+  local tag=$1 url="http://127.0.0.1:$PORTCULLIS_PORT"
+  run "portcullis: decision, Envoy HTTP front, session, $tag" \
+    "$url/api/v2/auth/api/v2/peatio/account/balances" \
+    $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+  run "portcullis: decision, nginx auth_request front, session, $tag" "$url/api/v2/auth/_/nginx" \
+    $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench" \
+    -H "X-Original-Method: GET" -H "X-Original-URI: /api/v2/peatio/account/balances"
+  run "portcullis: decision, forward-auth front, session, $tag" "$url/api/v2/auth/_/forward-auth" \
+    $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench" \
+    -H "X-Forwarded-Method: GET" -H "X-Forwarded-Uri: /api/v2/peatio/account/balances"
+  # Envoy's gRPC ext_authz against the HTTP decision endpoint, both over HTTP/2.
+  local spec="{\"method\":\"GET\",\"path\":\"/api/v2/peatio/account/balances\",\"headers\":{\"cookie\":\"$COOKIE\",\"user-agent\":\"bench\"}"
+  local allowed; allowed=$(/usr/bin/python3 tests/grpc/check.py "$spec,\"target\":\"127.0.0.1:$PORTCULLIS_PORT\"}")
+  case "$allowed" in *authorization*) ;; *) echo "gRPC check not allowed: $allowed" >&2; exit 1 ;; esac
+  /usr/bin/python3 tests/grpc/check.py "$spec,\"dump\":\"$WORK/check.bin\"}"
+  run_h2 "portcullis: decision over HTTP/2, session, $tag" \
+    "$url/api/v2/auth/api/v2/peatio/account/balances" $PORTCULLIS_PID -- \
+    -H "Cookie: $COOKIE" -H "User-Agent: bench"
+  run_h2 "portcullis: decision, gRPC ext_authz Check, session, $tag" \
+    "$url/envoy.service.auth.v3.Authorization/Check" $PORTCULLIS_PID -- \
+    -d "$WORK/check.bin" -H "content-type: application/grpc" -H "te: trailers"
+}
+
+# session_or_exit: logs in (COOKIE) and checks the session is allowed.
+session_or_exit() {
+  COOKIE=$(login)
+  local check; check=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" -A bench \
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances")
+  [ "$check" = 200 ] || {
+    echo "login did not yield a working session ($check): [$COOKIE]" >&2
+    cat "$WORK/login.headers" "$WORK/login.body" "$WORK/portcullis-$PORTCULLIS_PORT.log" >&2
+    exit 1
+  }
+}
+
 echo "== $DURATION s per scenario, $CONNECTIONS connections, wrk on CPU 1, servers on CPU 0" >&2
 run "nginx: static answer, direct" "http://127.0.0.1:$STATIC_PORT/api/v2/peatio/account/balances" $STATIC_PID --
 run "nginx: reverse proxy (baseline)" "http://127.0.0.1:$PROXY_PORT/api/v2/peatio/account/balances" \
   $PROXY_PID $STATIC_PID --
 
 for cache in true false; do
-  start_portcullis PORTCULLIS_JWT__CACHE_TOKENS=$cache
-  COOKIE=$(login)
-  check=$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" -A bench \
-    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances")
-  [ "$check" = 200 ] || {
-    echo "login did not yield a working session ($check): [$COOKIE]" >&2
-    cat "$WORK/login.headers" "$WORK/login.body" "$WORK/portcullis.log" >&2
-    exit 1
-  }
   tag="token cache $([ $cache = true ] && echo on || echo off)"
+  start_portcullis PORTCULLIS_JWT__CACHE_TOKENS=$cache
+  session_or_exit
   run "portcullis: proxy, session, $tag" "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" \
     $PORTCULLIS_PID $STATIC_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
   if [ $cache = true ]; then
@@ -229,61 +302,104 @@ for cache in true false; do
     at_rate "nginx: reverse proxy, at the same rate" "$HALF_RATE" \
       "http://127.0.0.1:$PROXY_PORT/api/v2/peatio/account/balances"
   fi
-  run "portcullis: decision endpoint, session, $tag" \
-    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
-    $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+  fronts "$tag"
   if [ $cache = true ]; then
-    DEFAULT_DECISION_CPU=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' 'END {print $3}')
+    DEFAULT_DECISION_CPU=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '/Envoy HTTP front, session, token cache on/ {print $3}')
     at_half "portcullis: decision endpoint, session" \
       "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
       -H "Cookie: $COOKIE" -H "User-Agent: bench"
     at_rate "nginx: static answer, at the same rate" "$HALF_RATE" \
       "http://127.0.0.1:$STATIC_PORT/api/v2/peatio/account/balances"
-  fi
-  if [ $cache = true ]; then
-    run "portcullis: decision endpoint, pass rule (no identity)" \
+    run "portcullis: decision, pass rule (no identity)" \
       "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/public/markets" $PORTCULLIS_PID --
-    # Envoy's gRPC ext_authz against the HTTP decision endpoint, both over HTTP/2.
-    spec="{\"method\":\"GET\",\"path\":\"/api/v2/peatio/account/balances\",\"headers\":{\"cookie\":\"$COOKIE\",\"user-agent\":\"bench\"}"
-    allowed=$(/usr/bin/python3 tests/grpc/check.py "$spec,\"target\":\"127.0.0.1:$PORTCULLIS_PORT\"}")
-    case "$allowed" in *authorization*) ;; *) echo "gRPC check not allowed: $allowed" >&2; exit 1 ;; esac
-    /usr/bin/python3 tests/grpc/check.py "$spec,\"dump\":\"$WORK/check.bin\"}"
-    run_h2 "portcullis: decision endpoint over HTTP/2, session" \
-      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" $PORTCULLIS_PID -- \
-      -H "Cookie: $COOKIE" -H "User-Agent: bench"
-    run_h2 "portcullis: gRPC ext_authz Check, session" \
-      "http://127.0.0.1:$PORTCULLIS_PORT/envoy.service.auth.v3.Authorization/Check" $PORTCULLIS_PID -- \
-      -d "$WORK/check.bin" -H "content-type: application/grpc" -H "te: trailers"
-    stop_portcullis
-    # The same decision with a large policy: rows the request's role and verbs hold but whose
-    # paths the request does not match (the worst case for a scan), then restrictions of
-    # every looked-up scope that the client's address does not match.
-    for rows in 10000 100000; do
-      bench_rows "$rows" 0
-      start_portcullis
-      run "portcullis: decision endpoint, session, $rows more permission rows" \
-        "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
-        $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
-      stop_portcullis
-    done
-    bench_rows 0 10000
-    start_portcullis
-    run "portcullis: decision endpoint, session, 10000 restrictions" \
-      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
-      $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
-    stop_portcullis
-    bench_rows 0 0
-    # One signed header set reused: only possible with the replay guard off.
-    start_portcullis PORTCULLIS_API_KEYS__REPLAY_GUARD=false
-    run "portcullis: decision endpoint, API key (guard off)" \
-      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" $PORTCULLIS_PID -- \
-      -H "X-Auth-Apikey: $KID" -H "X-Auth-Nonce: $NONCE" -H "X-Auth-Signature: $SIGNATURE"
-    run "portcullis: proxy, API key (guard off)" \
-      "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" $PORTCULLIS_PID $STATIC_PID -- \
-      -H "X-Auth-Apikey: $KID" -H "X-Auth-Nonce: $NONCE" -H "X-Auth-Signature: $SIGNATURE"
   fi
   stop_portcullis
+  # One signed header set reused: only possible with the replay guard off.
+  start_portcullis PORTCULLIS_JWT__CACHE_TOKENS=$cache PORTCULLIS_API_KEYS__REPLAY_GUARD=false
+  run "portcullis: decision, Envoy HTTP front, API key (guard off), $tag" \
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" $PORTCULLIS_PID -- \
+    -H "X-Auth-Apikey: $KID" -H "X-Auth-Nonce: $NONCE" -H "X-Auth-Signature: $SIGNATURE"
+  run "portcullis: proxy, API key (guard off), $tag" \
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" $PORTCULLIS_PID $STATIC_PID -- \
+    -H "X-Auth-Apikey: $KID" -H "X-Auth-Nonce: $NONCE" -H "X-Auth-Signature: $SIGNATURE"
+  stop_portcullis
 done
+
+# The same decision with a small and a large policy: 10 permission rows in all (the measured
+# request's among them), then rows the request's role and verbs hold but whose paths the
+# request does not match (the worst case for a scan), then restrictions of every looked-up
+# scope that the client's address does not match.
+psql -h 127.0.0.1 -U postgres -d portcullis_bench -v ON_ERROR_STOP=1 -q <<'SQL'
+DROP TABLE IF EXISTS bench_permissions;
+CREATE TABLE bench_permissions AS SELECT * FROM permissions;
+DELETE FROM permissions WHERE id NOT IN (
+  SELECT id FROM permissions ORDER BY (role = 'member' AND path LIKE 'api/v2/peatio%') DESC, id LIMIT 10);
+SQL
+start_portcullis
+session_or_exit
+run "portcullis: decision, Envoy HTTP front, session, 10 permission rows" \
+  "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
+  $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+stop_portcullis
+psql -h 127.0.0.1 -U postgres -d portcullis_bench -v ON_ERROR_STOP=1 -q <<'SQL'
+DELETE FROM permissions;
+INSERT INTO permissions SELECT * FROM bench_permissions;
+DROP TABLE bench_permissions;
+SQL
+for rows in 10000 100000; do
+  bench_rows "$rows" 0
+  start_portcullis
+  run "portcullis: decision, Envoy HTTP front, session, $rows more permission rows" \
+    "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
+    $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+  stop_portcullis
+done
+bench_rows 0 10000
+start_portcullis
+run "portcullis: decision, Envoy HTTP front, session, 10000 restrictions" \
+  "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
+  $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+stop_portcullis
+bench_rows 0 0
+
+# Redis Cluster (three primaries, on CPU 0 with the servers): one node, then three nodes
+# sharing it, each taking a third of the connections. On this machine the nodes share one
+# CPU, so three nodes measure what coordination costs, not how throughput scales.
+CLUSTER_PORTS=(17101 17102 17103)
+for port in "${CLUSTER_PORTS[@]}"; do
+  mkdir -p "$WORK/redis-$port"
+  (cd "$WORK/redis-$port" && taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save "" \
+    --appendonly no --cluster-enabled yes --cluster-config-file nodes.conf >/dev/null 2>&1 &)
+done
+sleep 0.5
+redis-cli --cluster create $(printf '127.0.0.1:%s ' "${CLUSTER_PORTS[@]}") --cluster-yes >/dev/null
+for _ in $(seq 1 100); do
+  redis-cli -p "${CLUSTER_PORTS[0]}" cluster info | grep -q cluster_state:ok && break; sleep 0.1
+done
+CLUSTER_URL=$(printf 'redis://127.0.0.1:%s,' "${CLUSTER_PORTS[@]}"); CLUSTER_URL=${CLUSTER_URL%,}
+CLUSTER_ENV=(PORTCULLIS_REDIS__URL="$CLUSTER_URL" PORTCULLIS_REDIS__CLUSTER=true)
+start_portcullis "${CLUSTER_ENV[@]}"
+session_or_exit
+run "portcullis: decision, Envoy HTTP front, session, Redis Cluster, one node" \
+  "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/auth/api/v2/peatio/account/balances" \
+  $PORTCULLIS_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+run "portcullis: proxy, session, Redis Cluster, one node" \
+  "http://127.0.0.1:$PORTCULLIS_PORT/api/v2/peatio/account/balances" \
+  $PORTCULLIS_PID $STATIC_PID -- -H "Cookie: $COOKIE" -H "User-Agent: bench"
+NODE_PORTS=($PORTCULLIS_PORT 18090 18091) NODE_PIDS=($PORTCULLIS_PID)
+for port in "${NODE_PORTS[@]:1}"; do start_node "$port" "${CLUSTER_ENV[@]}"; NODE_PIDS+=($NODE_PID); done
+run_spread "portcullis: decision, Envoy HTTP front, session, Redis Cluster, three nodes" \
+  /api/v2/auth/api/v2/peatio/account/balances "${NODE_PORTS[@]}" -- "${NODE_PIDS[@]}" -- \
+  -H "Cookie: $COOKIE" -H "User-Agent: bench"
+run_spread "portcullis: proxy, session, Redis Cluster, three nodes" \
+  /api/v2/peatio/account/balances "${NODE_PORTS[@]}" -- "${NODE_PIDS[@]}" $STATIC_PID -- \
+  -H "Cookie: $COOKIE" -H "User-Agent: bench"
+for pid in "${NODE_PIDS[@]}"; do kill "$pid"; wait "$pid" 2>/dev/null || true; done
+for port in "${CLUSTER_PORTS[@]}"; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; done
+# The memory scenario below copies the standalone session: log in there again.
+start_portcullis
+session_or_exit
+stop_portcullis
 
 # Resident memory with SUBJECTS users cached: users made in SQL, sessions written to Redis
 # in the gateway's own format (a copy of the bench user's, with another uid), then every
@@ -319,6 +435,17 @@ fi
 
 baseline=$(printf '%s\n' "${RESULTS[@]}" | awk -F'|' '/baseline/ {print $2 "|" $3}')
 base_rps=${baseline%|*} base_cpu=${baseline#*|}
+# Every row as tab-separated values, and the chart drawn from them (bench/chart.py).
+RESULTS_TSV=${RESULTS_TSV:-bench/results.tsv}
+{
+  printf 'scenario\treq/s\tratio to nginx proxy\tserver CPU us/req\tp50 ms\tp99 ms\n'
+  for row in "${RESULTS[@]}"; do
+    IFS='|' read -r name rps cpu non2xx p50 p99 rss kernel <<<"$row"
+    awk -v n="$name" -v r="$rps" -v c="$cpu" -v br="$base_rps" -v p50="$p50" -v p99="$p99" \
+      'BEGIN { printf "%s\t%.0f\t%.2f\t%.1f\t%s\t%s\n", n, r, r / br, c, p50, p99 }'
+  done
+} >"$RESULTS_TSV"
+/usr/bin/python3 bench/chart.py "$RESULTS_TSV" "${RESULTS_SVG:-bench/results.svg}"
 echo
 printf '| scenario | req/s | ratio to nginx proxy | server CPU µs/req | ratio | kernel %% of CPU | p50 ms | p99 ms | RSS MB | non-2xx |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|\n'
@@ -334,7 +461,7 @@ echo
 printf '| scenario | server CPU µs/req | ratio to default rules |\n|---|---|---|\n'
 for row in "${RESULTS[@]}"; do
   IFS='|' read -r name rps cpu _ <<<"$row"
-  case "$name" in *"more permission rows"*|*restrictions*)
+  case "$name" in *"permission rows"*|*restrictions*)
     awk -v n="$name" -v c="$cpu" -v d="$DEFAULT_DECISION_CPU" 'BEGIN { printf "| %s | %.1f | %.2f |\n", n, c, c / d }' ;;
   esac
 done
