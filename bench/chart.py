@@ -57,10 +57,11 @@ def main(source, target):
             f'fill="{colour(row["scenario"])}"/>'
         )
         out.append(f'<text x="{x(ratio) + 4:.1f}" y="{y + 15}">{ratio:.2f}×</text>')
-        out.append(
-            f'<text x="{x0 + BAR_WIDTH + 50}" y="{y + 15}" fill="#333">'
-            f'{html.escape(row["p50 ms"])} / {html.escape(row["p99 ms"])} ms</text>'
-        )
+        if row["p50 ms"] != "-":  # h2load's runs report no percentiles
+            out.append(
+                f'<text x="{x0 + BAR_WIDTH + 50}" y="{y + 15}" fill="#333">'
+                f'{html.escape(row["p50 ms"])} / {html.escape(row["p99 ms"])} ms</text>'
+            )
     bottom = TOP + ROW * len(rows)
     out.append(
         f'<line x1="{x(1.0):.1f}" y1="{TOP - 4}" x2="{x(1.0):.1f}" y2="{bottom + 4}" '
