@@ -183,32 +183,32 @@ impl Kv {
 
     /// Sets only when the key exists (never resurrects a deleted key); true when set.
     pub async fn set_xx_ex(&self, key: &str, value: &str, ttl_secs: u64) -> Result<bool, KvError> {
-        let mut conn = self.conn.clone();
-        let reply: Option<String> = self
-            .bounded(
-                redis::cmd("SET")
-                    .arg(key)
-                    .arg(value)
-                    .arg("XX")
-                    .arg("EX")
-                    .arg(ttl_secs.max(1))
-                    .query_async(&mut conn),
-            )
-            .await?;
-        Ok(reply.is_some())
+        self.set_if(key, value, "XX", "EX", ttl_secs).await
     }
 
     /// Sets only when absent, with a TTL in milliseconds; true when this call set it.
     pub async fn set_nx_px(&self, key: &str, value: &str, ttl_ms: u64) -> Result<bool, KvError> {
+        self.set_if(key, value, "NX", "PX", ttl_ms).await
+    }
+
+    /// `SET key value <condition> <ttl_unit> ttl`; true when the condition held and it was set.
+    async fn set_if(
+        &self,
+        key: &str,
+        value: &str,
+        condition: &str,
+        ttl_unit: &str,
+        ttl: u64,
+    ) -> Result<bool, KvError> {
         let mut conn = self.conn.clone();
         let reply: Option<String> = self
             .bounded(
                 redis::cmd("SET")
                     .arg(key)
                     .arg(value)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl_ms.max(1))
+                    .arg(condition)
+                    .arg(ttl_unit)
+                    .arg(ttl.max(1))
                     .query_async(&mut conn),
             )
             .await?;

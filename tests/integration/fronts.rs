@@ -530,18 +530,11 @@ async fn proxy_reuses_upstream_connections_only_when_their_answer_was_read() {
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), before + 5);
 }
 
-#[tokio::test]
-async fn proxy_passes_protocol_upgrades_through() {
+/// A websocket through the proxy's `/api/v2/ranger` route to the test upstream's echo: the
+/// connection, once the 101 has been read.
+async fn open_websocket(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let env = TestEnv::new().await;
-    let upstream = Upstream::start().await;
-    let server = env
-        .start_with(&format!(
-            "[[routes]]\nprefix = \"/api/v2/ranger\"\nupstream = \"{}\"",
-            upstream.url()
-        ))
-        .await;
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream
         .write_all(b"GET /api/v2/ranger/public/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
         .await
@@ -554,6 +547,21 @@ async fn proxy_passes_protocol_upgrades_through() {
     }
     let head = String::from_utf8(head).unwrap();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream
+}
+
+#[tokio::test]
+async fn proxy_passes_protocol_upgrades_through() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = TestEnv::new().await;
+    let upstream = Upstream::start().await;
+    let server = env
+        .start_with(&format!(
+            "[[routes]]\nprefix = \"/api/v2/ranger\"\nupstream = \"{}\"",
+            upstream.url()
+        ))
+        .await;
+    let mut stream = open_websocket(server.addr).await;
     stream.write_all(b"ping over the tunnel").await.unwrap();
     let mut echoed = [0u8; 20];
     stream.read_exact(&mut echoed).await.unwrap();
@@ -712,18 +720,7 @@ async fn shutdown_drains_long_polls_and_websockets_up_to_the_grace_period() {
         let url = server.url("/api/v2/ranger/public/slow");
         async move { Client::new().get(url).send().await.status }
     });
-    let mut websocket = tokio::net::TcpStream::connect(addr).await.unwrap();
-    websocket
-        .write_all(b"GET /api/v2/ranger/public/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
-        .await
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        websocket.read_exact(&mut byte).await.unwrap();
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 101"));
+    let mut websocket = open_websocket(addr).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let stopped = std::time::Instant::now();
